@@ -1,0 +1,475 @@
+//! The work behind the UI: model loading, dataset ingest, embedding and head training, export.
+//! Browser-bound state (device, model, pixels, trainer) sits in a thread-local `Core`; each flow updates the
+//! `Ui` signals as it goes and yields to the browser so the page stays responsive.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use ajuste::data::{Dataset, IngestReport, InputFile, split::stratified_split};
+use ajuste::export::{self, ExportMetadata};
+use ajuste::model::{EMBEDDING_DIM, EfficientNetLite0, embed::embed_batch, load_efficientnet};
+use ajuste::preprocess::thumbnail_rgba;
+use ajuste::train::{Head, TrainOptions, Trainer, metrics::evaluate};
+use burn::tensor::Device;
+use leptos::prelude::*;
+
+use super::backend::{self, BackendKind};
+use super::browser::{download, now_ms, rgba_data_url, yield_to_browser};
+use super::model_fetch::{WEIGHTS_URL, fetch_bytes, fetch_weights};
+use super::state::*;
+
+const THUMBNAILS_PER_CLASS: usize = 4;
+const THUMBNAIL_SIZE: usize = 64;
+
+/// A trained head and what is needed to export it.
+struct Trained {
+    head: Head,
+    meta: ExportMetadata,
+}
+
+#[derive(Default)]
+struct Core {
+    dataset: Dataset,
+    weights: Option<Rc<Vec<u8>>>,
+    model: Option<Rc<EfficientNetLite0>>,
+    device: Option<(BackendKind, Device)>,
+    /// WebGPU can be initialised once per page; kept for switching back and forth.
+    webgpu: Option<Device>,
+    /// Embeddings by pixel hash: survive class renames, backend switches and re-training.
+    embeddings: HashMap<u64, Vec<f32>>,
+    thumbnails: HashMap<u64, String>,
+    trained: Option<Trained>,
+    stop: bool,
+}
+
+thread_local! {
+    static CORE: RefCell<Core> = RefCell::new(Core::default());
+}
+
+fn with_core<R>(f: impl FnOnce(&mut Core) -> R) -> R {
+    CORE.with(|c| f(&mut c.borrow_mut()))
+}
+
+/// FNV-1a: a cheap identity for a 224x224 image.
+fn pixel_key(pixels: &[u8]) -> u64 {
+    pixels.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+// ---------------------------------------------------------------- model and backend
+
+/// Probes the adapter, picks the backend, downloads (or reads from cache) the weights and builds the model.
+pub async fn start(ui: Ui) {
+    let probe = backend::probe_adapter().await;
+    let (kind, reason) = backend::choose(&probe, backend::forced_by_url());
+    ui.backend.set(Some(BackendView {
+        kind,
+        reason,
+        adapter: if probe.available { probe.description.clone() } else { "none".into() },
+        webgpu_available: probe.available,
+    }));
+    let started = now_ms();
+    let fetched = fetch_weights(move |loaded, total| ui.model.set(ModelStatus::Downloading { loaded, total })).await;
+    let fetched = match fetched {
+        Ok(f) => f,
+        Err(e) => return ui.model.set(ModelStatus::Failed(e)),
+    };
+    let megabytes = fetched.bytes.len() as f64 / 1e6;
+    with_core(|c| c.weights = Some(Rc::new(fetched.bytes)));
+    ui.model.set(ModelStatus::Building);
+    yield_to_browser().await;
+    match use_backend(kind).await {
+        Ok(()) => ui.model.set(ModelStatus::Ready { from_cache: fetched.from_cache, megabytes, load_ms: now_ms() - started }),
+        Err(e) => ui.model.set(ModelStatus::Failed(e)),
+    }
+}
+
+/// (Re)builds the model on `kind`'s device from the downloaded weights.
+pub async fn use_backend(kind: BackendKind) -> Result<(), String> {
+    let device = match (kind, with_core(|c| c.webgpu.clone())) {
+        (BackendKind::WebGpu, Some(device)) => device,
+        _ => {
+            let device = backend::init_device(kind).await?;
+            if kind == BackendKind::WebGpu {
+                with_core(|c| c.webgpu = Some(device.clone()));
+            }
+            device
+        }
+    };
+    let weights = with_core(|c| c.weights.clone()).ok_or("the model weights are not loaded yet")?;
+    let model = load_efficientnet(&weights, &device).map_err(|e| format!("{WEIGHTS_URL}: {e}"))?;
+    with_core(|c| {
+        c.model = Some(Rc::new(model));
+        c.device = Some((kind, device));
+    });
+    Ok(())
+}
+
+pub async fn switch_backend(ui: Ui, kind: BackendKind) {
+    if ui.backend.with_untracked(|b| b.as_ref().map(|b| b.kind)) == Some(kind) {
+        return;
+    }
+    ui.model.set(ModelStatus::Building);
+    let started = now_ms();
+    match use_backend(kind).await {
+        Ok(()) => {
+            ui.backend.update(|b| {
+                if let Some(b) = b {
+                    b.kind = kind;
+                    b.reason = "chosen by you".into();
+                }
+            });
+            let megabytes = with_core(|c| c.weights.as_ref().map_or(0.0, |w| w.len() as f64 / 1e6));
+            ui.model.set(ModelStatus::Ready { from_cache: true, megabytes, load_ms: now_ms() - started });
+        }
+        Err(e) => ui.notice.set(Some(format!("Could not switch to {}: {e}", kind.label()))),
+    }
+}
+
+// ---------------------------------------------------------------- dataset
+
+fn refresh_classes(ui: Ui) {
+    let views = with_core(|c| {
+        let Core { dataset, thumbnails, .. } = c;
+        dataset
+            .classes
+            .iter()
+            .map(|class| ClassView {
+                name: class.name.clone(),
+                count: class.samples.len(),
+                thumbnails: class
+                    .samples
+                    .iter()
+                    .take(THUMBNAILS_PER_CLASS)
+                    .filter_map(|s| {
+                        let key = pixel_key(&s.pixels);
+                        if let Some(url) = thumbnails.get(&key) {
+                            return Some(url.clone());
+                        }
+                        let rgba = thumbnail_rgba(&s.pixels, THUMBNAIL_SIZE);
+                        let url = rgba_data_url(&rgba, THUMBNAIL_SIZE as u32, THUMBNAIL_SIZE as u32).ok()?;
+                        thumbnails.insert(key, url.clone());
+                        Some(url)
+                    })
+                    .collect(),
+            })
+            .collect()
+    });
+    ui.classes.set(views);
+}
+
+fn report(ui: Ui, report: IngestReport, source: &str) {
+    let mut views: Vec<FileErrorView> = report
+        .errors
+        .iter()
+        .map(|e| FileErrorView { file: e.file.clone(), problem: e.problem.clone(), warning: false })
+        .collect();
+    views.extend(
+        report.warnings.iter().map(|e| FileErrorView { file: e.file.clone(), problem: e.problem.clone(), warning: true }),
+    );
+    let rejected = report.errors.len();
+    ui.notice.set(Some(match (report.added, rejected) {
+        (0, 0) => format!("{source}: no images found."),
+        (added, 0) => format!("{source}: added {added} image{}.", if added == 1 { "" } else { "s" }),
+        (added, rejected) => format!("{source}: added {added}, rejected {rejected} (see below)."),
+    }));
+    ui.file_errors.set(views);
+    // A changed dataset makes the last trained head stale for export of new labels; keep it until retrained.
+    refresh_classes(ui);
+}
+
+/// Where loose files go.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// Sub-folders are classes (a dropped or picked folder).
+    Folders,
+    /// Loose images into this class (created if new).
+    Class(String),
+}
+
+/// Reads picked files (zips are unpacked in Rust) and adds them; nothing already loaded is lost on error.
+pub async fn ingest(ui: Ui, picked: Vec<super::files::PickedFile>, problems: Vec<String>, target: Target, source: String) {
+    let total = picked.len();
+    ui.phase.set(Phase::Loading { done: 0, total });
+    let mut merged = IngestReport::default();
+    for problem in problems {
+        let (file, why) = problem.split_once(": ").unwrap_or((&problem, "could not be read"));
+        merged.errors.push(ajuste::data::FileError { file: file.to_string(), problem: why.to_string() });
+    }
+    let mut batch: Vec<InputFile> = Vec::new();
+    for (i, file) in picked.into_iter().enumerate() {
+        let name = file.path.clone();
+        match super::files::read_file(file).await {
+            Ok(input) if name.to_ascii_lowercase().ends_with(".zip") => {
+                let r = with_core(|c| c.dataset.add_zip(&input.path, &input.bytes));
+                merge(&mut merged, r);
+            }
+            Ok(input) => batch.push(input),
+            Err(e) => merged.errors.push(ajuste::data::FileError { file: name, problem: e }),
+        }
+        // Decode in small batches so the progress bar moves and the page stays responsive.
+        if batch.len() >= 8 {
+            let r = add_batch(&target, std::mem::take(&mut batch));
+            merge(&mut merged, r);
+        }
+        ui.phase.set(Phase::Loading { done: i + 1, total });
+        yield_to_browser().await;
+    }
+    let r = add_batch(&target, batch);
+    merge(&mut merged, r);
+    ui.phase.set(Phase::Idle);
+    report(ui, merged, &source);
+}
+
+fn add_batch(target: &Target, files: Vec<InputFile>) -> IngestReport {
+    if files.is_empty() {
+        return IngestReport::default();
+    }
+    with_core(|c| match target {
+        Target::Folders => c.dataset.add_folder_files(files),
+        Target::Class(name) => c.dataset.add_to_class(name, files),
+    })
+}
+
+fn merge(into: &mut IngestReport, from: IngestReport) {
+    into.added += from.added;
+    into.errors.extend(from.errors);
+    into.warnings.extend(from.warnings);
+}
+
+/// Loads the bundled sample (public/sample/index.json lists its files).
+pub async fn load_sample(ui: Ui) {
+    let index = match fetch_bytes("sample/index.json").await {
+        Ok(bytes) => bytes,
+        Err(e) => return ui.notice.set(Some(format!("Could not load the sample: {e}"))),
+    };
+    #[derive(serde::Deserialize)]
+    struct Index {
+        classes: std::collections::BTreeMap<String, Vec<String>>,
+    }
+    let index: Index = match serde_json::from_slice(&index) {
+        Ok(i) => i,
+        Err(e) => return ui.notice.set(Some(format!("sample/index.json: {e}"))),
+    };
+    let paths: Vec<String> = index.classes.values().flatten().cloned().collect();
+    let total = paths.len();
+    let mut files = Vec::new();
+    let mut merged = IngestReport::default();
+    for (i, path) in paths.into_iter().enumerate() {
+        ui.phase.set(Phase::Loading { done: i, total });
+        match fetch_bytes(&format!("sample/{path}")).await {
+            Ok(bytes) => files.push(InputFile { path: format!("sample/{path}"), bytes }),
+            Err(e) => merged.errors.push(ajuste::data::FileError { file: path, problem: e }),
+        }
+    }
+    for chunk in files.chunks(8) {
+        let r = with_core(|c| c.dataset.add_folder_files(chunk.to_vec()));
+        merge(&mut merged, r);
+        yield_to_browser().await;
+    }
+    ui.phase.set(Phase::Idle);
+    report(ui, merged, "Sample dataset");
+}
+
+pub fn rename_class(ui: Ui, index: usize, name: String) {
+    match with_core(|c| c.dataset.rename_class(index, &name)) {
+        Ok(()) => ui.notice.set(Some(format!("Renamed class to “{}”.", name.trim()))),
+        Err(e) => ui.notice.set(Some(format!("Cannot rename: {e}"))),
+    }
+    refresh_classes(ui);
+}
+
+pub fn remove_class(ui: Ui, index: usize) {
+    let name = with_core(|c| {
+        let name = c.dataset.classes.get(index).map(|c| c.name.clone());
+        c.dataset.remove_class(index);
+        name
+    });
+    if let Some(name) = name {
+        ui.notice.set(Some(format!("Removed class “{name}”.")));
+    }
+    refresh_classes(ui);
+}
+
+pub fn clear_dataset(ui: Ui) {
+    with_core(|c| c.dataset = Dataset::default());
+    ui.file_errors.set(Vec::new());
+    ui.notice.set(Some("Dataset cleared.".into()));
+    refresh_classes(ui);
+}
+
+// ---------------------------------------------------------------- training
+
+pub fn request_stop() {
+    with_core(|c| c.stop = true);
+}
+
+fn fail(ui: Ui, message: String) {
+    ui.phase.set(Phase::Error(message));
+}
+
+/// Embeds every image not embedded yet, then trains the head epoch by epoch, updating the charts.
+pub async fn train(ui: Ui) {
+    let options = ui.options.get_untracked();
+    if let Err(e) = options.validate() {
+        return fail(ui, format!("Options: {e}"));
+    }
+    if let Err(problems) = with_core(|c| c.dataset.check_trainable()) {
+        return fail(ui, problems.join(" "));
+    }
+    let Some((model, device, kind)) =
+        with_core(|c| Some((c.model.clone()?, c.device.as_ref()?.1.clone(), c.device.as_ref()?.0)))
+    else {
+        return fail(ui, "The model is not loaded yet.".into());
+    };
+    with_core(|c| c.stop = false);
+    ui.history.set(Vec::new());
+    ui.results.set(None);
+
+    // 1. Embed (once per image: cached by pixel hash).
+    let (keys, labels, names): (Vec<u64>, Vec<usize>, Vec<String>) = with_core(|c| {
+        let mut keys = Vec::new();
+        let mut labels = Vec::new();
+        for (label, class) in c.dataset.classes.iter().enumerate() {
+            for s in &class.samples {
+                keys.push(pixel_key(&s.pixels));
+                labels.push(label);
+            }
+        }
+        (keys, labels, c.dataset.classes.iter().map(|c| c.name.clone()).collect())
+    });
+    let missing: Vec<usize> = with_core(|c| (0..keys.len()).filter(|&i| !c.embeddings.contains_key(&keys[i])).collect());
+    let batch_size = if kind == BackendKind::WebGpu { 16 } else { 4 };
+    let started = now_ms();
+    ui.phase.set(Phase::Embedding { done: 0, total: missing.len(), images_per_second: 0.0 });
+    yield_to_browser().await;
+    for (b, chunk) in missing.chunks(batch_size).enumerate() {
+        if with_core(|c| c.stop) {
+            return fail(ui, "Stopped while embedding images.".into());
+        }
+        let pixels: Vec<Vec<u8>> = with_core(|c| {
+            let all: Vec<&Vec<u8>> = c.dataset.classes.iter().flat_map(|cl| cl.samples.iter().map(|s| &s.pixels)).collect();
+            chunk.iter().map(|&i| all[i].clone()).collect()
+        });
+        let refs: Vec<&[u8]> = pixels.iter().map(|p| p.as_slice()).collect();
+        let embedded = match embed_batch(&model, &refs, &device).await {
+            Ok(e) => e,
+            Err(e) => return fail(ui, format!("Embedding failed on {}: {e}", kind.label())),
+        };
+        with_core(|c| {
+            for (j, &i) in chunk.iter().enumerate() {
+                c.embeddings.insert(keys[i], embedded[j * EMBEDDING_DIM..(j + 1) * EMBEDDING_DIM].to_vec());
+            }
+        });
+        let done = (b * batch_size + chunk.len()).min(missing.len());
+        let seconds = (now_ms() - started) / 1000.0;
+        ui.phase.set(Phase::Embedding { done, total: missing.len(), images_per_second: done as f64 / seconds.max(1e-9) });
+        yield_to_browser().await;
+    }
+    let embed_seconds = (now_ms() - started) / 1000.0;
+    let images_per_second = if missing.is_empty() { 0.0 } else { missing.len() as f64 / embed_seconds.max(1e-9) };
+
+    // 2. Train the head on the cached embeddings.
+    let features: Vec<f32> = with_core(|c| keys.iter().flat_map(|k| c.embeddings[k].iter().copied()).collect());
+    let split = stratified_split(&labels, options.val_fraction, options.seed);
+    let (num_train, num_val) = (split.train.len(), split.val.len());
+    let mut trainer = match Trainer::new(
+        features.clone(),
+        EMBEDDING_DIM,
+        labels.clone(),
+        split.train.clone(),
+        split.val.clone(),
+        names.len(),
+        options.clone(),
+    ) {
+        Ok(t) => t,
+        Err(e) => return fail(ui, e),
+    };
+    let train_started = now_ms();
+    let mut compute_ms = 0.0;
+    while !trainer.is_done() {
+        if with_core(|c| c.stop) {
+            trainer.request_stop();
+            break;
+        }
+        let t0 = now_ms();
+        let metrics = trainer.step_epoch();
+        compute_ms += now_ms() - t0;
+        ui.phase.set(Phase::Training { epoch: metrics.epoch + 1, epochs: options.epochs });
+        ui.history.update(|h| h.push(metrics));
+        yield_to_browser().await;
+    }
+    let train_seconds = (now_ms() - train_started) / 1000.0;
+    web_sys::console::log_1(
+        &format!("head training: {:.1} ms compute, {:.1} ms with UI updates", compute_ms, train_seconds * 1000.0).into(),
+    );
+
+    // 3. Results on the validation split, with the best epoch's head (the one exported).
+    let (head, best) = trainer.best();
+    let (head, best) = (head.clone(), best.clone());
+    let eval_idx = if split.val.is_empty() { &split.train } else { &split.val };
+    let (val_loss, val_accuracy, confusion) = evaluate(&head, &features, &labels, eval_idx);
+    let stop_reason = trainer.stop_reason().to_string();
+    let k = names.len();
+    let results = Results {
+        labels: names.clone(),
+        confusion: (0..k).map(|r| confusion.counts[r * k..(r + 1) * k].to_vec()).collect(),
+        per_class_accuracy: confusion.per_class_accuracy(),
+        best_epoch: best.epoch,
+        val_accuracy,
+        val_loss,
+        stop_reason: stop_reason.clone(),
+        embed_seconds,
+        images_per_second,
+        train_seconds,
+        num_train,
+        num_val,
+    };
+    let meta = ExportMetadata::new(names, options, &trainer, &results.per_class_accuracy, num_train, num_val);
+    with_core(|c| c.trained = Some(Trained { head, meta }));
+    ui.results.set(Some(results));
+    ui.phase.set(Phase::Done);
+}
+
+// ---------------------------------------------------------------- export
+
+pub enum Download {
+    Model,
+    Head,
+    Labels,
+    Config,
+}
+
+pub fn export(ui: Ui, what: Download) {
+    let outcome = with_core(|c| -> Result<(), String> {
+        let trained = c.trained.as_ref().ok_or("Train a model first.")?;
+        match what {
+            Download::Model => {
+                let weights = c.weights.as_ref().ok_or("The model weights are not loaded.")?;
+                let bytes = export::model_safetensors(weights, &trained.head, &trained.meta).map_err(|e| e.to_string())?;
+                download("model.safetensors", &bytes, "application/octet-stream")
+            }
+            Download::Head => {
+                let bytes = export::head_safetensors(&trained.head, &trained.meta).map_err(|e| e.to_string())?;
+                download("head.safetensors", &bytes, "application/octet-stream")
+            }
+            Download::Labels => download("labels.txt", export::labels_txt(&trained.meta.labels).as_bytes(), "text/plain"),
+            Download::Config => download("config.json", export::config_json(&trained.meta).as_bytes(), "application/json"),
+        }
+    });
+    if let Err(e) = outcome {
+        ui.notice.set(Some(format!("Export failed: {e}")));
+    }
+}
+
+pub fn save_options(options: &TrainOptions) {
+    if let Ok(json) = serde_json::to_string(options) {
+        super::browser::storage_set("ajuste.options", &json);
+    }
+}
+
+pub fn saved_options() -> TrainOptions {
+    super::browser::storage_get("ajuste.options")
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default()
+}

@@ -1,0 +1,242 @@
+//! EfficientNet-Lite0 (Tan & Le, 2019, the "Lite" variant: no squeeze-excite, ReLU6, fixed stem/head).
+//!
+//! Batch norms are folded into their convolutions when weights are loaded (see `weights.rs`): the backbone
+//! is frozen, and folding halves the number of kernels per block, which is what costs on WebGPU.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::{relu, relu6};
+use burn::tensor::{Device, Tensor};
+
+use super::{EMBEDDING_DIM, IMAGENET_CLASSES};
+
+/// One MBConv stage of the architecture table in `shared/model/README.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockSpec {
+    pub kernel: usize,
+    pub stride: usize,
+    pub expand: usize,
+    pub cin: usize,
+    pub cout: usize,
+    /// Spatial size of the block's input (224x224 image), needed for TF-SAME padding.
+    pub size_in: usize,
+}
+
+impl BlockSpec {
+    pub const fn hidden(&self) -> usize {
+        self.cin * self.expand
+    }
+    pub const fn residual(&self) -> bool {
+        self.stride == 1 && self.cin == self.cout
+    }
+}
+
+const fn b(kernel: usize, stride: usize, expand: usize, cin: usize, cout: usize, size_in: usize) -> BlockSpec {
+    BlockSpec { kernel, stride, expand, cin, cout, size_in }
+}
+
+/// The 16 MBConv blocks of EfficientNet-Lite0.
+pub const BLOCKS: [BlockSpec; 16] = [
+    b(3, 1, 1, 32, 16, 112),
+    b(3, 2, 6, 16, 24, 112),
+    b(3, 1, 6, 24, 24, 56),
+    b(5, 2, 6, 24, 40, 56),
+    b(5, 1, 6, 40, 40, 28),
+    b(3, 2, 6, 40, 80, 28),
+    b(3, 1, 6, 80, 80, 14),
+    b(3, 1, 6, 80, 80, 14),
+    b(5, 1, 6, 80, 112, 14),
+    b(5, 1, 6, 112, 112, 14),
+    b(5, 1, 6, 112, 112, 14),
+    b(5, 2, 6, 112, 192, 14),
+    b(5, 1, 6, 192, 192, 7),
+    b(5, 1, 6, 192, 192, 7),
+    b(5, 1, 6, 192, 192, 7),
+    b(3, 1, 6, 192, 320, 7),
+];
+
+/// TensorFlow "SAME" padding as (top, left, bottom, right): the extra row/column of a stride-2 conv goes
+/// bottom/right, which burn's symmetric `k/2` padding would get wrong (a 4-point top-1 loss).
+pub fn tf_same_padding(size_in: usize, kernel: usize, stride: usize) -> PaddingConfig2d {
+    let out = size_in.div_ceil(stride);
+    let total = ((out - 1) * stride + kernel).saturating_sub(size_in);
+    let before = total / 2;
+    let after = total - before;
+    PaddingConfig2d::Explicit(before, before, after, after)
+}
+
+#[derive(Config, Debug)]
+pub struct EfficientNetLite0Config {
+    /// Outputs of the classifier: 1000 for the ImageNet head, K for a fine-tuned head.
+    #[config(default = 1000)]
+    pub num_classes: usize,
+    /// Hidden units of an optional MLP head (0: a single linear layer, like the pretrained model).
+    #[config(default = 0)]
+    pub hidden_units: usize,
+}
+
+/// An inverted-residual block with BN folded into each conv (hence the biases).
+#[derive(Module, Debug)]
+pub struct MbConv {
+    pub expand: Option<Conv2d>,
+    pub dw: Conv2d,
+    pub project: Conv2d,
+    pub residual: bool,
+}
+
+impl MbConv {
+    pub fn new(spec: &BlockSpec, device: &Device) -> Self {
+        let hidden = spec.hidden();
+        let expand = (spec.expand != 1).then(|| Conv2dConfig::new([spec.cin, hidden], [1, 1]).init(device));
+        let dw = Conv2dConfig::new([hidden, hidden], [spec.kernel, spec.kernel])
+            .with_stride([spec.stride, spec.stride])
+            .with_groups(hidden)
+            .with_padding(tf_same_padding(spec.size_in, spec.kernel, spec.stride))
+            .init(device);
+        let project = Conv2dConfig::new([hidden, spec.cout], [1, 1]).init(device);
+        Self { expand, dw, project, residual: spec.residual() }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = match &self.expand {
+            Some(conv) => relu6(conv.forward(x.clone())),
+            None => x.clone(),
+        };
+        let h = relu6(self.dw.forward(h));
+        // The projection is linear: no activation (that is what makes the residual "linear bottleneck").
+        let h = self.project.forward(h);
+        if self.residual { x + h } else { h }
+    }
+}
+
+/// The classifier on top of the 1280-d embedding: one linear layer, or Linear-ReLU-(Dropout)-Linear.
+#[derive(Module, Debug)]
+pub struct Classifier {
+    pub hidden: Option<Linear>,
+    pub out: Linear,
+}
+
+impl Classifier {
+    pub fn new(num_classes: usize, hidden_units: usize, device: &Device) -> Self {
+        if hidden_units == 0 {
+            Self { hidden: None, out: LinearConfig::new(EMBEDDING_DIM, num_classes).init(device) }
+        } else {
+            Self {
+                hidden: Some(LinearConfig::new(EMBEDDING_DIM, hidden_units).init(device)),
+                out: LinearConfig::new(hidden_units, num_classes).init(device),
+            }
+        }
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.out.weight.dims()[1]
+    }
+
+    pub fn forward(&self, embedding: Tensor<2>) -> Tensor<2> {
+        match &self.hidden {
+            Some(hidden) => self.out.forward(relu(hidden.forward(embedding))),
+            None => self.out.forward(embedding),
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct EfficientNetLite0 {
+    pub stem: Conv2d,
+    pub blocks: Vec<MbConv>,
+    pub head: Conv2d,
+    pub classifier: Classifier,
+}
+
+impl EfficientNetLite0Config {
+    /// A randomly initialised network (use `load_efficientnet` for the pretrained one).
+    pub fn init(&self, device: &Device) -> EfficientNetLite0 {
+        EfficientNetLite0 {
+            stem: Conv2dConfig::new([3, 32], [3, 3])
+                .with_stride([2, 2])
+                .with_padding(tf_same_padding(224, 3, 2))
+                .init(device),
+            blocks: BLOCKS.iter().map(|spec| MbConv::new(spec, device)).collect(),
+            head: Conv2dConfig::new([320, EMBEDDING_DIM], [1, 1]).init(device),
+            classifier: Classifier::new(self.num_classes, self.hidden_units, device),
+        }
+    }
+}
+
+impl Default for EfficientNetLite0Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EfficientNetLite0 {
+    /// Stem: conv 3x3/2 + ReLU6, [N,3,224,224] → [N,32,112,112].
+    pub fn stem(&self, input: Tensor<4>) -> Tensor<4> {
+        relu6(self.stem.forward(input))
+    }
+
+    /// Runs blocks `from..to` (0..16 is all of them). Later work caches activations at a cut and
+    /// trains only the blocks after it.
+    pub fn blocks(&self, mut x: Tensor<4>, from: usize, to: usize) -> Tensor<4> {
+        for block in &self.blocks[from..to] {
+            x = block.forward(x);
+        }
+        x
+    }
+
+    /// Head conv + ReLU6 + global average pool: [N,320,7,7] → the embedding [N,1280].
+    pub fn pool(&self, x: Tensor<4>) -> Tensor<2> {
+        let h = relu6(self.head.forward(x));
+        let [n, c, hh, ww] = h.dims();
+        h.reshape([n, c, hh * ww]).mean_dim(2).reshape([n, c])
+    }
+
+    /// Input after `(u8-127)/128`, NCHW → embedding [N,1280].
+    pub fn embed(&self, input: Tensor<4>) -> Tensor<2> {
+        let x = self.stem(input);
+        let x = self.blocks(x, 0, self.blocks.len());
+        self.pool(x)
+    }
+
+    /// Input → logits [N, num_classes].
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
+        self.classifier.forward(self.embed(input))
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.classifier.num_classes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tf_same_padding_matches_the_reference_table() {
+        let pads: Vec<_> = BLOCKS.iter().map(|s| tf_same_padding(s.size_in, s.kernel, s.stride)).collect();
+        assert_eq!(pads[1], PaddingConfig2d::Explicit(0, 0, 1, 1));
+        assert_eq!(pads[3], PaddingConfig2d::Explicit(1, 1, 2, 2));
+        assert_eq!(pads[4], PaddingConfig2d::Explicit(2, 2, 2, 2));
+        assert_eq!(pads[11], PaddingConfig2d::Explicit(1, 1, 2, 2));
+        assert_eq!(pads[15], PaddingConfig2d::Explicit(1, 1, 1, 1));
+        assert_eq!(tf_same_padding(224, 3, 2), PaddingConfig2d::Explicit(0, 0, 1, 1));
+    }
+
+    #[test]
+    fn random_network_has_the_expected_shapes() {
+        let device = Device::flex();
+        let model = EfficientNetLite0Config::new().with_num_classes(3).init(&device);
+        let x = Tensor::<4>::zeros([1, 3, 224, 224], &device);
+        let stem = model.stem(x);
+        assert_eq!(stem.dims(), [1, 32, 112, 112]);
+        let feats = model.blocks(stem, 0, 16);
+        assert_eq!(feats.dims(), [1, 320, 7, 7]);
+        let emb = model.pool(feats);
+        assert_eq!(emb.dims(), [1, EMBEDDING_DIM]);
+        assert_eq!(model.classifier.forward(emb).dims(), [1, 3]);
+        let _ = IMAGENET_CLASSES;
+    }
+}

@@ -1,0 +1,90 @@
+//! Benchmark (not a test: it asserts nothing about speed). In headless Chromium, prints images/second of the
+//! backbone at batch 1 and 16 on WebGPU and on the CPU (flex) backend, and the 50-epoch head training time on
+//! the reference gcompris5 embeddings. Run by `bench/run.sh`, which puts these next to the peers.
+#![cfg(target_arch = "wasm32")]
+
+use ajuste::model::embed::input_tensor;
+use ajuste::model::{EfficientNetLite0, TensorFile, load_efficientnet};
+use ajuste::train::{TrainOptions, Trainer};
+use burn::tensor::Device;
+use burn::tensor::wgpu::WgpuBackend;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+static WEIGHTS: &[u8] = include_bytes!("../public/models/efficientnet_lite0.safetensors");
+static EMBEDDINGS: &[u8] = include_bytes!("../../shared/model/reference_embeddings.safetensors");
+
+fn now() -> f64 {
+    web_sys::window().unwrap().performance().unwrap().now()
+}
+
+fn print(line: String) {
+    web_sys::console::log_1(&format!("BENCH {line}").into());
+}
+
+async fn run_batch(model: &EfficientNetLite0, device: &Device, batch: usize) -> f64 {
+    let pixels: Vec<u8> = (0..224 * 224 * 3).map(|i| (i * 7 % 251) as u8).collect();
+    let images: Vec<&[u8]> = (0..batch).map(|_| pixels.as_slice()).collect();
+    let t0 = now();
+    let out = model.embed(input_tensor(&images, device));
+    out.into_data_async().await.expect("read back");
+    now() - t0
+}
+
+async fn bench_backend(name: &str, device: Device, iters: [usize; 2]) {
+    let model = load_efficientnet(WEIGHTS, &device).expect("weights");
+    for (batch, iters) in [1usize, 16].into_iter().zip(iters) {
+        let cold = run_batch(&model, &device, batch).await;
+        let mut times = Vec::new();
+        for _ in 0..iters {
+            times.push(run_batch(&model, &device, batch).await);
+        }
+        times.sort_by(f64::total_cmp);
+        let median = times.get(times.len() / 2).copied().unwrap_or(cold);
+        print(format!(
+            "| {name} | {batch} | {:.0} | {:.2} | {:.0} | {} |",
+            median,
+            batch as f64 * 1000.0 / median,
+            cold,
+            times.len()
+        ));
+    }
+}
+
+#[wasm_bindgen_test]
+async fn bench_embedding_and_head() {
+    ajuste::wasm_init::init_once();
+    print("| backend | batch | median ms/batch | images/s | first (cold) ms | timed runs |".into());
+    bench_backend("burn flex (CPU, wasm simd128)", Device::flex(), [5, 2]).await;
+    let webgpu = Device::wgpu_options().graphics_api(WgpuBackend::WebGpu).init_async().await.expect("WebGPU adapter");
+    bench_backend("burn wgpu (WebGPU)", webgpu, [2, 1]).await;
+
+    let file = TensorFile::parse(EMBEDDINGS).expect("embeddings");
+    let st = safetensors::SafeTensors::deserialize(EMBEDDINGS).unwrap();
+    let ints = |name: &str| -> Vec<usize> {
+        st.tensor(name).unwrap().data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as usize).collect()
+    };
+    let (shape, features) = file.f32_any_shape("gcompris5.embeddings").unwrap();
+    let labels = ints("gcompris5.labels");
+    for run in 0..3 {
+        let t0 = now();
+        let options = TrainOptions { patience: 0, ..TrainOptions::default() };
+        let mut trainer = Trainer::new(
+            features.clone(),
+            shape[1],
+            labels.clone(),
+            ints("gcompris5.train_idx"),
+            ints("gcompris5.val_idx"),
+            5,
+            options,
+        )
+        .unwrap();
+        while !trainer.is_done() {
+            trainer.step_epoch();
+        }
+        let ms = now() - t0;
+        let last = trainer.history().last().unwrap();
+        print(format!("HEAD run {run}: 50 epochs gcompris5 {ms:.1} ms, val accuracy {:.3}, val loss {:.3}", last.val_accuracy, last.val_loss));
+    }
+}

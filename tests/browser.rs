@@ -1,0 +1,56 @@
+//! In headless Chromium (wasm-bindgen-test): the golden check on WebGPU and on the CPU fallback, with
+//! async-only read-back (a synchronous read panics in a browser, so passing here proves there is none).
+//! Run by `scripts/test.sh`; needs Chromium started with --enable-unsafe-webgpu (webdriver.json).
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use ajuste::model::load_efficientnet;
+use burn::tensor::Device;
+use burn::tensor::wgpu::WgpuBackend;
+use common::{EXPECTED_TOP1, run_goldens};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+static REFERENCE_WEIGHTS: &[u8] = include_bytes!("../../shared/model/efficientnet_lite0_fp32.safetensors");
+static GOLDEN: &[u8] = include_bytes!("../../shared/model/golden_fp32.safetensors");
+
+fn log(message: &str) {
+    web_sys::console::log_1(&message.into());
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_backbone_matches_the_reference() {
+    ajuste::wasm_init::init_once();
+    // No skip: a browser without a WebGPU adapter fails here, loudly.
+    let device = Device::wgpu_options()
+        .graphics_api(WgpuBackend::WebGpu)
+        .init_async()
+        .await
+        .expect("a WebGPU adapter (Chromium needs --enable-unsafe-webgpu)");
+    let model = load_efficientnet(REFERENCE_WEIGHTS, &device).expect("weights load");
+    let report = run_goldens(&model, GOLDEN, &device).await;
+    log(&format!("webgpu golden: {report:?}"));
+    for (name, diff) in &report.chmean_max_diff {
+        assert!(*diff < 1e-3, "{name}: channel means differ by {diff}");
+    }
+    assert!(report.embedding_max_diff < 1e-3, "embedding differs by {}", report.embedding_max_diff);
+    assert!(report.logits_max_diff < 1e-3, "logits differ by {}", report.logits_max_diff);
+    assert_eq!(report.top1, EXPECTED_TOP1);
+}
+
+#[wasm_bindgen_test]
+async fn cpu_fallback_backbone_matches_the_reference() {
+    ajuste::wasm_init::init_once();
+    let device = Device::flex();
+    let model = load_efficientnet(REFERENCE_WEIGHTS, &device).expect("weights load");
+    let report = run_goldens(&model, GOLDEN, &device).await;
+    log(&format!("cpu golden: {report:?}"));
+    for (name, diff) in &report.chmean_max_diff {
+        assert!(*diff < 1e-4, "{name}: channel means differ by {diff}");
+    }
+    assert!(report.embedding_max_diff < 1e-4, "embedding differs by {}", report.embedding_max_diff);
+    assert!(report.logits_max_diff < 1e-4, "logits differ by {}", report.logits_max_diff);
+    assert_eq!(report.top1, EXPECTED_TOP1);
+}

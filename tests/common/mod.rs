@@ -1,0 +1,76 @@
+//! Shared by the native and the in-browser golden tests: runs the network on the four golden inputs and
+//! measures how far it is from the PyTorch reference (`shared/model/golden_fp32.safetensors`).
+#![allow(dead_code)]
+
+use ajuste::model::{EfficientNetLite0, TensorFile};
+use burn::tensor::{Device, Tensor, TensorData, Transaction};
+
+pub const GOLDEN_INPUTS: usize = 4;
+/// Expected ImageNet top-1 per golden input (shared/model/README.md).
+pub const EXPECTED_TOP1: [usize; 4] = [818, 21, 285, 967];
+
+#[derive(Debug, Default)]
+pub struct GoldenReport {
+    pub embedding_max_diff: f32,
+    pub logits_max_diff: f32,
+    /// (name, max |diff| of the per-channel spatial means), for the stem and each block.
+    pub chmean_max_diff: Vec<(String, f32)>,
+    pub top1: Vec<usize>,
+}
+
+impl GoldenReport {
+    pub fn worst_block(&self) -> (String, f32) {
+        self.chmean_max_diff.iter().cloned().fold((String::new(), 0.0), |a, b| if b.1 > a.1 { b } else { a })
+    }
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold((0, f32::NEG_INFINITY), |a, (i, &v)| if v > a.1 { (i, v) } else { a }).0
+}
+
+fn channel_mean(x: Tensor<4>) -> Tensor<2> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c])
+}
+
+/// Runs the golden inputs through `model` on `device`, reading everything back asynchronously in one
+/// transaction (the only kind of read the browser allows).
+pub async fn run_goldens(model: &EfficientNetLite0, golden_bytes: &[u8], device: &Device) -> GoldenReport {
+    let golden = TensorFile::parse(golden_bytes).expect("golden file parses");
+    let input = golden.f32("input", &[GOLDEN_INPUTS, 3, 224, 224]).expect("golden input");
+    let x = Tensor::<4>::from_data(TensorData::new(input, [GOLDEN_INPUTS, 3, 224, 224]), device);
+
+    let mut tx = Transaction::default();
+    let mut names = vec!["stem".to_string()];
+    let mut h = model.stem(x);
+    tx = tx.register(channel_mean(h.clone()));
+    for i in 0..model.blocks.len() {
+        h = model.blocks(h, i, i + 1);
+        tx = tx.register(channel_mean(h.clone()));
+        names.push(format!("block{i}"));
+    }
+    let embedding = model.pool(h);
+    let logits = model.classifier.forward(embedding.clone());
+    let data = tx.register(embedding).register(logits).execute_async().await.expect("async read-back");
+
+    let mut report = GoldenReport::default();
+    for (name, d) in names.iter().zip(&data) {
+        let got = d.to_vec::<f32>().expect("f32");
+        let c = got.len() / GOLDEN_INPUTS;
+        let want = golden.f32(&format!("debug.{name}_chmean"), &[GOLDEN_INPUTS, c]).expect("golden chmean");
+        report.chmean_max_diff.push((name.clone(), max_abs_diff(&got, &want)));
+    }
+    let got_emb = data[names.len()].to_vec::<f32>().expect("f32");
+    let got_logits = data[names.len() + 1].to_vec::<f32>().expect("f32");
+    let want_emb = golden.f32("embedding", &[GOLDEN_INPUTS, 1280]).expect("golden embedding");
+    let want_logits = golden.f32("logits", &[GOLDEN_INPUTS, 1000]).expect("golden logits");
+    report.embedding_max_diff = max_abs_diff(&got_emb, &want_emb);
+    report.logits_max_diff = max_abs_diff(&got_logits, &want_logits);
+    report.top1 = got_logits.chunks(1000).map(argmax).collect();
+    report
+}

@@ -1,0 +1,107 @@
+// End to end, as a person uses the app: open the page, drop a folder, train, watch the charts, download.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { serveDist, launch, makeDataset, parseSafetensors, waitForTraining, SHARED, RESULTS } from './helpers.mjs';
+
+let server, browser;
+const foreignRequests = [];
+
+before(async () => {
+  await mkdir(RESULTS, { recursive: true });
+  server = await serveDist();
+  browser = await launch();
+});
+after(async () => { await browser?.close(); server?.close(); });
+
+async function openPage(backend) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 1000 } });
+  const page = await context.newPage();
+  const logs = [];
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  page.on('request', (r) => { if (!r.url().startsWith(server.url) && !/^(data|blob):/.test(r.url())) foreignRequests.push(r.url()); });
+  await page.goto(`${server.url}?backend=${backend}`);
+  await page.getByTestId('model-status').filter({ hasText: 'ready' }).waitFor({ timeout: 120_000 });
+  return { page, logs, context };
+}
+
+async function download(page, testId, name) {
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
+  assert.equal(dl.suggestedFilename(), name);
+  const path = join(RESULTS, name);
+  await dl.saveAs(path);
+  return readFile(path);
+}
+
+const CLASSES3 = {
+  animal: join(SHARED, 'datasets/gcompris3/animal'),
+  monument: join(SHARED, 'datasets/gcompris3/monument'),
+  tool: join(SHARED, 'datasets/gcompris3/tool'),
+};
+
+test('WebGPU: drop a folder, train, see the charts reach done, download model.safetensors', { timeout: 900_000 }, async () => {
+  // Small on purpose: SwiftShader's WebGPU embeds well under one image per second.
+  const dir = await makeDataset('webgpu', CLASSES3, 3, {
+    'notes.txt': 'not in a class folder',
+    'tool/readme.txt': 'not an image',
+    'animal/broken.jpg': Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46]),
+  });
+  const { page, logs } = await openPage('webgpu');
+  assert.equal(await page.getByTestId('backend').getAttribute('data-backend'), 'webgpu');
+  await page.getByTestId('dataset-input').setInputFiles(dir);
+  const summary = page.getByTestId('dataset-summary');
+  await page.waitForFunction(() => document.querySelector('[data-testid=dataset-summary]')?.dataset.images === '9',
+    null, { timeout: 60_000 });
+  assert.equal(await summary.getAttribute('data-classes'), '3');
+  const rejected = await page.getByTestId('file-errors').locator(':scope > li').allTextContents();
+  assert.equal(rejected.length, 3, `rejected: ${rejected.join(' | ')}`);
+  for (const name of ['notes.txt', 'readme.txt', 'broken.jpg']) {
+    assert.ok(rejected.some((t) => t.includes(name)), `${name} is named in the errors: ${rejected}`);
+  }
+
+  await page.getByTestId('train-button').click();
+  const status = await waitForTraining(page, 840_000);
+  assert.equal(status.state, 'done', `${status.text}\n${logs.join('\n')}`);
+  assert.ok(Number(status.epoch) >= 1);
+  assert.ok(Number.isFinite(Number(status.valLoss)));
+  assert.ok((await page.locator('[data-testid=charts] polyline').count()) >= 4, 'both charts have two lines');
+  await page.screenshot({ path: join(RESULTS, 'trained-webgpu.png'), fullPage: true });
+
+  const model = parseSafetensors(await download(page, 'export-button', 'model.safetensors'));
+  assert.deepEqual(model.header['classifier.weight'].shape, [3, 1280]);
+  assert.deepEqual(model.header['stem.conv.weight'].shape, [32, 3, 3, 3]);
+  assert.equal(model.header['blocks.15.project.conv.weight'].dtype, 'F32');
+  assert.deepEqual(JSON.parse(model.metadata.labels), ['animal', 'monument', 'tool']);
+  assert.ok(model.f32('classifier.weight').every(Number.isFinite));
+  const labels = (await download(page, 'export-labels', 'labels.txt')).toString();
+  assert.equal(labels, '0 animal\n1 monument\n2 tool\n');
+  const config = JSON.parse(await download(page, 'export-config', 'config.json'));
+  assert.deepEqual(config.id2label, { 0: 'animal', 1: 'monument', 2: 'tool' });
+  assert.deepEqual(foreignRequests, [], 'the page makes no request to another origin');
+});
+
+test('CPU: the bundled sample trains to a useful accuracy; bad input keeps what was loaded', { timeout: 600_000 }, async () => {
+  const { page, logs } = await openPage('cpu');
+  assert.equal(await page.getByTestId('backend').getAttribute('data-backend'), 'cpu');
+  await page.getByTestId('sample-button').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=dataset-summary]')?.dataset.images === '36',
+    null, { timeout: 120_000 });
+  // A folder with one class only and a bad file: rejected with messages, the sample stays loaded.
+  const bad = await makeDataset('bad', {}, 0, { 'stuff/empty.png': Buffer.from('') });
+  await page.getByTestId('dataset-input').setInputFiles(bad);
+  await page.getByTestId('file-errors').locator(':scope > li').first().waitFor({ timeout: 30_000 });
+  assert.match(await page.getByTestId('file-errors').textContent(), /empty\.png/);
+  assert.equal(await page.getByTestId('dataset-summary').getAttribute('data-images'), '36');
+
+  await page.getByTestId('train-button').click();
+  const status = await waitForTraining(page, 540_000);
+  assert.equal(status.state, 'done', `${status.text}\n${logs.join('\n')}`);
+  assert.ok(Number(status.valAccuracy) >= 0.8, `val accuracy ${status.valAccuracy}`);
+  await page.getByTestId('confusion-matrix').waitFor();
+  await page.screenshot({ path: join(RESULTS, 'trained-cpu.png'), fullPage: true });
+  const head = parseSafetensors(await download(page, 'export-head', 'head.safetensors'));
+  assert.deepEqual(head.header['classifier.weight'].shape, [3, 1280]);
+  assert.deepEqual(foreignRequests, []);
+});

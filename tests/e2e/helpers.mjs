@@ -1,0 +1,97 @@
+// Test tooling for the end-to-end tests: a static server for dist/, Chromium via playwright-core, a tiny
+// independent safetensors parser, and a small labelled dataset made from ../shared/datasets.
+import { createServer } from 'node:http';
+import { readFile, mkdir, copyFile, writeFile, readdir, rm } from 'node:fs/promises';
+import { extname, join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const SHARED = resolve(ROOT, '../shared');
+export const RESULTS = join(ROOT, 'test-results');
+
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css',
+  '.json': 'application/json', '.svg': 'image/svg+xml', '.jpg': 'image/jpeg', '.png': 'image/png',
+  '.txt': 'text/plain', '.md': 'text/markdown', '.safetensors': 'application/octet-stream', '.csv': 'text/csv' };
+
+/** Serves dist/ on 127.0.0.1 at a free port. */
+export async function serveDist() {
+  const dist = join(ROOT, 'dist');
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    const file = resolve(dist, '.' + (path.endsWith('/') ? path + 'index.html' : path));
+    if (!file.startsWith(dist)) { res.writeHead(403).end(); return; }
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'content-length': body.length });
+      res.end(body);
+    } catch { res.writeHead(404).end(); }
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${server.address().port}/`, close: () => server.close() };
+}
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic',
+      '--disable-dev-shm-usage'],
+  });
+}
+
+/** A class-per-folder dataset: `perClass` photos of each class, plus the given bad files. */
+export async function makeDataset(name, classes, perClass, badFiles = {}) {
+  const root = join(tmpdir(), `ajuste-e2e-${process.pid}`, name);
+  await rm(root, { recursive: true, force: true });
+  for (const [cls, source] of Object.entries(classes)) {
+    await mkdir(join(root, cls), { recursive: true });
+    const files = (await readdir(source)).filter((f) => f.endsWith('.jpg')).sort().slice(0, perClass);
+    for (const f of files) await copyFile(join(source, f), join(root, cls, f));
+  }
+  for (const [path, bytes] of Object.entries(badFiles)) {
+    await mkdir(dirname(join(root, path)), { recursive: true });
+    await writeFile(join(root, path), bytes);
+  }
+  return root;
+}
+
+/** Parses safetensors without any library: header length, JSON header, contiguous in-bounds offsets. */
+export function parseSafetensors(buf) {
+  const n = Number(buf.readBigUInt64LE(0));
+  if (8 + n > buf.length) throw new Error('header past the end of the file');
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
+  const dataLen = buf.length - 8 - n;
+  const size = { F32: 4, F16: 2, I64: 8, U8: 1 };
+  const tensors = Object.entries(header).filter(([k]) => k !== '__metadata__')
+    .map(([name, t]) => ({ name, ...t })).sort((a, b) => a.data_offsets[0] - b.data_offsets[0]);
+  let expect = 0;
+  for (const t of tensors) {
+    const [a, b] = t.data_offsets;
+    if (a !== expect) throw new Error(`${t.name}: offsets not contiguous`);
+    const elems = t.shape.reduce((x, y) => x * y, 1);
+    if (b - a !== elems * size[t.dtype]) throw new Error(`${t.name}: byte size does not match shape`);
+    expect = b;
+  }
+  if (expect !== dataLen) throw new Error('data section size mismatch');
+  const f32 = (name) => {
+    const t = header[name]; const [a] = t.data_offsets; const count = t.shape.reduce((x, y) => x * y, 1);
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) out[i] = buf.readFloatLE(8 + n + a + 4 * i);
+    return out;
+  };
+  return { header, metadata: header.__metadata__ ?? {}, tensors, f32 };
+}
+
+/** Waits for `training-status` to leave the busy states; returns its data attributes. */
+export async function waitForTraining(page, timeoutMs) {
+  const status = page.getByTestId('training-status');
+  await page.waitForFunction(() => {
+    const s = document.querySelector('[data-testid=training-status]')?.dataset.state;
+    return s === 'done' || s === 'error';
+  }, null, { timeout: timeoutMs, polling: 500 });
+  return status.evaluate((el) => ({ ...el.dataset, text: el.textContent }));
+}
