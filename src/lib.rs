@@ -9,6 +9,7 @@ pub mod data;
 pub mod export;
 pub mod model;
 pub mod preprocess;
+pub mod rng;
 pub mod train;
 
 #[cfg(target_arch = "wasm32")]

@@ -57,19 +57,31 @@ async fn bench_embedding_and_head() {
     ajuste::wasm_init::init_once();
     print("| backend | batch | median ms/batch | images/s | first (cold) ms | timed runs |".into());
     bench_backend("burn flex (CPU, wasm simd128)", Device::flex(), [5, 2]).await;
-    let webgpu = Device::wgpu_options().graphics_api(WgpuBackend::WebGpu).init_async().await.expect("WebGPU adapter");
+    let webgpu = Device::wgpu_options()
+        .graphics_api(WgpuBackend::WebGpu)
+        .init_async()
+        .await
+        .expect("WebGPU adapter");
     bench_backend("burn wgpu (WebGPU)", webgpu, [2, 1]).await;
 
     let file = TensorFile::parse(EMBEDDINGS).expect("embeddings");
     let st = safetensors::SafeTensors::deserialize(EMBEDDINGS).unwrap();
     let ints = |name: &str| -> Vec<usize> {
-        st.tensor(name).unwrap().data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as usize).collect()
+        st.tensor(name)
+            .unwrap()
+            .data()
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as usize)
+            .collect()
     };
     let (shape, features) = file.f32_any_shape("gcompris5.embeddings").unwrap();
     let labels = ints("gcompris5.labels");
     for run in 0..3 {
         let t0 = now();
-        let options = TrainOptions { patience: 0, ..TrainOptions::default() };
+        let options = TrainOptions {
+            patience: 0,
+            ..TrainOptions::default()
+        };
         let mut trainer = Trainer::new(
             features.clone(),
             shape[1],
@@ -85,6 +97,9 @@ async fn bench_embedding_and_head() {
         }
         let ms = now() - t0;
         let last = trainer.history().last().unwrap();
-        print(format!("HEAD run {run}: 50 epochs gcompris5 {ms:.1} ms, val accuracy {:.3}, val loss {:.3}", last.val_accuracy, last.val_loss));
+        print(format!(
+            "HEAD run {run}: 50 epochs gcompris5 {ms:.1} ms, val accuracy {:.3}, val loss {:.3}",
+            last.val_accuracy, last.val_loss
+        ));
     }
 }

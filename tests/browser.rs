@@ -35,8 +35,16 @@ async fn webgpu_backbone_matches_the_reference() {
     for (name, diff) in &report.chmean_max_diff {
         assert!(*diff < 1e-3, "{name}: channel means differ by {diff}");
     }
-    assert!(report.embedding_max_diff < 1e-3, "embedding differs by {}", report.embedding_max_diff);
-    assert!(report.logits_max_diff < 1e-3, "logits differ by {}", report.logits_max_diff);
+    assert!(
+        report.embedding_max_diff < 1e-3,
+        "embedding differs by {}",
+        report.embedding_max_diff
+    );
+    assert!(
+        report.logits_max_diff < 1e-3,
+        "logits differ by {}",
+        report.logits_max_diff
+    );
     assert_eq!(report.top1, EXPECTED_TOP1);
 }
 
@@ -50,7 +58,15 @@ async fn cpu_fallback_backbone_matches_the_reference() {
     for (name, diff) in &report.chmean_max_diff {
         assert!(*diff < 1e-4, "{name}: channel means differ by {diff}");
     }
-    assert!(report.embedding_max_diff < 1e-4, "embedding differs by {}", report.embedding_max_diff);
-    assert!(report.logits_max_diff < 1e-4, "logits differ by {}", report.logits_max_diff);
+    assert!(
+        report.embedding_max_diff < 1e-4,
+        "embedding differs by {}",
+        report.embedding_max_diff
+    );
+    assert!(
+        report.logits_max_diff < 1e-4,
+        "logits differ by {}",
+        report.logits_max_diff
+    );
     assert_eq!(report.top1, EXPECTED_TOP1);
 }

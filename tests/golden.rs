@@ -7,7 +7,10 @@ use burn::tensor::Device;
 use common::{EXPECTED_TOP1, run_goldens};
 
 const SHARED_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/model");
-const SHIPPED_WEIGHTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/efficientnet_lite0.safetensors");
+const SHIPPED_WEIGHTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/public/models/efficientnet_lite0.safetensors"
+);
 
 fn read(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -16,16 +19,27 @@ fn read(path: &str) -> Vec<u8> {
 #[test]
 fn fp32_weights_match_the_reference_within_1e4() {
     let device = Device::flex();
-    let model = load_efficientnet(&read(&format!("{SHARED_MODEL}/efficientnet_lite0_fp32.safetensors")), &device)
-        .expect("reference weights load");
+    let model = load_efficientnet(
+        &read(&format!("{SHARED_MODEL}/efficientnet_lite0_fp32.safetensors")),
+        &device,
+    )
+    .expect("reference weights load");
     let golden = read(&format!("{SHARED_MODEL}/golden_fp32.safetensors"));
     let report = pollster::block_on(run_goldens(&model, &golden, &device));
     println!("{report:#?}");
     for (name, diff) in &report.chmean_max_diff {
         assert!(*diff < 1e-4, "{name}: channel means differ by {diff}");
     }
-    assert!(report.embedding_max_diff < 1e-4, "embedding differs by {}", report.embedding_max_diff);
-    assert!(report.logits_max_diff < 1e-4, "logits differ by {}", report.logits_max_diff);
+    assert!(
+        report.embedding_max_diff < 1e-4,
+        "embedding differs by {}",
+        report.embedding_max_diff
+    );
+    assert!(
+        report.logits_max_diff < 1e-4,
+        "logits differ by {}",
+        report.logits_max_diff
+    );
     assert_eq!(report.top1, EXPECTED_TOP1);
     assert_eq!(model.num_classes(), 1000);
     let _ = EMBEDDING_DIM;
@@ -40,7 +54,15 @@ fn shipped_fp16_weights_stay_within_the_chosen_tolerance() {
     let golden = read(&format!("{SHARED_MODEL}/golden_fp32.safetensors"));
     let report = pollster::block_on(run_goldens(&model, &golden, &device));
     println!("{report:#?}");
-    assert!(report.embedding_max_diff < 0.04, "embedding differs by {}", report.embedding_max_diff);
-    assert!(report.logits_max_diff < 0.05, "logits differ by {}", report.logits_max_diff);
+    assert!(
+        report.embedding_max_diff < 0.04,
+        "embedding differs by {}",
+        report.embedding_max_diff
+    );
+    assert!(
+        report.logits_max_diff < 0.05,
+        "logits differ by {}",
+        report.logits_max_diff
+    );
     assert_eq!(report.top1, EXPECTED_TOP1, "top-1 must not change with fp16 storage");
 }

@@ -46,7 +46,11 @@ pub struct AdapterProbe {
 }
 
 pub async fn probe_adapter() -> AdapterProbe {
-    let none = |why: &str| AdapterProbe { available: false, fallback: false, description: why.to_string() };
+    let none = |why: &str| AdapterProbe {
+        available: false,
+        fallback: false,
+        description: why.to_string(),
+    };
     let gpu = match js_sys::Reflect::get(&window().navigator(), &"gpu".into()) {
         Ok(gpu) if !gpu.is_undefined() && !gpu.is_null() => gpu,
         _ => return none("this browser has no WebGPU (navigator.gpu is missing)"),
@@ -66,16 +70,29 @@ pub async fn probe_adapter() -> AdapterProbe {
     };
     let info = js_sys::Reflect::get(&adapter, &"info".into()).unwrap_or(JsValue::UNDEFINED);
     let field = |name: &str| {
-        js_sys::Reflect::get(&info, &name.into()).ok().and_then(|v| v.as_string()).unwrap_or_default()
+        js_sys::Reflect::get(&info, &name.into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
     };
     let fallback = js_sys::Reflect::get(&info, &"isFallbackAdapter".into())
         .ok()
         .and_then(|v| v.as_bool())
-        .or_else(|| js_sys::Reflect::get(&adapter, &"isFallbackAdapter".into()).ok().and_then(|v| v.as_bool()))
+        .or_else(|| {
+            js_sys::Reflect::get(&adapter, &"isFallbackAdapter".into())
+                .ok()
+                .and_then(|v| v.as_bool())
+        })
         .unwrap_or(false);
-    let parts: Vec<String> =
-        [field("vendor"), field("architecture"), field("description")].into_iter().filter(|s| !s.is_empty()).collect();
-    AdapterProbe { available: true, fallback, description: parts.join(" / ") }
+    let parts: Vec<String> = [field("vendor"), field("architecture"), field("description")]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    AdapterProbe {
+        available: true,
+        fallback,
+        description: parts.join(" / "),
+    }
 }
 
 /// The automatic choice and the reason shown to the user.
@@ -94,7 +111,10 @@ pub fn choose(probe: &AdapterProbe, forced: Option<BackendKind>) -> (BackendKind
             ),
         )
     } else {
-        (BackendKind::WebGpu, format!("hardware WebGPU adapter: {}", probe.description))
+        (
+            BackendKind::WebGpu,
+            format!("hardware WebGPU adapter: {}", probe.description),
+        )
     }
 }
 

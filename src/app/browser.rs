@@ -66,10 +66,13 @@ pub fn rgba_data_url(rgba: &[u8], width: u32, height: u32) -> Result<String, Str
     let canvas: HtmlCanvasElement = document.create_element("canvas").map_err(js_error)?.unchecked_into();
     canvas.set_width(width);
     canvas.set_height(height);
-    let ctx: web_sys::CanvasRenderingContext2d =
-        canvas.get_context("2d").map_err(js_error)?.ok_or("no 2d context")?.unchecked_into();
-    let data = ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(rgba), width, height)
-        .map_err(js_error)?;
+    let ctx: web_sys::CanvasRenderingContext2d = canvas
+        .get_context("2d")
+        .map_err(js_error)?
+        .ok_or("no 2d context")?
+        .unchecked_into();
+    let data =
+        ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(rgba), width, height).map_err(js_error)?;
     ctx.put_image_data(&data, 0.0, 0.0).map_err(js_error)?;
     canvas.to_data_url().map_err(js_error)
 }

@@ -22,12 +22,26 @@ fn nice_step(range: f32, target: f32) -> f32 {
     let raw = (range / target).max(f32::EPSILON);
     let magnitude = 10f32.powf(raw.log10().floor());
     let residual = raw / magnitude;
-    let nice = if residual > 5.0 { 10.0 } else if residual > 2.0 { 5.0 } else if residual > 1.0 { 2.0 } else { 1.0 };
+    let nice = if residual > 5.0 {
+        10.0
+    } else if residual > 2.0 {
+        5.0
+    } else if residual > 1.0 {
+        2.0
+    } else {
+        1.0
+    };
     nice * magnitude
 }
 
 fn format_tick(v: f32, step: f32) -> String {
-    if step >= 1.0 { format!("{v:.0}") } else if step >= 0.1 { format!("{v:.1}") } else { format!("{v:.2}") }
+    if step >= 1.0 {
+        format!("{v:.0}")
+    } else if step >= 0.1 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 /// `y_range`: fixed (accuracy 0..1) or `None` to fit the data from 0.
@@ -44,7 +58,11 @@ pub fn LineChart(
         let series = series.get();
         let n = series.iter().map(|s| s.values.len()).max().unwrap_or(0);
         let (y_min, y_max) = y_range.unwrap_or_else(|| {
-            let max = series.iter().flat_map(|s| s.values.iter().copied()).filter(|v| v.is_finite()).fold(0.0, f32::max);
+            let max = series
+                .iter()
+                .flat_map(|s| s.values.iter().copied())
+                .filter(|v| v.is_finite())
+                .fold(0.0, f32::max);
             (0.0, if max > 0.0 { max * 1.05 } else { 1.0 })
         });
         let x_max = (n.max(2) - 1) as f32;
@@ -52,9 +70,13 @@ pub fn LineChart(
         let sy = move |v: f32| TOP + (1.0 - (v - y_min) / (y_max - y_min)) * (H - TOP - BOTTOM);
 
         let y_step = nice_step(y_max - y_min, 5.0);
-        let y_ticks: Vec<f32> = (0..=((y_max - y_min) / y_step).floor() as usize).map(|k| y_min + k as f32 * y_step).collect();
+        let y_ticks: Vec<f32> = (0..=((y_max - y_min) / y_step).floor() as usize)
+            .map(|k| y_min + k as f32 * y_step)
+            .collect();
         let x_step = nice_step(x_max.max(1.0), 6.0).max(1.0);
-        let x_ticks: Vec<usize> = (0..=(x_max / x_step).floor() as usize).map(|k| (k as f32 * x_step) as usize).collect();
+        let x_ticks: Vec<usize> = (0..=(x_max / x_step).floor() as usize)
+            .map(|k| (k as f32 * x_step) as usize)
+            .collect();
 
         let grid = y_ticks
             .into_iter()

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use web_sys::DragEvent;
 
 use super::Progress;
-use super::files::{entries_from_drop, files_from_list, walk_entries, PickedFile};
+use super::files::{PickedFile, entries_from_drop, files_from_list, walk_entries};
 use super::session::{self, Target};
 use super::state::{Phase, Ui};
 
@@ -27,7 +27,10 @@ pub fn DatasetPanel() -> impl IntoView {
         let (entries, loose) = entries_from_drop(&transfer);
         leptos::task::spawn_local(async move {
             let (mut files, problems) = walk_entries(entries).await;
-            files.extend(loose.into_iter().map(|file| PickedFile { path: file.name(), file }));
+            files.extend(loose.into_iter().map(|file| PickedFile {
+                path: file.name(),
+                file,
+            }));
             session::ingest(ui, files, problems, Target::Folders, "Dropped files".into()).await;
         });
     };
@@ -36,14 +39,26 @@ pub fn DatasetPanel() -> impl IntoView {
         let Some(list) = input.files() else { return };
         let files = files_from_list(&list);
         input.set_value("");
-        leptos::task::spawn_local(session::ingest(ui, files, Vec::new(), Target::Folders, "Chosen folder".into()));
+        leptos::task::spawn_local(session::ingest(
+            ui,
+            files,
+            Vec::new(),
+            Target::Folders,
+            "Chosen folder".into(),
+        ));
     };
     let on_zip = move |_| {
         let Some(input) = zip_input.get() else { return };
         let Some(list) = input.files() else { return };
         let files = files_from_list(&list);
         input.set_value("");
-        leptos::task::spawn_local(session::ingest(ui, files, Vec::new(), Target::Folders, "Chosen files".into()));
+        leptos::task::spawn_local(session::ingest(
+            ui,
+            files,
+            Vec::new(),
+            Target::Folders,
+            "Chosen files".into(),
+        ));
     };
     let busy = move || ui.phase.get().busy();
     let loading = move || match ui.phase.get() {
@@ -117,11 +132,20 @@ fn ClassCard(index: usize, name: String, count: usize, thumbnails: Vec<String>) 
         let Some(list) = input.files() else { return };
         let files = files_from_list(&list)
             .into_iter()
-            .map(|f| PickedFile { path: f.file.name(), file: f.file })
+            .map(|f| PickedFile {
+                path: f.file.name(),
+                file: f.file,
+            })
             .collect();
         input.set_value("");
         let target = Target::Class(class_name.clone());
-        leptos::task::spawn_local(session::ingest(ui, files, Vec::new(), target, format!("Added to {class_name}")));
+        leptos::task::spawn_local(session::ingest(
+            ui,
+            files,
+            Vec::new(),
+            target,
+            format!("Added to {class_name}"),
+        ));
     };
     let rename_id = format!("class-name-{index}");
     let too_few = count < 2;
@@ -154,8 +178,20 @@ fn ClassCard(index: usize, name: String, count: usize, thumbnails: Vec<String>) 
 #[component]
 fn FileErrors() -> impl IntoView {
     let ui = expect_context::<Ui>();
-    let errors = move || ui.file_errors.get().into_iter().filter(|e| !e.warning).collect::<Vec<_>>();
-    let warnings = move || ui.file_errors.get().into_iter().filter(|e| e.warning).collect::<Vec<_>>();
+    let errors = move || {
+        ui.file_errors
+            .get()
+            .into_iter()
+            .filter(|e| !e.warning)
+            .collect::<Vec<_>>()
+    };
+    let warnings = move || {
+        ui.file_errors
+            .get()
+            .into_iter()
+            .filter(|e| e.warning)
+            .collect::<Vec<_>>()
+    };
     view! {
         <Show when=move || !ui.file_errors.with(|e| e.is_empty())>
             <details class="file-errors" open>

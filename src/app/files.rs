@@ -5,8 +5,8 @@
 //! DataTransfer is emptied once the handler returns.
 
 use ajuste::data::InputFile;
-use wasm_bindgen::JsValue;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DataTransfer, File, FileList, FileSystemDirectoryEntry, FileSystemEntry, FileSystemFileEntry};
 
@@ -111,7 +111,10 @@ pub fn files_from_list(list: &FileList) -> Vec<PickedFile> {
                 .ok()
                 .and_then(|v| v.as_string())
                 .filter(|p| !p.is_empty());
-            PickedFile { path: relative.unwrap_or_else(|| file.name()), file }
+            PickedFile {
+                path: relative.unwrap_or_else(|| file.name()),
+                file,
+            }
         })
         .collect()
 }
@@ -120,7 +123,10 @@ pub async fn read_file(picked: PickedFile) -> Result<InputFile, String> {
     let buffer = JsFuture::from(picked.file.array_buffer())
         .await
         .map_err(|e| format!("{}: could not read the file ({})", picked.path, js_error(e)))?;
-    Ok(InputFile { path: picked.path, bytes: js_sys::Uint8Array::new(&buffer).to_vec() })
+    Ok(InputFile {
+        path: picked.path,
+        bytes: js_sys::Uint8Array::new(&buffer).to_vec(),
+    })
 }
 
 /// `File.size` without reading the file (a cheap size check before reading it all).

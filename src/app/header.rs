@@ -13,13 +13,25 @@ pub fn Header() -> impl IntoView {
     let model_line = move || match ui.model.get() {
         ModelStatus::Starting => "Starting…".to_string(),
         ModelStatus::Downloading { loaded, total } => match total {
-            Some(t) => format!("Downloading the model: {:.1} / {:.1} MB", loaded as f64 / 1e6, t as f64 / 1e6),
+            Some(t) => format!(
+                "Downloading the model: {:.1} / {:.1} MB",
+                loaded as f64 / 1e6,
+                t as f64 / 1e6
+            ),
             None => format!("Downloading the model: {:.1} MB", loaded as f64 / 1e6),
         },
         ModelStatus::Building => "Preparing the model…".to_string(),
-        ModelStatus::Ready { from_cache, megabytes, load_ms } => format!(
+        ModelStatus::Ready {
+            from_cache,
+            megabytes,
+            load_ms,
+        } => format!(
             "EfficientNet-Lite0 ready ({megabytes:.1} MB {}, {:.1} s). Pretrained on ImageNet; its 1000-class head is replaced by one for your classes.",
-            if from_cache { "from the browser cache" } else { "downloaded, now cached" },
+            if from_cache {
+                "from the browser cache"
+            } else {
+                "downloaded, now cached"
+            },
             load_ms / 1000.0
         ),
         ModelStatus::Failed(e) => format!("The model could not be loaded: {e}"),

@@ -18,17 +18,28 @@ pub struct Fetched {
 async fn open_cache() -> Option<Cache> {
     // Cache Storage exists only in secure contexts (https or localhost); without it we just fetch.
     let caches = window().caches().ok()?;
-    JsFuture::from(caches.open(CACHE_NAME)).await.ok().map(|c| c.unchecked_into())
+    JsFuture::from(caches.open(CACHE_NAME))
+        .await
+        .ok()
+        .map(|c| c.unchecked_into())
 }
 
 async fn read_body(response: &Response, progress: &dyn Fn(u64, Option<u64>)) -> Result<Vec<u8>, String> {
-    let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
+    let total = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok());
     let body = response.body().ok_or("the response has no body")?;
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(js_error)?;
-        let done = js_sys::Reflect::get(&chunk, &"done".into()).map_err(js_error)?.as_bool().unwrap_or(true);
+        let done = js_sys::Reflect::get(&chunk, &"done".into())
+            .map_err(js_error)?
+            .as_bool()
+            .unwrap_or(true);
         if done {
             break;
         }
@@ -50,7 +61,10 @@ pub async fn fetch_weights(progress: impl Fn(u64, Option<u64>)) -> Result<Fetche
         && let Ok(response) = hit.dyn_into::<Response>()
     {
         let bytes = read_body(&response, &progress).await?;
-        return Ok(Fetched { bytes, from_cache: true });
+        return Ok(Fetched {
+            bytes,
+            from_cache: true,
+        });
     }
     let response: Response = JsFuture::from(window().fetch_with_str(WEIGHTS_URL))
         .await
@@ -66,7 +80,10 @@ pub async fn fetch_weights(progress: impl Fn(u64, Option<u64>)) -> Result<Fetche
             let _ = JsFuture::from(cache.put_with_str(WEIGHTS_URL, &stored)).await;
         }
     }
-    Ok(Fetched { bytes, from_cache: false })
+    Ok(Fetched {
+        bytes,
+        from_cache: false,
+    })
 }
 
 /// Fetches a small file of the app (the bundled sample) as bytes.
@@ -78,6 +95,8 @@ pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     if !response.ok() {
         return Err(format!("{url}: HTTP {}", response.status()));
     }
-    let buffer = JsFuture::from(response.array_buffer().map_err(js_error)?).await.map_err(js_error)?;
+    let buffer = JsFuture::from(response.array_buffer().map_err(js_error)?)
+        .await
+        .map_err(js_error)?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }

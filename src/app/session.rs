@@ -53,7 +53,9 @@ fn with_core<R>(f: impl FnOnce(&mut Core) -> R) -> R {
 
 /// FNV-1a: a cheap identity for a 224x224 image.
 fn pixel_key(pixels: &[u8]) -> u64 {
-    pixels.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+    pixels.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 // ---------------------------------------------------------------- model and backend
@@ -65,7 +67,11 @@ pub async fn start(ui: Ui) {
     ui.backend.set(Some(BackendView {
         kind,
         reason,
-        adapter: if probe.available { probe.description.clone() } else { "none".into() },
+        adapter: if probe.available {
+            probe.description.clone()
+        } else {
+            "none".into()
+        },
         webgpu_available: probe.available,
     }));
     let started = now_ms();
@@ -79,7 +85,11 @@ pub async fn start(ui: Ui) {
     ui.model.set(ModelStatus::Building);
     yield_to_browser().await;
     match use_backend(kind).await {
-        Ok(()) => ui.model.set(ModelStatus::Ready { from_cache: fetched.from_cache, megabytes, load_ms: now_ms() - started }),
+        Ok(()) => ui.model.set(ModelStatus::Ready {
+            from_cache: fetched.from_cache,
+            megabytes,
+            load_ms: now_ms() - started,
+        }),
         Err(e) => ui.model.set(ModelStatus::Failed(e)),
     }
 }
@@ -120,9 +130,15 @@ pub async fn switch_backend(ui: Ui, kind: BackendKind) {
                 }
             });
             let megabytes = with_core(|c| c.weights.as_ref().map_or(0.0, |w| w.len() as f64 / 1e6));
-            ui.model.set(ModelStatus::Ready { from_cache: true, megabytes, load_ms: now_ms() - started });
+            ui.model.set(ModelStatus::Ready {
+                from_cache: true,
+                megabytes,
+                load_ms: now_ms() - started,
+            });
         }
-        Err(e) => ui.notice.set(Some(format!("Could not switch to {}: {e}", kind.label()))),
+        Err(e) => ui
+            .notice
+            .set(Some(format!("Could not switch to {}: {e}", kind.label()))),
     }
 }
 
@@ -130,7 +146,9 @@ pub async fn switch_backend(ui: Ui, kind: BackendKind) {
 
 fn refresh_classes(ui: Ui) {
     let views = with_core(|c| {
-        let Core { dataset, thumbnails, .. } = c;
+        let Core {
+            dataset, thumbnails, ..
+        } = c;
         dataset
             .classes
             .iter()
@@ -162,11 +180,17 @@ fn report(ui: Ui, report: IngestReport, source: &str) {
     let mut views: Vec<FileErrorView> = report
         .errors
         .iter()
-        .map(|e| FileErrorView { file: e.file.clone(), problem: e.problem.clone(), warning: false })
+        .map(|e| FileErrorView {
+            file: e.file.clone(),
+            problem: e.problem.clone(),
+            warning: false,
+        })
         .collect();
-    views.extend(
-        report.warnings.iter().map(|e| FileErrorView { file: e.file.clone(), problem: e.problem.clone(), warning: true }),
-    );
+    views.extend(report.warnings.iter().map(|e| FileErrorView {
+        file: e.file.clone(),
+        problem: e.problem.clone(),
+        warning: true,
+    }));
     let rejected = report.errors.len();
     ui.notice.set(Some(match (report.added, rejected) {
         (0, 0) => format!("{source}: no images found."),
@@ -188,13 +212,22 @@ pub enum Target {
 }
 
 /// Reads picked files (zips are unpacked in Rust) and adds them; nothing already loaded is lost on error.
-pub async fn ingest(ui: Ui, picked: Vec<super::files::PickedFile>, problems: Vec<String>, target: Target, source: String) {
+pub async fn ingest(
+    ui: Ui,
+    picked: Vec<super::files::PickedFile>,
+    problems: Vec<String>,
+    target: Target,
+    source: String,
+) {
     let total = picked.len();
     ui.phase.set(Phase::Loading { done: 0, total });
     let mut merged = IngestReport::default();
     for problem in problems {
         let (file, why) = problem.split_once(": ").unwrap_or((&problem, "could not be read"));
-        merged.errors.push(ajuste::data::FileError { file: file.to_string(), problem: why.to_string() });
+        merged.errors.push(ajuste::data::FileError {
+            file: file.to_string(),
+            problem: why.to_string(),
+        });
     }
     let mut batch: Vec<InputFile> = Vec::new();
     for (i, file) in picked.into_iter().enumerate() {
@@ -258,7 +291,10 @@ pub async fn load_sample(ui: Ui) {
     for (i, path) in paths.into_iter().enumerate() {
         ui.phase.set(Phase::Loading { done: i, total });
         match fetch_bytes(&format!("sample/{path}")).await {
-            Ok(bytes) => files.push(InputFile { path: format!("sample/{path}"), bytes }),
+            Ok(bytes) => files.push(InputFile {
+                path: format!("sample/{path}"),
+                bytes,
+            }),
             Err(e) => merged.errors.push(ajuste::data::FileError { file: path, problem: e }),
         }
     }
@@ -338,17 +374,30 @@ pub async fn train(ui: Ui) {
         }
         (keys, labels, c.dataset.classes.iter().map(|c| c.name.clone()).collect())
     });
-    let missing: Vec<usize> = with_core(|c| (0..keys.len()).filter(|&i| !c.embeddings.contains_key(&keys[i])).collect());
+    let missing: Vec<usize> = with_core(|c| {
+        (0..keys.len())
+            .filter(|&i| !c.embeddings.contains_key(&keys[i]))
+            .collect()
+    });
     let batch_size = if kind == BackendKind::WebGpu { 16 } else { 4 };
     let started = now_ms();
-    ui.phase.set(Phase::Embedding { done: 0, total: missing.len(), images_per_second: 0.0 });
+    ui.phase.set(Phase::Embedding {
+        done: 0,
+        total: missing.len(),
+        images_per_second: 0.0,
+    });
     yield_to_browser().await;
     for (b, chunk) in missing.chunks(batch_size).enumerate() {
         if with_core(|c| c.stop) {
             return fail(ui, "Stopped while embedding images.".into());
         }
         let pixels: Vec<Vec<u8>> = with_core(|c| {
-            let all: Vec<&Vec<u8>> = c.dataset.classes.iter().flat_map(|cl| cl.samples.iter().map(|s| &s.pixels)).collect();
+            let all: Vec<&Vec<u8>> = c
+                .dataset
+                .classes
+                .iter()
+                .flat_map(|cl| cl.samples.iter().map(|s| &s.pixels))
+                .collect();
             chunk.iter().map(|&i| all[i].clone()).collect()
         });
         let refs: Vec<&[u8]> = pixels.iter().map(|p| p.as_slice()).collect();
@@ -358,16 +407,25 @@ pub async fn train(ui: Ui) {
         };
         with_core(|c| {
             for (j, &i) in chunk.iter().enumerate() {
-                c.embeddings.insert(keys[i], embedded[j * EMBEDDING_DIM..(j + 1) * EMBEDDING_DIM].to_vec());
+                c.embeddings
+                    .insert(keys[i], embedded[j * EMBEDDING_DIM..(j + 1) * EMBEDDING_DIM].to_vec());
             }
         });
         let done = (b * batch_size + chunk.len()).min(missing.len());
         let seconds = (now_ms() - started) / 1000.0;
-        ui.phase.set(Phase::Embedding { done, total: missing.len(), images_per_second: done as f64 / seconds.max(1e-9) });
+        ui.phase.set(Phase::Embedding {
+            done,
+            total: missing.len(),
+            images_per_second: done as f64 / seconds.max(1e-9),
+        });
         yield_to_browser().await;
     }
     let embed_seconds = (now_ms() - started) / 1000.0;
-    let images_per_second = if missing.is_empty() { 0.0 } else { missing.len() as f64 / embed_seconds.max(1e-9) };
+    let images_per_second = if missing.is_empty() {
+        0.0
+    } else {
+        missing.len() as f64 / embed_seconds.max(1e-9)
+    };
 
     // 2. Train the head on the cached embeddings.
     let features: Vec<f32> = with_core(|c| keys.iter().flat_map(|k| c.embeddings[k].iter().copied()).collect());
@@ -395,13 +453,21 @@ pub async fn train(ui: Ui) {
         let t0 = now_ms();
         let metrics = trainer.step_epoch();
         compute_ms += now_ms() - t0;
-        ui.phase.set(Phase::Training { epoch: metrics.epoch + 1, epochs: options.epochs });
+        ui.phase.set(Phase::Training {
+            epoch: metrics.epoch + 1,
+            epochs: options.epochs,
+        });
         ui.history.update(|h| h.push(metrics));
         yield_to_browser().await;
     }
     let train_seconds = (now_ms() - train_started) / 1000.0;
     web_sys::console::log_1(
-        &format!("head training: {:.1} ms compute, {:.1} ms with UI updates", compute_ms, train_seconds * 1000.0).into(),
+        &format!(
+            "head training: {:.1} ms compute, {:.1} ms with UI updates",
+            compute_ms,
+            train_seconds * 1000.0
+        )
+        .into(),
     );
 
     // 3. Results on the validation split, with the best epoch's head (the one exported).
@@ -425,7 +491,14 @@ pub async fn train(ui: Ui) {
         num_train,
         num_val,
     };
-    let meta = ExportMetadata::new(names, options, &trainer, &results.per_class_accuracy, num_train, num_val);
+    let meta = ExportMetadata::new(
+        names,
+        options,
+        &trainer,
+        &results.per_class_accuracy,
+        num_train,
+        num_val,
+    );
     with_core(|c| c.trained = Some(Trained { head, meta }));
     ui.results.set(Some(results));
     ui.phase.set(Phase::Done);
@@ -446,15 +519,24 @@ pub fn export(ui: Ui, what: Download) {
         match what {
             Download::Model => {
                 let weights = c.weights.as_ref().ok_or("The model weights are not loaded.")?;
-                let bytes = export::model_safetensors(weights, &trained.head, &trained.meta).map_err(|e| e.to_string())?;
+                let bytes =
+                    export::model_safetensors(weights, &trained.head, &trained.meta).map_err(|e| e.to_string())?;
                 download("model.safetensors", &bytes, "application/octet-stream")
             }
             Download::Head => {
                 let bytes = export::head_safetensors(&trained.head, &trained.meta).map_err(|e| e.to_string())?;
                 download("head.safetensors", &bytes, "application/octet-stream")
             }
-            Download::Labels => download("labels.txt", export::labels_txt(&trained.meta.labels).as_bytes(), "text/plain"),
-            Download::Config => download("config.json", export::config_json(&trained.meta).as_bytes(), "application/json"),
+            Download::Labels => download(
+                "labels.txt",
+                export::labels_txt(&trained.meta.labels).as_bytes(),
+                "text/plain",
+            ),
+            Download::Config => download(
+                "config.json",
+                export::config_json(&trained.meta).as_bytes(),
+                "application/json",
+            ),
         }
     });
     if let Err(e) = outcome {

@@ -9,9 +9,16 @@ use super::backend::BackendKind;
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelStatus {
     Starting,
-    Downloading { loaded: u64, total: Option<u64> },
+    Downloading {
+        loaded: u64,
+        total: Option<u64>,
+    },
     Building,
-    Ready { from_cache: bool, megabytes: f64, load_ms: f64 },
+    Ready {
+        from_cache: bool,
+        megabytes: f64,
+        load_ms: f64,
+    },
     Failed(String),
 }
 
@@ -41,9 +48,19 @@ pub struct FileErrorView {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Phase {
     Idle,
-    Loading { done: usize, total: usize },
-    Embedding { done: usize, total: usize, images_per_second: f64 },
-    Training { epoch: usize, epochs: usize },
+    Loading {
+        done: usize,
+        total: usize,
+    },
+    Embedding {
+        done: usize,
+        total: usize,
+        images_per_second: f64,
+    },
+    Training {
+        epoch: usize,
+        epochs: usize,
+    },
     Done,
     Error(String),
 }
@@ -60,7 +77,10 @@ impl Phase {
         }
     }
     pub fn busy(&self) -> bool {
-        matches!(self, Phase::Loading { .. } | Phase::Embedding { .. } | Phase::Training { .. })
+        matches!(
+            self,
+            Phase::Loading { .. } | Phase::Embedding { .. } | Phase::Training { .. }
+        )
     }
 }
 

@@ -46,17 +46,30 @@ pub fn TrainPanel() -> impl IntoView {
     let last = move || ui.history.with(|h| h.last().cloned());
     let status_text = move || match phase() {
         Phase::Idle | Phase::Loading { .. } => {
-            if ready() { "Ready to train.".to_string() } else { "Waiting for the model…".to_string() }
+            if ready() {
+                "Ready to train.".to_string()
+            } else {
+                "Waiting for the model…".to_string()
+            }
         }
-        Phase::Embedding { done, total, images_per_second } => {
-            format!("Computing features with the frozen backbone: {done} / {total} images ({images_per_second:.1} images/s)")
+        Phase::Embedding {
+            done,
+            total,
+            images_per_second,
+        } => {
+            format!(
+                "Computing features with the frozen backbone: {done} / {total} images ({images_per_second:.1} images/s)"
+            )
         }
         Phase::Training { epoch, epochs } => format!("Training the new head: epoch {epoch} / {epochs}"),
         Phase::Done => ui.results.with(|r| {
             r.as_ref().map_or("Done.".into(), |r| {
                 format!(
                     "Done: {}. Kept the head of epoch {} (lowest validation loss {:.3}, accuracy {:.1}%).",
-                    r.stop_reason, r.best_epoch + 1, r.val_loss, r.val_accuracy * 100.0
+                    r.stop_reason,
+                    r.best_epoch + 1,
+                    r.val_loss,
+                    r.val_accuracy * 100.0
                 )
             })
         }),
@@ -70,26 +83,47 @@ pub fn TrainPanel() -> impl IntoView {
     let loss_series = Signal::derive(move || {
         ui.history.with(|h| {
             vec![
-                Series { name: "training loss", class: "train", values: h.iter().map(|m| m.train_loss).collect() },
-                Series { name: "validation loss", class: "val", values: h.iter().map(|m| m.val_loss).collect() },
+                Series {
+                    name: "training loss",
+                    class: "train",
+                    values: h.iter().map(|m| m.train_loss).collect(),
+                },
+                Series {
+                    name: "validation loss",
+                    class: "val",
+                    values: h.iter().map(|m| m.val_loss).collect(),
+                },
             ]
         })
     });
     let acc_series = Signal::derive(move || {
         ui.history.with(|h| {
             vec![
-                Series { name: "training accuracy", class: "train", values: h.iter().map(|m| m.train_accuracy).collect() },
-                Series { name: "validation accuracy", class: "val", values: h.iter().map(|m| m.val_accuracy).collect() },
+                Series {
+                    name: "training accuracy",
+                    class: "train",
+                    values: h.iter().map(|m| m.train_accuracy).collect(),
+                },
+                Series {
+                    name: "validation accuracy",
+                    class: "val",
+                    values: h.iter().map(|m| m.val_accuracy).collect(),
+                },
             ]
         })
     });
     let best_epoch = Signal::derive(move || {
         ui.history.with(|h| {
-            h.iter().min_by(|a, b| a.val_loss.total_cmp(&b.val_loss)).map(|m| m.epoch)
+            h.iter()
+                .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
+                .map(|m| m.epoch)
         })
     });
     let hidden = move || ui.options.with(|o| o.hidden_units > 0);
-    let optimizer = move || ui.options.with(|o| if o.decoupled_weight_decay { "adamw" } else { "adam" });
+    let optimizer = move || {
+        ui.options
+            .with(|o| if o.decoupled_weight_decay { "adamw" } else { "adam" })
+    };
 
     view! {
         <section class="panel" aria-labelledby="train-title">

@@ -9,8 +9,14 @@ use ajuste::model::{EfficientNetLite0, TensorFile, load_efficientnet};
 use ajuste::train::{TrainOptions, Trainer};
 use burn::tensor::Device;
 
-const WEIGHTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/efficientnet_lite0.safetensors");
-const EMBEDDINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/model/reference_embeddings.safetensors");
+const WEIGHTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/public/models/efficientnet_lite0.safetensors"
+);
+const EMBEDDINGS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/model/reference_embeddings.safetensors"
+);
 
 fn images_per_second(model: &EfficientNetLite0, device: &Device, batch: usize, iters: usize) -> f64 {
     let pixels = vec![128u8; 224 * 224 * 3];
@@ -34,12 +40,18 @@ fn head_training_seconds(set: &str) -> (f64, f32) {
     let ints = |name: &str| -> Vec<usize> {
         let view = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         let t = view.tensor(name).unwrap();
-        t.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as usize).collect()
+        t.data()
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as usize)
+            .collect()
     };
     let labels = ints(&format!("{set}.labels"));
     let (shape, features) = file.f32_any_shape(&format!("{set}.embeddings")).unwrap();
     let k = labels.iter().max().unwrap() + 1;
-    let options = TrainOptions { patience: 0, ..TrainOptions::default() };
+    let options = TrainOptions {
+        patience: 0,
+        ..TrainOptions::default()
+    };
     let start = Instant::now();
     let mut trainer = Trainer::new(
         features,
@@ -67,7 +79,10 @@ fn main() {
     let weights = std::fs::read(WEIGHTS).expect("shipped weights");
     let mut devices: Vec<(&str, Device)> = vec![("CPU (flex, native)", Device::flex())];
     #[cfg(feature = "vulkan")]
-    devices.push(("wgpu Vulkan (native)", Device::vulkan(burn::tensor::DeviceKind::DefaultDevice)));
+    devices.push((
+        "wgpu Vulkan (native)",
+        Device::vulkan(burn::tensor::DeviceKind::DefaultDevice),
+    ));
 
     println!("| backend | batch | images/s |");
     println!("|---|---|---|");

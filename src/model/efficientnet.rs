@@ -10,7 +10,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::{relu, relu6};
 use burn::tensor::{Device, Tensor};
 
-use super::{EMBEDDING_DIM, IMAGENET_CLASSES};
+use super::EMBEDDING_DIM;
 
 /// One MBConv stage of the architecture table in `shared/model/README.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,14 @@ impl BlockSpec {
 }
 
 const fn b(kernel: usize, stride: usize, expand: usize, cin: usize, cout: usize, size_in: usize) -> BlockSpec {
-    BlockSpec { kernel, stride, expand, cin, cout, size_in }
+    BlockSpec {
+        kernel,
+        stride,
+        expand,
+        cin,
+        cout,
+        size_in,
+    }
 }
 
 /// The 16 MBConv blocks of EfficientNet-Lite0.
@@ -96,7 +103,12 @@ impl MbConv {
             .with_padding(tf_same_padding(spec.size_in, spec.kernel, spec.stride))
             .init(device);
         let project = Conv2dConfig::new([hidden, spec.cout], [1, 1]).init(device);
-        Self { expand, dw, project, residual: spec.residual() }
+        Self {
+            expand,
+            dw,
+            project,
+            residual: spec.residual(),
+        }
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -121,7 +133,10 @@ pub struct Classifier {
 impl Classifier {
     pub fn new(num_classes: usize, hidden_units: usize, device: &Device) -> Self {
         if hidden_units == 0 {
-            Self { hidden: None, out: LinearConfig::new(EMBEDDING_DIM, num_classes).init(device) }
+            Self {
+                hidden: None,
+                out: LinearConfig::new(EMBEDDING_DIM, num_classes).init(device),
+            }
         } else {
             Self {
                 hidden: Some(LinearConfig::new(EMBEDDING_DIM, hidden_units).init(device)),
@@ -216,7 +231,10 @@ mod tests {
 
     #[test]
     fn tf_same_padding_matches_the_reference_table() {
-        let pads: Vec<_> = BLOCKS.iter().map(|s| tf_same_padding(s.size_in, s.kernel, s.stride)).collect();
+        let pads: Vec<_> = BLOCKS
+            .iter()
+            .map(|s| tf_same_padding(s.size_in, s.kernel, s.stride))
+            .collect();
         assert_eq!(pads[1], PaddingConfig2d::Explicit(0, 0, 1, 1));
         assert_eq!(pads[3], PaddingConfig2d::Explicit(1, 1, 2, 2));
         assert_eq!(pads[4], PaddingConfig2d::Explicit(2, 2, 2, 2));
@@ -237,6 +255,5 @@ mod tests {
         let emb = model.pool(feats);
         assert_eq!(emb.dims(), [1, EMBEDDING_DIM]);
         assert_eq!(model.classifier.forward(emb).dims(), [1, 3]);
-        let _ = IMAGENET_CLASSES;
     }
 }

