@@ -41,11 +41,24 @@ fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, PreprocessError> {
     }
 }
 
+/// A JPEG cut short still decodes (the decoder fills the rest with grey), so look for its end-of-image marker
+/// near the end of the file. (An early EOI may belong to an EXIF thumbnail, hence "near the end".)
+fn jpeg_is_truncated(bytes: &[u8]) -> bool {
+    let tail = bytes.len().saturating_sub(4096.max(bytes.len() / 100));
+    !bytes[tail..].windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
 /// Decodes with size checks first: the header's dimensions are read before any pixel buffer is allocated.
 pub fn decode(bytes: &[u8]) -> Result<DynamicImage, PreprocessError> {
+    let format = reader(bytes)?.format();
     let (width, height) = reader(bytes)?
         .into_dimensions()
         .map_err(|e| PreprocessError::Corrupt(e.to_string()))?;
+    if format == Some(ImageFormat::Jpeg) && jpeg_is_truncated(bytes) {
+        return Err(PreprocessError::Corrupt(
+            "the JPEG data ends early (no end-of-image marker)".into(),
+        ));
+    }
     if width == 0 || height == 0 {
         return Err(PreprocessError::Empty { width, height });
     }

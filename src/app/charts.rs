@@ -110,9 +110,15 @@ pub fn LineChart(
             .collect_view();
         let mark = marker.get().filter(|&m| m < n).map(|m| {
             let x = sx(m as f32);
+            // Keep the label inside the plot when the best epoch is one of the last.
+            let (label_x, anchor) = if x > W - 60.0 {
+                (x - 3.0, "end")
+            } else {
+                (x + 3.0, "start")
+            };
             view! {
                 <line class="marker" x1=x x2=x y1=TOP y2=H - BOTTOM />
-                <text class="tick" x=x + 3.0 y=TOP + 10.0>"best"</text>
+                <text class="tick" x=label_x y=TOP + 10.0 text-anchor=anchor>"best"</text>
             }
         });
         view! {

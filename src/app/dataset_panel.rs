@@ -84,7 +84,7 @@ pub fn DatasetPanel() -> impl IntoView {
                     <label class="button">
                         "Choose a folder…"
                         <input type="file" class="visually-hidden" data-testid="dataset-input" node_ref=folder_input
-                            webkitdirectory="" multiple on:change=on_folder disabled=busy />
+                            prop:webkitdirectory=true multiple on:change=on_folder disabled=busy />
                     </label>
                     <label class="button">
                         "Choose a .zip or images…"

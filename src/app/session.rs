@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use ajuste::data::ingest::MAX_FILE_BYTES;
 use ajuste::data::{Dataset, IngestReport, InputFile, split::stratified_split};
 use ajuste::export::{self, ExportMetadata};
 use ajuste::model::{EMBEDDING_DIM, EfficientNetLite0, embed::embed_batch, load_efficientnet};
@@ -232,8 +233,23 @@ pub async fn ingest(
     let mut batch: Vec<InputFile> = Vec::new();
     for (i, file) in picked.into_iter().enumerate() {
         let name = file.path.clone();
+        // Refuse oversized files before reading them into memory.
+        let is_zip = name.to_ascii_lowercase().ends_with(".zip");
+        let limit = if is_zip {
+            ajuste::data::zip_archive::MAX_TOTAL_BYTES as f64
+        } else {
+            MAX_FILE_BYTES as f64
+        };
+        if super::files::size_of(&file.file) > limit {
+            let mb = super::files::size_of(&file.file) / 1e6;
+            merged.errors.push(ajuste::data::FileError::new(
+                name,
+                format!("the file is too large ({mb:.0} MB)"),
+            ));
+            continue;
+        }
         match super::files::read_file(file).await {
-            Ok(input) if name.to_ascii_lowercase().ends_with(".zip") => {
+            Ok(input) if is_zip => {
                 let r = with_core(|c| c.dataset.add_zip(&input.path, &input.bytes));
                 merge(&mut merged, r);
             }
