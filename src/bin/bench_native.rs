@@ -70,6 +70,19 @@ fn head_training_seconds(set: &str) -> (f64, f32) {
     (start.elapsed().as_secs_f64(), accuracy)
 }
 
+#[cfg(feature = "vulkan")]
+fn gpu_device() -> Option<(&'static str, Device)> {
+    Some((
+        "wgpu Vulkan (native)",
+        Device::vulkan(burn::tensor::DeviceKind::DefaultDevice),
+    ))
+}
+
+#[cfg(not(feature = "vulkan"))]
+fn gpu_device() -> Option<(&'static str, Device)> {
+    None
+}
+
 fn main() {
     let iters: usize = std::env::args()
         .skip_while(|a| a != "--iters")
@@ -77,12 +90,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     let weights = std::fs::read(WEIGHTS).expect("shipped weights");
-    let mut devices: Vec<(&str, Device)> = vec![("CPU (flex, native)", Device::flex())];
-    #[cfg(feature = "vulkan")]
-    devices.push((
-        "wgpu Vulkan (native)",
-        Device::vulkan(burn::tensor::DeviceKind::DefaultDevice),
-    ));
+    let devices: Vec<(&str, Device)> = [Some(("CPU (flex, native)", Device::flex())), gpu_device()]
+        .into_iter()
+        .flatten()
+        .collect();
 
     println!("| backend | batch | images/s |");
     println!("|---|---|---|");

@@ -301,16 +301,15 @@ mod tests {
         let y = vec![2, 0];
         let analytic = linear_head_gradient(&head, &x, &y, 0.1);
         let loss = |h: &Head| cross_entropy(&h.out.forward(&x, 2), &y, 3, 0.1, None) as f64;
-        for i in 0..head.out.weight.len() {
+        for (i, &grad) in analytic.iter().enumerate() {
             let eps = 1e-2f32;
             let (mut plus, mut minus) = (head.clone(), head.clone());
             plus.out.weight[i] += eps;
             minus.out.weight[i] -= eps;
             let numeric = (loss(&plus) - loss(&minus)) / (2.0 * eps as f64);
             assert!(
-                (numeric - analytic[i] as f64).abs() < 2e-3,
-                "weight {i}: numeric {numeric} analytic {}",
-                analytic[i]
+                (numeric - grad as f64).abs() < 2e-3,
+                "weight {i}: numeric {numeric} analytic {grad}"
             );
         }
     }
