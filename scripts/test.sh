@@ -67,7 +67,7 @@ for suite in "${SUITES[@]}"; do
     { trunk build && node --test --test-reporter=spec tests/e2e/; } >"$log" 2>&1 || ok=1
     p=$(grep -cE "^\s*✔ " "$log"); f=$(grep -cE "^\s*✖ " "$log")
     # node's spec reporter repeats failures in a summary block: count each failure once
-    f=$(grep -E "^\s*✖ " "$log" | sort -u | wc -l)
+    f=$(grep -E "^\s*✖ " "$log" | grep -v "failing tests" | sed 's/ ([0-9.]*ms)$//' | sort -u | wc -l)
     [ $ok = 0 ] || tail -60 "$log" >&2
     record e2e $ok "$p" "$f" "Playwright + Debian Chromium on the built app (screenshots in test-results/)"
     ;;

@@ -1,5 +1,5 @@
 //! The web app's entry point (built by Trunk for wasm32). Natively there is nothing to run: see the tests and
-//! `src/bin/bench_native.rs`.
+//! `examples/bench_native.rs`.
 
 #[cfg(target_arch = "wasm32")]
 mod app;

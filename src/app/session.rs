@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use ajuste::data::ingest::MAX_FILE_BYTES;
-use ajuste::data::{Dataset, IngestReport, InputFile, split::stratified_split};
+use ajuste::data::zip_archive::MAX_TOTAL_BYTES;
+use ajuste::data::{Dataset, FileError, IngestReport, InputFile, Placement, plan_folder, split::stratified_split};
 use ajuste::export::{self, ExportMetadata};
 use ajuste::model::{EMBEDDING_DIM, EfficientNetLite0, embed::embed_batch, load_efficientnet};
 use ajuste::preprocess::thumbnail_rgba;
@@ -17,6 +18,7 @@ use leptos::prelude::*;
 
 use super::backend::{self, BackendKind};
 use super::browser::{download, now_ms, rgba_data_url, yield_to_browser};
+use super::files::PickedFile;
 use super::model_fetch::{WEIGHTS_URL, fetch_bytes, fetch_weights};
 use super::state::*;
 
@@ -212,72 +214,78 @@ pub enum Target {
     Class(String),
 }
 
-/// Reads picked files (zips are unpacked in Rust) and adds them; nothing already loaded is lost on error.
-pub async fn ingest(
-    ui: Ui,
-    picked: Vec<super::files::PickedFile>,
-    problems: Vec<String>,
-    target: Target,
-    source: String,
-) {
+/// Reads picked files (zips are unpacked in Rust) and adds them one by one, yielding so the progress bar
+/// moves; nothing already loaded is lost on error.
+pub async fn ingest(ui: Ui, mut picked: Vec<PickedFile>, problems: Vec<String>, target: Target, source: String) {
+    // Sorted, new classes come out in alphabetical order whatever order the browser listed the files in.
+    picked.sort_by(|a, b| a.path.cmp(&b.path));
     let total = picked.len();
     ui.phase.set(Phase::Loading { done: 0, total });
     let mut merged = IngestReport::default();
     for problem in problems {
         let (file, why) = problem.split_once(": ").unwrap_or((&problem, "could not be read"));
-        merged.errors.push(ajuste::data::FileError {
-            file: file.to_string(),
-            problem: why.to_string(),
-        });
+        merged.errors.push(FileError::new(file, why));
     }
-    let mut batch: Vec<InputFile> = Vec::new();
-    for (i, file) in picked.into_iter().enumerate() {
-        let name = file.path.clone();
+    // Where each file goes is decided on the whole drop (its root folder is recognised from all paths).
+    let plan: Vec<Placement> = match &target {
+        Target::Folders => {
+            let paths: Vec<&str> = picked.iter().map(|p| p.path.as_str()).collect();
+            let (plan, report) = plan_folder(&paths);
+            merge(&mut merged, report);
+            plan
+        }
+        Target::Class(class) => picked
+            .iter()
+            .map(|p| Placement::Class {
+                class: class.clone(),
+                name: p.file.name(),
+            })
+            .collect(),
+    };
+    for (i, (file, placement)) in picked.into_iter().zip(plan).enumerate() {
+        ui.phase.set(Phase::Loading { done: i, total });
+        if matches!(placement, Placement::Skip | Placement::Refused(_)) {
+            let r = with_core(|c| {
+                c.dataset.add_planned(
+                    &placement,
+                    &InputFile {
+                        path: file.path,
+                        bytes: Vec::new(),
+                    },
+                )
+            });
+            merge(&mut merged, r);
+            continue;
+        }
         // Refuse oversized files before reading them into memory.
-        let is_zip = name.to_ascii_lowercase().ends_with(".zip");
-        let limit = if is_zip {
-            ajuste::data::zip_archive::MAX_TOTAL_BYTES as f64
+        let limit = if placement == Placement::Zip {
+            MAX_TOTAL_BYTES as f64
         } else {
             MAX_FILE_BYTES as f64
         };
-        if super::files::size_of(&file.file) > limit {
-            let mb = super::files::size_of(&file.file) / 1e6;
-            merged.errors.push(ajuste::data::FileError::new(
-                name,
-                format!("the file is too large ({mb:.0} MB)"),
+        let size = super::files::size_of(&file.file);
+        if size > limit {
+            merged.errors.push(FileError::new(
+                file.path,
+                format!("the file is too large ({:.0} MB)", size / 1e6),
             ));
             continue;
         }
+        let name = file.path.clone();
         match super::files::read_file(file).await {
-            Ok(input) if is_zip => {
-                let r = with_core(|c| c.dataset.add_zip(&input.path, &input.bytes));
+            Ok(input) => {
+                let r = with_core(|c| c.dataset.add_planned(&placement, &input));
                 merge(&mut merged, r);
             }
-            Ok(input) => batch.push(input),
-            Err(e) => merged.errors.push(ajuste::data::FileError { file: name, problem: e }),
+            Err(e) => merged.errors.push(FileError::new(name, e)),
         }
-        // Decode in small batches so the progress bar moves and the page stays responsive.
-        if batch.len() >= 8 {
-            let r = add_batch(&target, std::mem::take(&mut batch));
-            merge(&mut merged, r);
+        // Each decode takes a few milliseconds: yield now and then so the page repaints.
+        if i % 4 == 3 {
+            yield_to_browser().await;
         }
-        ui.phase.set(Phase::Loading { done: i + 1, total });
-        yield_to_browser().await;
     }
-    let r = add_batch(&target, batch);
-    merge(&mut merged, r);
     ui.phase.set(Phase::Idle);
     report(ui, merged, &source);
-}
-
-fn add_batch(target: &Target, files: Vec<InputFile>) -> IngestReport {
-    if files.is_empty() {
-        return IngestReport::default();
-    }
-    with_core(|c| match target {
-        Target::Folders => c.dataset.add_folder_files(files),
-        Target::Class(name) => c.dataset.add_to_class(name, files),
-    })
 }
 
 fn merge(into: &mut IngestReport, from: IngestReport) {
@@ -311,7 +319,7 @@ pub async fn load_sample(ui: Ui) {
                 path: format!("sample/{path}"),
                 bytes,
             }),
-            Err(e) => merged.errors.push(ajuste::data::FileError { file: path, problem: e }),
+            Err(e) => merged.errors.push(FileError::new(path, e)),
         }
     }
     for chunk in files.chunks(8) {

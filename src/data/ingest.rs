@@ -58,6 +58,59 @@ pub struct IngestReport {
     pub warnings: Vec<FileError>,
 }
 
+/// Where a dropped file goes, decided for the whole drop at once (the dataset's root folder is recognised
+/// from all the paths together).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    Class {
+        class: String,
+        name: String,
+    },
+    Zip,
+    /// Hidden or system file: ignored without a message.
+    Skip,
+    Refused(String),
+}
+
+/// Places every path of a drop; warnings (e.g. nested folders) come back in the report.
+pub fn plan_folder(paths: &[&str]) -> (Vec<Placement>, IngestReport) {
+    let mut report = IngestReport::default();
+    let mut plan = vec![Placement::Skip; paths.len()];
+    let mut kept: Vec<(usize, Vec<String>)> = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        if paths::is_hidden(path) {
+            continue;
+        }
+        match paths::components(path) {
+            Some(parts) if !parts.is_empty() => kept.push((i, parts)),
+            _ => plan[i] = Placement::Refused("unsafe or empty path (it points outside the folder)".into()),
+        }
+    }
+    let mut parts: Vec<Vec<String>> = kept.iter().map(|k| k.1.clone()).collect();
+    paths::strip_common_root(&mut parts);
+    let mut nested_warned = HashSet::new();
+    for ((i, _), parts) in kept.into_iter().zip(parts) {
+        let path = paths[i];
+        plan[i] = if let FileKind::Zip = paths::kind_of(path) {
+            Placement::Zip
+        } else if parts.len() < 2 {
+            Placement::Refused("not inside a class folder: put each image in a sub-folder named after its class".into())
+        } else {
+            if parts.len() > 2 && nested_warned.insert(parts[0].clone()) {
+                report.warnings.push(FileError::new(
+                    path,
+                    format!("images in sub-folders of “{}” are counted in that class", parts[0]),
+                ));
+            }
+            Placement::Class {
+                class: parts[0].clone(),
+                name: parts.last().cloned().unwrap_or_default(),
+            }
+        };
+    }
+    (plan, report)
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dataset {
     pub classes: Vec<ClassData>,
@@ -82,50 +135,27 @@ impl Dataset {
     }
 
     /// A folder drop or pick: each file's class is its folder.
-    pub fn add_folder_files(&mut self, files: Vec<InputFile>) -> IngestReport {
-        let mut report = IngestReport::default();
-        let mut placed: Vec<(String, Vec<String>, Vec<u8>)> = Vec::new();
-        for file in files {
-            if paths::is_hidden(&file.path) {
-                continue;
-            }
-            match paths::components(&file.path) {
-                Some(parts) if !parts.is_empty() => placed.push((file.path, parts, file.bytes)),
-                _ => report.errors.push(FileError::new(
-                    &file.path,
-                    "unsafe or empty path (it points outside the folder)",
-                )),
-            }
+    /// A folder drop or pick: each file's class is its folder.
+    pub fn add_folder_files(&mut self, mut files: Vec<InputFile>) -> IngestReport {
+        // Browsers list files in no set order: sorted, new classes (and their labels) come out alphabetical.
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        let (plan, mut report) = plan_folder(&paths);
+        for (file, placement) in files.iter().zip(plan) {
+            let r = self.add_planned(&placement, file);
+            merge(&mut report, r);
         }
-        let mut parts: Vec<Vec<String>> = placed.iter().map(|p| p.1.clone()).collect();
-        paths::strip_common_root(&mut parts);
-        let mut nested_warned = HashSet::new();
-        for ((path, _, bytes), parts) in placed.into_iter().zip(parts) {
-            if let FileKind::Zip = paths::kind_of(&path) {
-                let r = self.add_zip(&path, &bytes);
-                merge(&mut report, r);
-                continue;
-            }
-            if parts.len() < 2 {
-                report.errors.push(FileError::new(
-                    &path,
-                    "not inside a class folder: put each image in a sub-folder named after its class",
-                ));
-                continue;
-            }
-            if parts.len() > 2 && nested_warned.insert(parts[0].clone()) {
-                report.warnings.push(FileError::new(
-                    &path,
-                    format!("images in sub-folders of “{}” are counted in that class", parts[0]),
-                ));
-            }
-            self.add_one(
-                &parts[0],
-                &path,
-                parts.last().map_or("", |s| s.as_str()),
-                &bytes,
-                &mut report,
-            );
+        report
+    }
+
+    /// Adds one file where `plan_folder` placed it (lets a caller decode a large drop in small batches).
+    pub fn add_planned(&mut self, placement: &Placement, file: &InputFile) -> IngestReport {
+        let mut report = IngestReport::default();
+        match placement {
+            Placement::Skip => {}
+            Placement::Zip => report = self.add_zip(&file.path, &file.bytes),
+            Placement::Refused(problem) => report.errors.push(FileError::new(&file.path, problem.clone())),
+            Placement::Class { class, name } => self.add_one(class, &file.path, name, &file.bytes, &mut report),
         }
         report
     }

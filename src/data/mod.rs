@@ -6,4 +6,4 @@ pub mod paths;
 pub mod split;
 pub mod zip_archive;
 
-pub use ingest::{ClassData, Dataset, FileError, IngestReport, InputFile, Sample};
+pub use ingest::{ClassData, Dataset, FileError, IngestReport, InputFile, Placement, Sample, plan_folder};

@@ -1,6 +1,6 @@
 //! Native benchmark: backbone images/second at batch 1 and 16 on the CPU (flex) backend, and with
 //! `--features vulkan` on a GPU through wgpu/Vulkan; plus the 50-epoch head training on the reference
-//! embeddings. Prints a markdown table. `cargo run --release --bin bench-native [-- --iters N]`
+//! embeddings. Prints a markdown table. `cargo run --release --example bench_native [-- --iters N]`
 
 use std::time::Instant;
 
