@@ -117,6 +117,7 @@ pub fn DatasetPanel() -> impl IntoView {
                     <ClassCard index=i name=class.name count=class.count thumbnails=class.thumbnails />
                 }).collect_view()}
             </ul>
+            <ImagenetView />
             <FileErrors />
         </section>
     }
@@ -159,7 +160,15 @@ fn ClassCard(index: usize, name: String, count: usize, thumbnails: Vec<String>) 
                 <span class="count" class:warn=too_few>{format!("{count} image{}", if count == 1 { "" } else { "s" })}</span>
             </div>
             <div class="thumbs">
-                {thumbnails.into_iter().map(|src| view! { <img src=src alt="" width="64" height="64" /> }).collect_view()}
+                {thumbnails.into_iter().enumerate().map(|(j, src)| {
+                    let label = format!("What the pretrained model sees in image {} of {}", j + 1, name.clone());
+                    view! {
+                        <button type="button" class="thumb" title=label.clone() aria-label=label
+                            on:click=move |_| { leptos::task::spawn_local(session::show_imagenet(ui, index, j)); }>
+                            <img src=src alt="" width="64" height="64" />
+                        </button>
+                    }
+                }).collect_view()}
             </div>
             <div class="class-actions">
                 <label class="button small">
@@ -208,5 +217,24 @@ fn FileErrors() -> impl IntoView {
                 </ul>
             </details>
         </Show>
+    }
+}
+
+/// The pretrained model's ImageNet top-5 for the thumbnail the user clicked.
+#[component]
+fn ImagenetView() -> impl IntoView {
+    let ui = expect_context::<Ui>();
+    move || {
+        ui.imagenet.get().map(|(name, top)| {
+            view! {
+                <div class="imagenet" role="status" data-testid="imagenet-top5">
+                    <strong>{format!("Before fine-tuning, the ImageNet model sees in {name}: ")}</strong>
+                    <ol>
+                        {top.into_iter().map(|(label, p)| view! { <li>{format!("{label} ({:.0}%)", p * 100.0)}</li> }).collect_view()}
+                    </ol>
+                    <button type="button" class="link" on:click=move |_| ui.imagenet.set(None)>"Close"</button>
+                </div>
+            }
+        })
     }
 }

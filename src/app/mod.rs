@@ -27,6 +27,7 @@ fn App() -> impl IntoView {
     let ui = Ui::new(session::saved_options());
     provide_context(ui);
     leptos::task::spawn_local(session::start(ui));
+    warn_before_leaving(ui);
     view! {
         <header::Header />
         <main>
@@ -42,6 +43,22 @@ fn App() -> impl IntoView {
             </p>
         </footer>
     }
+}
+
+/// Images and a trained head live in this tab only: ask before a reload or close throws them away.
+fn warn_before_leaving(ui: Ui) {
+    let listener = gloo::events::EventListener::new_with_options(
+        &browser::window(),
+        "beforeunload",
+        gloo::events::EventListenerOptions::enable_prevent_default(),
+        move |event| {
+            if ui.images() > 0 {
+                event.prevent_default();
+            }
+        },
+    );
+    // The page lives as long as the app: keep the listener for good.
+    listener.forget();
 }
 
 /// A labelled progress bar (`<progress>` is announced by screen readers).

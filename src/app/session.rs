@@ -10,7 +10,8 @@ use ajuste::data::ingest::MAX_FILE_BYTES;
 use ajuste::data::zip_archive::MAX_TOTAL_BYTES;
 use ajuste::data::{Dataset, FileError, IngestReport, InputFile, Placement, plan_folder, split::stratified_split};
 use ajuste::export::{self, ExportMetadata};
-use ajuste::model::{EMBEDDING_DIM, EfficientNetLite0, embed::embed_batch, load_efficientnet};
+use ajuste::model::embed::{embed_and_classify, embed_batch, input_tensor};
+use ajuste::model::{EMBEDDING_DIM, EfficientNetLite0, imagenet, load_efficientnet};
 use ajuste::preprocess::thumbnail_rgba;
 use ajuste::train::{Head, TrainOptions, Trainer, metrics::evaluate};
 use burn::tensor::Device;
@@ -356,6 +357,36 @@ pub fn clear_dataset(ui: Ui) {
     ui.file_errors.set(Vec::new());
     ui.notice.set(Some("Dataset cleared.".into()));
     refresh_classes(ui);
+}
+
+/// ImageNet top-5 of one image with the pretrained 1000-class head: what the backbone recognises before any
+/// fine-tuning. Computed on the CPU from read-back logits (WebGPU has no top-k).
+pub async fn show_imagenet(ui: Ui, class: usize, sample: usize) {
+    let found = with_core(|c| {
+        let s = c.dataset.classes.get(class)?.samples.get(sample)?;
+        Some((
+            s.name.clone(),
+            s.pixels.clone(),
+            c.model.clone()?,
+            c.device.as_ref()?.1.clone(),
+        ))
+    });
+    let Some((name, pixels, model, device)) = found else {
+        return;
+    };
+    if model.num_classes() != ajuste::model::IMAGENET_CLASSES {
+        return;
+    }
+    match embed_and_classify(&model, input_tensor(&[&pixels], &device)).await {
+        Ok((_, logits)) => {
+            let top = imagenet::top_k(&logits, 5)
+                .into_iter()
+                .map(|(i, p)| (imagenet::class_name(i).unwrap_or("?").to_string(), p))
+                .collect();
+            ui.imagenet.set(Some((name, top)));
+        }
+        Err(e) => ui.notice.set(Some(format!("Could not classify {name}: {e}"))),
+    }
 }
 
 // ---------------------------------------------------------------- training

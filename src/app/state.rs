@@ -101,6 +101,9 @@ pub struct Results {
     pub num_val: usize,
 }
 
+/// "What the pretrained model sees" in the image the user picked: its name and ImageNet top-5 (label, p).
+pub type ImagenetTop = (String, Vec<(String, f32)>);
+
 /// All UI signals; `Copy`, handed around through context.
 #[derive(Clone, Copy)]
 pub struct Ui {
@@ -113,6 +116,7 @@ pub struct Ui {
     pub history: RwSignal<Vec<EpochMetrics>>,
     pub results: RwSignal<Option<Results>>,
     pub options: RwSignal<TrainOptions>,
+    pub imagenet: RwSignal<Option<ImagenetTop>>,
 }
 
 impl Ui {
@@ -127,6 +131,7 @@ impl Ui {
             history: RwSignal::new(Vec::new()),
             results: RwSignal::new(None),
             options: RwSignal::new(options),
+            imagenet: RwSignal::new(None),
         }
     }
 

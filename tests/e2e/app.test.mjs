@@ -88,6 +88,9 @@ test('CPU: the bundled sample trains to a useful accuracy; bad input keeps what 
   await page.getByTestId('sample-button').click();
   await page.waitForFunction(() => document.querySelector('[data-testid=dataset-summary]')?.dataset.images === '36',
     null, { timeout: 120_000 });
+  // What the pretrained model sees in the first photo (an alpaca) before any fine-tuning.
+  await page.locator('.thumb').first().click();
+  assert.match(await page.getByTestId('imagenet-top5').textContent(), /llama/);
   // A folder with one class only and a bad file: rejected with messages, the sample stays loaded.
   const bad = await makeDataset('bad', {}, 0, { 'stuff/empty.png': Buffer.from('') });
   await page.getByTestId('dataset-input').setInputFiles(bad);
