@@ -10,7 +10,7 @@ bash scripts/setup.sh >/dev/null
 mkdir -p bench/results
 out="bench/results/$(date -u +%Y-%m-%d-%H%M).md"
 {
-  echo "# Benchmark $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(chromium --version)"
+  echo "# Benchmark $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(chromium --version 2>/dev/null)"
   echo
   echo "## Backbone in the browser (burn), and head training on the gcompris5 reference embeddings"
   echo

@@ -56,6 +56,7 @@ async fn bench_backend(name: &str, device: Device, iters: [usize; 2]) {
 async fn bench_embedding_and_head() {
     ajuste::wasm_init::init_once();
     print("| backend | batch | median ms/batch | images/s | first (cold) ms | timed runs |".into());
+    print("|---|---:|---:|---:|---:|---:|".into());
     bench_backend("burn flex (CPU, wasm simd128)", Device::flex(), [5, 2]).await;
     let webgpu = Device::wgpu_options()
         .graphics_api(WgpuBackend::WebGpu)

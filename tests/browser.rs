@@ -8,7 +8,7 @@ mod common;
 use ajuste::model::load_efficientnet;
 use burn::tensor::Device;
 use burn::tensor::wgpu::WgpuBackend;
-use common::{EXPECTED_TOP1, run_goldens};
+use common::run_goldens;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -32,20 +32,7 @@ async fn webgpu_backbone_matches_the_reference() {
     let model = load_efficientnet(REFERENCE_WEIGHTS, &device).expect("weights load");
     let report = run_goldens(&model, GOLDEN, &device).await;
     log(&format!("webgpu golden: {report:?}"));
-    for (name, diff) in &report.chmean_max_diff {
-        assert!(*diff < 1e-3, "{name}: channel means differ by {diff}");
-    }
-    assert!(
-        report.embedding_max_diff < 1e-3,
-        "embedding differs by {}",
-        report.embedding_max_diff
-    );
-    assert!(
-        report.logits_max_diff < 1e-3,
-        "logits differ by {}",
-        report.logits_max_diff
-    );
-    assert_eq!(report.top1, EXPECTED_TOP1);
+    report.assert_within(1e-3);
 }
 
 #[wasm_bindgen_test]
@@ -55,18 +42,5 @@ async fn cpu_fallback_backbone_matches_the_reference() {
     let model = load_efficientnet(REFERENCE_WEIGHTS, &device).expect("weights load");
     let report = run_goldens(&model, GOLDEN, &device).await;
     log(&format!("cpu golden: {report:?}"));
-    for (name, diff) in &report.chmean_max_diff {
-        assert!(*diff < 1e-4, "{name}: channel means differ by {diff}");
-    }
-    assert!(
-        report.embedding_max_diff < 1e-4,
-        "embedding differs by {}",
-        report.embedding_max_diff
-    );
-    assert!(
-        report.logits_max_diff < 1e-4,
-        "logits differ by {}",
-        report.logits_max_diff
-    );
-    assert_eq!(report.top1, EXPECTED_TOP1);
+    report.assert_within(1e-4);
 }

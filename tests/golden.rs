@@ -27,20 +27,7 @@ fn fp32_weights_match_the_reference_within_1e4() {
     let golden = read(&format!("{SHARED_MODEL}/golden_fp32.safetensors"));
     let report = pollster::block_on(run_goldens(&model, &golden, &device));
     println!("{report:#?}");
-    for (name, diff) in &report.chmean_max_diff {
-        assert!(*diff < 1e-4, "{name}: channel means differ by {diff}");
-    }
-    assert!(
-        report.embedding_max_diff < 1e-4,
-        "embedding differs by {}",
-        report.embedding_max_diff
-    );
-    assert!(
-        report.logits_max_diff < 1e-4,
-        "logits differ by {}",
-        report.logits_max_diff
-    );
-    assert_eq!(report.top1, EXPECTED_TOP1);
+    report.assert_within(1e-4);
     assert_eq!(model.num_classes(), 1000);
     let _ = EMBEDDING_DIM;
 }

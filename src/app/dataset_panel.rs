@@ -34,32 +34,16 @@ pub fn DatasetPanel() -> impl IntoView {
             session::ingest(ui, files, problems, Target::Folders, "Dropped files".into()).await;
         });
     };
-    let on_folder = move |_| {
-        let Some(input) = folder_input.get() else { return };
+    // Both pickers hand over files laid out like a folder drop (a zip is unpacked, loose images need folders).
+    let picked = move |input: NodeRef<html::Input>, source: &'static str| {
+        let Some(input) = input.get() else { return };
         let Some(list) = input.files() else { return };
         let files = files_from_list(&list);
         input.set_value("");
-        leptos::task::spawn_local(session::ingest(
-            ui,
-            files,
-            Vec::new(),
-            Target::Folders,
-            "Chosen folder".into(),
-        ));
+        leptos::task::spawn_local(session::ingest(ui, files, Vec::new(), Target::Folders, source.into()));
     };
-    let on_zip = move |_| {
-        let Some(input) = zip_input.get() else { return };
-        let Some(list) = input.files() else { return };
-        let files = files_from_list(&list);
-        input.set_value("");
-        leptos::task::spawn_local(session::ingest(
-            ui,
-            files,
-            Vec::new(),
-            Target::Folders,
-            "Chosen files".into(),
-        ));
-    };
+    let on_folder = move |_| picked(folder_input, "Chosen folder");
+    let on_zip = move |_| picked(zip_input, "Chosen files");
     let busy = move || ui.phase.get().busy();
     let loading = move || match ui.phase.get() {
         Phase::Loading { done, total } => Some((done, total)),
@@ -87,9 +71,9 @@ pub fn DatasetPanel() -> impl IntoView {
                             prop:webkitdirectory=true multiple on:change=on_folder disabled=busy />
                     </label>
                     <label class="button">
-                        "Choose a .zip or images…"
+                        "Choose a .zip…"
                         <input type="file" class="visually-hidden" data-testid="zip-input" node_ref=zip_input
-                            accept=".zip,image/*" multiple on:change=on_zip disabled=busy />
+                            accept=".zip,application/zip" multiple on:change=on_zip disabled=busy />
                     </label>
                     <button type="button" data-testid="sample-button" disabled=busy
                         on:click=move |_| { leptos::task::spawn_local(session::load_sample(ui)); }>
@@ -106,7 +90,13 @@ pub fn DatasetPanel() -> impl IntoView {
                 {move || if images() == 0 {
                     "No images yet.".to_string()
                 } else {
-                    format!("{} images in {} classes", images(), classes())
+                    format!(
+                        "{} image{} in {} class{}",
+                        images(),
+                        if images() == 1 { "" } else { "s" },
+                        classes(),
+                        if classes() == 1 { "" } else { "es" }
+                    )
                 }}
                 <Show when=move || { images() > 0 }>
                     <button type="button" class="link" disabled=busy on:click=move |_| session::clear_dataset(ui)>"Clear all"</button>
@@ -116,6 +106,7 @@ pub fn DatasetPanel() -> impl IntoView {
                 {move || ui.classes.get().into_iter().enumerate().map(|(i, class)| view! {
                     <ClassCard index=i name=class.name count=class.count thumbnails=class.thumbnails />
                 }).collect_view()}
+                <NewClassCard />
             </ul>
             <ImagenetView />
             <FileErrors />
@@ -127,31 +118,38 @@ pub fn DatasetPanel() -> impl IntoView {
 fn ClassCard(index: usize, name: String, count: usize, thumbnails: Vec<String>) -> impl IntoView {
     let ui = expect_context::<Ui>();
     let add_input: NodeRef<html::Input> = NodeRef::new();
-    let class_name = name.clone();
-    let on_add = move |_| {
-        let Some(input) = add_input.get() else { return };
-        let Some(list) = input.files() else { return };
-        let files = files_from_list(&list)
-            .into_iter()
-            .map(|f| PickedFile {
-                path: f.file.name(),
-                file: f.file,
-            })
-            .collect();
-        input.set_value("");
-        let target = Target::Class(class_name.clone());
-        leptos::task::spawn_local(session::ingest(
-            ui,
-            files,
-            Vec::new(),
-            target,
-            format!("Added to {class_name}"),
-        ));
+    let on_add = {
+        let class = name.clone();
+        move |_| add_loose_images(ui, add_input, class.clone())
+    };
+    // Images dropped on a class card go into that class (folders too: all their images).
+    let on_drop = {
+        let class = name.clone();
+        move |ev: DragEvent| {
+            ev.prevent_default();
+            ev.stop_propagation();
+            if ui.phase.get_untracked().busy() {
+                return;
+            }
+            let Some(transfer) = ev.data_transfer() else { return };
+            let (entries, loose) = entries_from_drop(&transfer);
+            let class = class.clone();
+            leptos::task::spawn_local(async move {
+                let (mut files, problems) = walk_entries(entries).await;
+                files.extend(loose.into_iter().map(|file| PickedFile {
+                    path: file.name(),
+                    file,
+                }));
+                let source = format!("Added to {class}");
+                session::ingest(ui, files, problems, Target::Class(class), source).await;
+            });
+        }
     };
     let rename_id = format!("class-name-{index}");
     let too_few = count < 2;
     view! {
-        <li class="class-card" data-testid="class-card" data-class=name.clone() data-count=count>
+        <li class="class-card" data-testid="class-card" data-class=name.clone() data-count=count
+            on:dragover=move |ev: DragEvent| ev.prevent_default() on:drop=on_drop>
             <div class="class-head">
                 <label for=rename_id.clone() class="visually-hidden">{format!("Name of class {}", index + 1)}</label>
                 <input id=rename_id type="text" value=name.clone() maxlength="64"
@@ -236,5 +234,42 @@ fn ImagenetView() -> impl IntoView {
                 </div>
             }
         })
+    }
+}
+
+/// Loose images from a picker into `class` (created if new).
+fn add_loose_images(ui: Ui, input: NodeRef<html::Input>, class: String) {
+    let Some(input) = input.get() else { return };
+    let Some(list) = input.files() else { return };
+    let files = files_from_list(&list)
+        .into_iter()
+        .map(|f| PickedFile {
+            path: f.file.name(),
+            file: f.file,
+        })
+        .collect();
+    input.set_value("");
+    let source = format!("Added to {class}");
+    leptos::task::spawn_local(session::ingest(ui, files, Vec::new(), Target::Class(class), source));
+}
+
+/// Starts a class from loose images: type a name, then pick its images.
+#[component]
+fn NewClassCard() -> impl IntoView {
+    let ui = expect_context::<Ui>();
+    let name = RwSignal::new(String::new());
+    let input: NodeRef<html::Input> = NodeRef::new();
+    let disabled = move || ui.phase.get().busy() || name.with(|n| n.trim().is_empty());
+    view! {
+        <li class="class-card new-class">
+            <label for="new-class-name">"New class from loose images"</label>
+            <input id="new-class-name" type="text" maxlength="64" placeholder="class name, e.g. cats"
+                prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
+            <label class="button small" class:disabled=disabled>
+                "Add images…"
+                <input type="file" class="visually-hidden" accept="image/*" multiple node_ref=input disabled=disabled
+                    on:change=move |_| { add_loose_images(ui, input, name.get_untracked().trim().to_string()); name.set(String::new()); } />
+            </label>
+        </li>
     }
 }

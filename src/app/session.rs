@@ -444,7 +444,14 @@ pub async fn train(ui: Ui) {
     yield_to_browser().await;
     for (b, chunk) in missing.chunks(batch_size).enumerate() {
         if with_core(|c| c.stop) {
-            return fail(ui, "Stopped while embedding images.".into());
+            // Not an error: what was embedded stays cached, so the next Train resumes from there.
+            ui.notice.set(Some(format!(
+                "Stopped while computing features ({} of {} done).",
+                b * batch_size,
+                missing.len()
+            )));
+            ui.phase.set(Phase::Idle);
+            return;
         }
         let pixels: Vec<Vec<u8>> = with_core(|c| {
             let all: Vec<&Vec<u8>> = c
