@@ -19,11 +19,22 @@ pub struct GoldenReport {
 }
 
 impl GoldenReport {
-    pub fn worst_block(&self) -> (String, f32) {
-        self.chmean_max_diff
-            .iter()
-            .cloned()
-            .fold((String::new(), 0.0), |a, b| if b.1 > a.1 { b } else { a })
+    /// Every per-block channel mean, the embedding and the logits within `tol`, and the expected top-1.
+    pub fn assert_within(&self, tol: f32) {
+        for (name, diff) in &self.chmean_max_diff {
+            assert!(*diff < tol, "{name}: channel means differ by {diff} (tolerance {tol})");
+        }
+        assert!(
+            self.embedding_max_diff < tol,
+            "embedding differs by {} (tolerance {tol})",
+            self.embedding_max_diff
+        );
+        assert!(
+            self.logits_max_diff < tol,
+            "logits differ by {} (tolerance {tol})",
+            self.logits_max_diff
+        );
+        assert_eq!(self.top1, EXPECTED_TOP1);
     }
 }
 
