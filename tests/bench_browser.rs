@@ -6,8 +6,9 @@
 use ajuste::model::embed::input_tensor;
 use ajuste::model::{EfficientNetLite0, TensorFile, load_efficientnet};
 use ajuste::train::{TrainOptions, Trainer};
-use burn::tensor::Device;
+use burn::tensor::activation::relu6;
 use burn::tensor::wgpu::WgpuBackend;
+use burn::tensor::{Device, Tensor};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -52,6 +53,62 @@ async fn bench_backend(name: &str, device: Device, iters: [usize; 2]) {
     }
 }
 
+/// Runs `f`, waits for the device with a one-element async read, and adds the time to `stage`.
+async fn timed(totals: &mut Vec<(&'static str, f64)>, stage: &'static str, out: Tensor<4>) -> Tensor<4> {
+    let t0 = now();
+    out.clone()
+        .slice([0..1, 0..1, 0..1, 0..1])
+        .into_data_async()
+        .await
+        .expect("read back");
+    let ms = now() - t0;
+    match totals.iter_mut().find(|(s, _)| *s == stage) {
+        Some((_, total)) => *total += ms,
+        None => totals.push((stage, ms)),
+    }
+    out
+}
+
+/// Where the time goes: each kind of layer over all blocks, batch 4, synchronised after each layer. The
+/// stages are queued lazily, so a stage's time includes its own kernels only.
+async fn profile_stages(name: &str, device: &Device) {
+    let model = load_efficientnet(WEIGHTS, device).expect("weights");
+    let pixels = vec![100u8; 224 * 224 * 3];
+    let images: Vec<&[u8]> = (0..4).map(|_| pixels.as_slice()).collect();
+    let mut t = Vec::new();
+    for run in 0..2 {
+        if run == 1 {
+            t.clear(); // the first run compiles kernels
+        }
+        let input = input_tensor(&images, device);
+        input.clone().into_data_async().await.expect("read back");
+        let mut x = timed(&mut t, "stem conv 3x3", model.stem(input)).await;
+        for block in &model.blocks {
+            let skip = x.clone();
+            let mut h = x;
+            if let Some(expand) = &block.expand {
+                h = timed(&mut t, "expand conv 1x1", relu6(expand.forward(h))).await;
+            }
+            h = timed(&mut t, "depthwise conv kxk", relu6(block.dw.forward(h))).await;
+            h = timed(&mut t, "project conv 1x1", block.project.forward(h)).await;
+            x = if block.residual {
+                timed(&mut t, "residual add", skip + h).await
+            } else {
+                h
+            };
+        }
+        timed(&mut t, "head conv 1x1 + pool", model.pool(x).unsqueeze_dims(&[2, 3])).await;
+    }
+    let all: f64 = t.iter().map(|(_, ms)| ms).sum();
+    print(format!(
+        "| {name} | {} |",
+        t.iter()
+            .map(|(s, ms)| format!("{s} {ms:.0} ms ({:.0}%)", ms / all * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+}
+
 #[wasm_bindgen_test]
 async fn bench_embedding_and_head() {
     ajuste::wasm_init::init_once();
@@ -63,7 +120,14 @@ async fn bench_embedding_and_head() {
         .init_async()
         .await
         .expect("WebGPU adapter");
-    bench_backend("burn wgpu (WebGPU)", webgpu, [2, 1]).await;
+    bench_backend("burn wgpu (WebGPU)", webgpu.clone(), [2, 1]).await;
+
+    print(String::new());
+    print("| backend | time per layer kind, batch 4, synchronised after every layer |".into());
+    print("|---|---|".into());
+    profile_stages("burn flex (CPU)", &Device::flex()).await;
+    profile_stages("burn wgpu (WebGPU)", &webgpu).await;
+    print(String::new());
 
     let file = TensorFile::parse(EMBEDDINGS).expect("embeddings");
     let st = safetensors::SafeTensors::deserialize(EMBEDDINGS).unwrap();
