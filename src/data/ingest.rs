@@ -1,332 +1,407 @@
-//! Turning files into a dataset. Every image is decoded and prepared (224×224 RGB) as it comes in, so a bad
-//! file is reported at once, by name, and a sample only holds what the model needs.
+//! Turning dropped files into samples. Each image is decoded and prepared (224×224 RGB) as it comes in, so a
+//! bad file is reported at once, by name, and a sample holds only what the model needs. A refused file never
+//! touches what is already loaded: a class is created only when its first image is in hand.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 use super::paths::{self, FileKind};
-use super::zip_archive;
-use crate::preprocess::prepare_rgb;
+use super::zip_archive::{ReadError, ZipReader};
+use super::{ClassData, Dataset, FileError, IngestReport, InputFile, Sample, clean_class_name, clean_file_name};
+use crate::preprocess::{PreprocessError, SUPPORTED, prepare_rgb};
 
-/// Largest file read (a bigger "image" is refused before decoding).
+/// Largest image file read (a bigger one is refused before decoding); also the cap on one zip entry.
 pub const MAX_FILE_BYTES: usize = 64 << 20;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputFile {
-    /// Relative, '/'-separated; may start with the dropped folder's name.
-    pub path: String,
-    pub bytes: Vec<u8>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sample {
-    pub name: String,
-    /// 224×224×3 RGB (HWC), the output of `preprocess::prepare_rgb`.
-    pub pixels: Vec<u8>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClassData {
-    pub name: String,
-    pub samples: Vec<Sample>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileError {
-    pub file: String,
-    pub problem: String,
-}
-
-impl std::fmt::Display for FileError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.file, self.problem)
-    }
-}
-
-impl FileError {
-    pub fn new(file: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self {
-            file: file.into(),
-            problem: problem.into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IngestReport {
-    pub added: usize,
-    pub errors: Vec<FileError>,
-    pub warnings: Vec<FileError>,
-}
 
 /// Where a dropped file goes, decided for the whole drop at once (the dataset's root folder is recognised
 /// from all the paths together).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placement {
+    /// `class` is already cleaned; `name` is the path below the class folder.
     Class {
         class: String,
         name: String,
     },
     Zip,
-    /// Hidden or system file: ignored without a message.
+    /// Hidden or system file, or a folder entry: nothing to say about it.
     Skip,
     Refused(String),
 }
 
-/// Places every path of a drop; warnings (e.g. nested folders) come back in the report.
+fn is_folder(path: &str) -> bool {
+    path.ends_with('/')
+}
+
+/// Places every path of a drop. The class is the first folder, once a folder shared by every image is
+/// stripped (`mydata/cats/a.jpg` → `cats`, whether the user dropped `mydata` or `cats` and `dogs`). Deeper
+/// folders count in their top folder's class (one warning says so). Hidden files and folder entries are
+/// skipped; zips are opened separately.
 pub fn plan_folder(paths: &[&str]) -> (Vec<Placement>, IngestReport) {
     let mut report = IngestReport::default();
     let mut plan = vec![Placement::Skip; paths.len()];
     let mut kept: Vec<(usize, Vec<String>)> = Vec::new();
     for (i, path) in paths.iter().enumerate() {
-        if paths::is_hidden(path) {
+        if paths::is_hidden(path) || is_folder(path) {
             continue;
         }
         match paths::components(path) {
             Some(parts) if !parts.is_empty() => kept.push((i, parts)),
-            _ => plan[i] = Placement::Refused("unsafe or empty path (it points outside the folder)".into()),
+            _ => plan[i] = Placement::Refused("refused: the path is absolute or contains '..'".into()),
         }
     }
-    let mut parts: Vec<Vec<String>> = kept.iter().map(|k| k.1.clone()).collect();
-    paths::strip_common_root(&mut parts);
-    let mut nested_warned = HashSet::new();
-    for ((i, _), parts) in kept.into_iter().zip(parts) {
-        let path = paths[i];
-        plan[i] = if let FileKind::Zip = paths::kind_of(path) {
+    // The root is judged on image files only, so a stray note beside the dataset folder does not hide it.
+    let images: Vec<&Vec<String>> = kept
+        .iter()
+        .map(|(_, parts)| parts)
+        .filter(|parts| {
+            matches!(
+                paths::kind_of(&parts.join("/")),
+                FileKind::Image | FileKind::UnsupportedImage(_)
+            )
+        })
+        .collect();
+    let judged: Vec<&Vec<String>> = if images.is_empty() {
+        kept.iter().map(|(_, p)| p).collect()
+    } else {
+        images
+    };
+    let root = judged
+        .first()
+        .and_then(|p| p.first())
+        .cloned()
+        .filter(|root| judged.iter().all(|p| p.len() >= 2 && &p[0] == root) && judged.iter().any(|p| p.len() >= 3));
+    let mut nested = BTreeSet::new();
+    let mut first_nested = None;
+    for (i, mut parts) in kept {
+        if root.as_ref().is_some_and(|r| parts.len() >= 2 && &parts[0] == r) {
+            parts.remove(0);
+        }
+        plan[i] = if let FileKind::Zip = paths::kind_of(paths[i]) {
             Placement::Zip
         } else if parts.len() < 2 {
-            Placement::Refused("not inside a class folder: put each image in a sub-folder named after its class".into())
-        } else {
-            if parts.len() > 2 && nested_warned.insert(parts[0].clone()) {
-                report.warnings.push(FileError::new(
-                    path,
-                    format!("images in sub-folders of “{}” are counted in that class", parts[0]),
-                ));
+            Placement::Refused("not in a class folder: put each image in a sub-folder named after its class".into())
+        } else if let Some(class) = clean_class_name(&parts[0]) {
+            if parts.len() > 2 {
+                nested.insert(class.clone());
+                first_nested.get_or_insert(i);
             }
             Placement::Class {
-                class: parts[0].clone(),
-                name: parts.last().cloned().unwrap_or_default(),
+                class,
+                name: clean_file_name(&parts[1..].join("/")),
             }
+        } else {
+            Placement::Refused(format!(
+                "its folder name “{}” is empty once invisible characters are removed: rename the folder",
+                parts[0].escape_debug()
+            ))
         };
+    }
+    if let Some(i) = first_nested {
+        let classes: Vec<String> = nested.into_iter().map(|c| format!("“{c}”")).collect();
+        report.warnings.push(FileError::new(
+            paths[i],
+            format!(
+                "images in sub-folders are counted in the class of their top folder ({})",
+                classes.join(", ")
+            ),
+        ));
     }
     (plan, report)
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Dataset {
-    pub classes: Vec<ClassData>,
+/// Whether a file is an image by its name or, failing that, its content (a `.jfif`, or no extension at all).
+fn looks_like_image(name: &str, bytes: &[u8]) -> bool {
+    match paths::kind_of(name) {
+        FileKind::Image | FileKind::UnsupportedImage(_) => true,
+        FileKind::Zip => false,
+        FileKind::Other(_) => image::guess_format(bytes).is_ok(),
+    }
+}
+
+/// After a drop: "no images found" when nothing in it was an image, else an error per folder entry with no
+/// image below it (an empty class folder). `found[i]` says whether `paths[i]` held images.
+fn report_missing_images(paths: &[&str], found: &[bool], source: Option<&str>, report: &mut IngestReport) {
+    if !found.contains(&true) {
+        // Name the folder that was dropped when every path shares one.
+        let visible: Vec<&str> = paths.iter().copied().filter(|p| !paths::is_hidden(p)).collect();
+        let first = visible
+            .first()
+            .and_then(|p| p.split('/').next())
+            .filter(|f| !f.is_empty());
+        let shared = first.filter(|f| {
+            visible
+                .iter()
+                .all(|p| p.split('/').next() == Some(*f) && p.contains('/'))
+        });
+        let (file, problem) = match (source, shared) {
+            (Some(zip), _) => (zip, "no images found in the zip"),
+            (None, Some(folder)) => (folder, "no images found in the folder"),
+            (None, None) => ("dropped files", "no images found"),
+        };
+        report.errors.push(FileError::new(file, problem));
+        return;
+    }
+    for folder in paths.iter().filter(|p| is_folder(p) && !paths::is_hidden(p)) {
+        let has_images = paths.iter().zip(found).any(|(p, &f)| f && p.starts_with(folder));
+        if !has_images {
+            let shown = folder.trim_end_matches('/');
+            let file = source.map_or(shown.to_string(), |zip| format!("{zip}: {shown}"));
+            report
+                .errors
+                .push(FileError::new(file, "no images found in this folder"));
+        }
+    }
 }
 
 impl Dataset {
-    pub fn num_images(&self) -> usize {
-        self.classes.iter().map(|c| c.samples.len()).sum()
-    }
-
-    pub fn class_names(&self) -> Vec<String> {
-        self.classes.iter().map(|c| c.name.clone()).collect()
-    }
-
-    /// The label of every sample, classes in order.
-    pub fn labels(&self) -> Vec<usize> {
-        self.classes
-            .iter()
-            .enumerate()
-            .flat_map(|(i, c)| std::iter::repeat_n(i, c.samples.len()))
-            .collect()
-    }
-
-    /// A folder drop or pick: each file's class is its folder.
-    /// A folder drop or pick: each file's class is its folder.
+    /// A folder drop or pick: each file's class is its folder (see [`plan_folder`]). Zips in the drop are opened.
     pub fn add_folder_files(&mut self, mut files: Vec<InputFile>) -> IngestReport {
-        // Browsers list files in no set order: sorted, new classes (and their labels) come out alphabetical.
+        // Browsers list files in no set order: sorted, new classes come out alphabetical.
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         let (plan, mut report) = plan_folder(&paths);
-        for (file, placement) in files.iter().zip(plan) {
-            let r = self.add_planned(&placement, file);
-            merge(&mut report, r);
-        }
+        let found: Vec<bool> = files
+            .iter()
+            .zip(&plan)
+            .map(|(file, placement)| self.place(placement, file, &mut report))
+            .collect();
+        report_missing_images(&paths, &found, None, &mut report);
         report
     }
 
-    /// Adds one file where `plan_folder` placed it (lets a caller decode a large drop in small batches).
+    /// Adds one file where [`plan_folder`] placed it (lets a caller read and decode a large drop file by file).
     pub fn add_planned(&mut self, placement: &Placement, file: &InputFile) -> IngestReport {
         let mut report = IngestReport::default();
-        match placement {
-            Placement::Skip => {}
-            Placement::Zip => report = self.add_zip(&file.path, &file.bytes),
-            Placement::Refused(problem) => report.errors.push(FileError::new(&file.path, problem.clone())),
-            Placement::Class { class, name } => self.add_one(class, &file.path, name, &file.bytes, &mut report),
-        }
+        self.place(placement, file, &mut report);
         report
     }
 
-    /// Loose images into one class (created if new).
+    /// Loose images into one class, created if new. Only the file name counts, not its folders.
     pub fn add_to_class(&mut self, class: &str, files: Vec<InputFile>) -> IngestReport {
         let mut report = IngestReport::default();
-        for file in files {
-            if paths::is_hidden(&file.path) {
-                continue;
-            }
-            let name = file.path.rsplit('/').next().unwrap_or(&file.path).to_string();
-            if let FileKind::Zip = paths::kind_of(&name) {
+        let mut found = Vec::with_capacity(files.len());
+        for file in &files {
+            let name = file.path.rsplit('/').next().unwrap_or(&file.path);
+            found.push(if paths::is_hidden(&file.path) || is_folder(&file.path) {
+                false
+            } else if let FileKind::Zip = paths::kind_of(name) {
                 report.errors.push(FileError::new(
                     &file.path,
-                    "a zip cannot be added to one class: drop it on the page",
+                    "a zip cannot be added to one class: drop it on the page instead",
                 ));
-                continue;
-            }
-            self.add_one(class, &file.path, &name, &file.bytes, &mut report);
+                true
+            } else {
+                self.add_one(class, &file.path, &clean_file_name(name), &file.bytes, &mut report)
+            });
         }
+        let names: Vec<&str> = files.iter().map(|f| f.path.rsplit('/').next().unwrap_or("")).collect();
+        report_missing_images(&names, &found, None, &mut report);
         report
     }
 
-    /// A `.zip` laid out like a folder drop.
+    /// A `.zip` laid out like a folder drop. Entries are inflated one at a time, so memory holds the zip and
+    /// one entry, not the whole unpacked archive. Messages name the zip and the entry.
     pub fn add_zip(&mut self, zip_name: &str, bytes: &[u8]) -> IngestReport {
-        match zip_archive::read_entries(zip_name, bytes) {
-            Err(error) => IngestReport {
-                errors: vec![error],
-                ..Default::default()
-            },
-            Ok((entries, mut skipped)) => {
-                let found_any = !entries.is_empty();
-                let mut report = self.add_folder_files(entries);
-                for e in report.errors.iter_mut().chain(report.warnings.iter_mut()) {
-                    e.file = format!("{zip_name}: {}", e.file);
-                }
-                skipped.append(&mut report.errors);
-                report.errors = skipped;
-                if !found_any && report.errors.is_empty() {
-                    report
-                        .errors
-                        .push(FileError::new(zip_name, "no images found in the zip"));
-                }
-                report
+        let mut report = IngestReport::default();
+        self.add_zip_into(zip_name, bytes, &mut report);
+        report
+    }
+
+    /// Returns whether the file held images (for "no images found"), its outcome going into `report`.
+    fn place(&mut self, placement: &Placement, file: &InputFile, report: &mut IngestReport) -> bool {
+        match placement {
+            Placement::Skip => false,
+            Placement::Zip => {
+                self.add_zip_into(&file.path, &file.bytes, report);
+                true
             }
+            Placement::Refused(problem) => {
+                report.errors.push(FileError::new(&file.path, problem.clone()));
+                looks_like_image(&file.path, &file.bytes)
+            }
+            Placement::Class { class, name } => self.add_one(class, &file.path, name, &file.bytes, report),
         }
     }
 
-    fn add_one(&mut self, class: &str, path: &str, name: &str, bytes: &[u8], report: &mut IngestReport) {
-        let Some(class) = paths::sanitize_class_name(class) else {
-            report.errors.push(FileError::new(
-                path,
-                "its folder name is empty once odd characters are removed",
-            ));
-            return;
-        };
-        match paths::kind_of(name) {
-            FileKind::Image => {}
-            FileKind::UnsupportedImage(ext) => {
-                report.errors.push(FileError::new(
-                    path,
-                    format!("{ext} images are not supported (use JPEG, PNG, GIF, WebP or BMP)"),
-                ));
+    fn add_zip_into(&mut self, zip_name: &str, bytes: &[u8], report: &mut IngestReport) {
+        let mut zip = match ZipReader::open(zip_name, bytes) {
+            Ok(zip) => zip,
+            Err(error) => {
+                report.errors.push(error);
                 return;
             }
-            FileKind::Zip | FileKind::Other(_) => {
-                report.errors.push(FileError::new(
-                    path,
-                    "not an image file (use JPEG, PNG, GIF, WebP or BMP)",
-                ));
-                return;
+        };
+        let (mut entries, refused) = zip.entries();
+        report.errors.extend(refused);
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        let (plan, planned) = plan_folder(&paths);
+        let prefix = |e: FileError| FileError::new(format!("{zip_name}: {}", e.file), e.problem);
+        report.warnings.extend(planned.warnings.into_iter().map(prefix));
+        let mut found = vec![false; entries.len()];
+        for ((entry, placement), found) in entries.iter().zip(&plan).zip(&mut found) {
+            let shown = format!("{zip_name}: {}", entry.path);
+            match placement {
+                Placement::Skip => {}
+                Placement::Refused(problem) => report.errors.push(FileError::new(shown, problem.clone())),
+                // Not opened: nesting is how zip bombs multiply, and a dataset has no need for it.
+                Placement::Zip => report.errors.push(FileError::new(
+                    shown,
+                    "a zip inside a zip is not opened: unzip it and drop its contents",
+                )),
+                Placement::Class { class, name } => match zip.read(entry) {
+                    Ok(data) => *found = self.add_one(class, &shown, name, &data, report),
+                    Err(ReadError::Entry(error)) => {
+                        *found = looks_like_image(&entry.path, &[]);
+                        report.errors.push(error);
+                    }
+                    Err(ReadError::Archive(error)) => {
+                        report.errors.push(error);
+                        return;
+                    }
+                },
             }
         }
+        report_missing_images(&paths, &found, Some(zip_name), report);
+    }
+
+    /// Checks, decodes and adds one image; returns whether it was an image at all (by name or content).
+    fn add_one(&mut self, class: &str, path: &str, name: &str, bytes: &[u8], report: &mut IngestReport) -> bool {
+        let error = |problem: String| FileError::new(path, problem);
+        let not_an_image = || error(format!("not an image file (use {SUPPORTED})"));
+        // An unknown extension (`.jfif`, none at all) is judged by its content, below.
+        let named_as_image = match paths::kind_of(name) {
+            FileKind::Image => true,
+            FileKind::Other(_) => false,
+            FileKind::UnsupportedImage(ext) => {
+                report
+                    .errors
+                    .push(error(format!("{ext} images are not supported (use {SUPPORTED})")));
+                return true;
+            }
+            FileKind::Zip => {
+                report.errors.push(not_an_image());
+                return false;
+            }
+        };
         if bytes.is_empty() {
-            report.errors.push(FileError::new(path, "the file is empty (0 bytes)"));
-            return;
+            report.errors.push(if named_as_image {
+                error("the file is empty (0 bytes)".into())
+            } else {
+                not_an_image()
+            });
+            return named_as_image;
         }
         if bytes.len() > MAX_FILE_BYTES {
-            report.errors.push(FileError::new(
-                path,
-                format!(
-                    "the file is too large ({} MB; the limit is {} MB)",
-                    bytes.len() >> 20,
-                    MAX_FILE_BYTES >> 20
-                ),
-            ));
-            return;
+            report.errors.push(error(format!(
+                "the file is too large ({} MB; the limit is {} MB)",
+                bytes.len() >> 20,
+                MAX_FILE_BYTES >> 20
+            )));
+            return named_as_image;
         }
-        let index = match self.classes.iter().position(|c| c.name == class) {
-            Some(i) => i,
-            None => {
-                self.classes.push(ClassData {
-                    name: class.clone(),
-                    samples: Vec::new(),
-                });
-                self.classes.len() - 1
-            }
+        let Some(class) = clean_class_name(class) else {
+            report.errors.push(error(format!(
+                "the class name “{}” is empty once invisible characters are removed",
+                class.escape_debug()
+            )));
+            return true;
         };
-        if self.classes[index].samples.iter().any(|s| s.name == name) {
+        let existing = self.classes.iter().position(|c| c.name == class);
+        if let Some(i) = existing
+            && self.classes[i].samples.iter().any(|s| s.name == name)
+        {
             report.warnings.push(FileError::new(
                 path,
                 format!("“{name}” is already in class “{class}”: skipped"),
             ));
-            return;
+            return true;
         }
-        match prepare_rgb(bytes) {
-            Ok(pixels) => {
-                self.classes[index].samples.push(Sample {
-                    name: name.to_string(),
-                    pixels,
-                });
-                report.added += 1;
+        let pixels = match prepare_rgb(bytes) {
+            Ok(pixels) => pixels,
+            Err(PreprocessError::Unsupported) if !named_as_image => {
+                report.errors.push(not_an_image());
+                return false;
             }
             Err(e) => {
-                report.errors.push(FileError::new(path, e.to_string()));
-                // A class created for this file only should not linger empty.
-                if self.classes[index].samples.is_empty() {
-                    self.classes.remove(index);
-                }
+                report.errors.push(error(e.to_string()));
+                return true;
             }
+        };
+        let sample = Sample {
+            name: name.to_string(),
+            pixels,
+        };
+        match existing {
+            Some(i) => self.classes[i].samples.push(sample),
+            None => self.classes.push(ClassData {
+                name: class,
+                samples: vec![sample],
+            }),
         }
-    }
-
-    pub fn rename_class(&mut self, index: usize, new_name: &str) -> Result<(), String> {
-        let name = paths::sanitize_class_name(new_name).ok_or("a class name cannot be empty")?;
-        if self
-            .classes
-            .iter()
-            .enumerate()
-            .any(|(i, c)| i != index && c.name == name)
-        {
-            return Err(format!("there is already a class named “{name}”"));
-        }
-        let class = self.classes.get_mut(index).ok_or("no such class")?;
-        class.name = name;
-        Ok(())
-    }
-
-    pub fn remove_class(&mut self, index: usize) {
-        if index < self.classes.len() {
-            self.classes.remove(index);
-        }
-    }
-
-    /// Whether training can start; otherwise every reason, naming the classes concerned.
-    pub fn check_trainable(&self) -> Result<(), Vec<String>> {
-        let mut problems = Vec::new();
-        match self.classes.len() {
-            0 => problems.push("Add images first: a folder with one sub-folder per class.".to_string()),
-            1 => problems.push(format!(
-                "Only one class (“{}”): training needs at least 2 classes.",
-                self.classes[0].name
-            )),
-            _ => {}
-        }
-        for class in &self.classes {
-            if class.samples.len() < 2 {
-                problems.push(format!(
-                    "Class “{}” has {} image; each class needs at least 2 (one to train on, one to check).",
-                    class.name,
-                    class.samples.len()
-                ));
-            }
-        }
-        if problems.is_empty() { Ok(()) } else { Err(problems) }
+        report.added += 1;
+        true
     }
 }
 
-fn merge(into: &mut IngestReport, from: IngestReport) {
-    into.added += from.added;
-    into.errors.extend(from.errors);
-    into.warnings.extend(from.warnings);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classes(paths: &[&str]) -> Vec<String> {
+        plan_folder(paths)
+            .0
+            .into_iter()
+            .map(|p| match p {
+                Placement::Class { class, name } => format!("{class} | {name}"),
+                Placement::Zip => "zip".into(),
+                Placement::Skip => "skip".into(),
+                Placement::Refused(_) => "refused".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_root_folder_is_recognised() {
+        assert_eq!(
+            classes(&["data/cats/a.jpg", "data/dogs/b.jpg"]),
+            ["cats | a.jpg", "dogs | b.jpg"]
+        );
+        assert_eq!(classes(&["cats/a.jpg", "dogs/b.jpg"]), ["cats | a.jpg", "dogs | b.jpg"]);
+        // One class folder dropped alone keeps its name.
+        assert_eq!(classes(&["cats/a.jpg"]), ["cats | a.jpg"]);
+        assert_eq!(
+            classes(&["data/cats/a.jpg", "data/b.jpg", "x.zip"]),
+            ["cats | a.jpg", "refused", "zip"]
+        );
+        // A note beside the dataset folder does not turn the dataset into one class.
+        assert_eq!(classes(&["data/cats/a.jpg", "notes.txt"]), ["cats | a.jpg", "refused"]);
+        assert_eq!(
+            classes(&[
+                ".DS_Store",
+                "data/",
+                "__MACOSX/data/._a.jpg",
+                "/abs.jpg",
+                "a/../../b.jpg"
+            ]),
+            ["skip", "skip", "skip", "refused", "refused"]
+        );
+    }
+
+    #[test]
+    fn nested_folders_count_in_the_top_class_with_one_warning() {
+        let paths = ["cats/in/a.jpg", "cats/out/a.jpg", "dogs/x/y/b.jpg", "dogs/c.jpg"];
+        let (plan, report) = plan_folder(&paths);
+        assert_eq!(
+            classes(&paths),
+            [
+                "cats | in/a.jpg",
+                "cats | out/a.jpg",
+                "dogs | x/y/b.jpg",
+                "dogs | c.jpg"
+            ]
+        );
+        assert_eq!(plan.len(), 4);
+        assert_eq!(report.warnings.len(), 1, "{report:?}");
+        assert!(report.warnings[0].problem.contains("“cats”, “dogs”"), "{report:?}");
+    }
 }

@@ -1,9 +1,248 @@
 //! The user's labelled images: ingest from a dropped folder, a zip or loose files, with an error per bad file
 //! and nothing already loaded ever lost; and the stratified train/validation split.
+//!
+//! This file holds the types and the dataset's bookkeeping (rename, remove, checks); `ingest` adds files,
+//! `zip_archive` reads zips safely, `paths` interprets file paths, `split` makes the train/validation split.
 
 pub mod ingest;
 pub mod paths;
 pub mod split;
 pub mod zip_archive;
 
-pub use ingest::{ClassData, Dataset, FileError, IngestReport, InputFile, Placement, Sample, plan_folder};
+pub use ingest::{Placement, plan_folder};
+
+/// A file as the browser hands it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    /// Relative, '/'-separated; may start with the dropped folder's name. A path ending in '/' is a folder
+    /// (how an empty folder shows up).
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// The file's path below its class folder (`a.jpg`, or `sub/a.jpg` when nested): unique within a class.
+    pub name: String,
+    /// 224×224×3 RGB (HWC), the output of `preprocess::prepare_rgb`.
+    pub pixels: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassData {
+    pub name: String,
+    pub samples: Vec<Sample>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dataset {
+    pub classes: Vec<ClassData>,
+}
+
+/// One refused or doubtful input, shown to the user as "{file}: {problem}".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    pub file: String,
+    pub problem: String,
+}
+
+impl FileError {
+    pub fn new(file: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            file: file.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file, self.problem)
+    }
+}
+
+impl std::error::Error for FileError {}
+
+/// What one ingest call did: images added, files refused (errors) and files accepted or skipped with a remark
+/// (warnings: duplicates, nested folders).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    pub added: usize,
+    pub errors: Vec<FileError>,
+    pub warnings: Vec<FileError>,
+}
+
+impl IngestReport {
+    pub fn merge(&mut self, other: IngestReport) {
+        self.added += other.added;
+        self.errors.extend(other.errors);
+        self.warnings.extend(other.warnings);
+    }
+}
+
+/// Longest class name kept (longer folder names are cut, longer typed names refused).
+pub const MAX_CLASS_NAME_CHARS: usize = 64;
+
+/// Invisible characters that reorder or hide text (bidi controls, zero-width space, BOM): a name holding them
+/// can display as something else. Zero-width (non-)joiners stay: emoji and several scripts need them.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}'
+        )
+        || matches!(c, '\u{2060}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// A folder name made fit for display and export: invisible characters removed, whitespace collapsed, at most
+/// 64 characters. `None` when nothing is left.
+pub fn clean_class_name(raw: &str) -> Option<String> {
+    let visible: String = raw.chars().map(|c| if is_invisible(c) { ' ' } else { c }).collect();
+    paths::sanitize_class_name(&visible)
+}
+
+/// A file name made fit for display: invisible characters removed.
+pub(crate) fn clean_file_name(raw: &str) -> String {
+    raw.chars().filter(|c| !is_invisible(*c)).collect()
+}
+
+impl Dataset {
+    pub fn num_images(&self) -> usize {
+        self.classes.iter().map(|c| c.samples.len()).sum()
+    }
+
+    pub fn class_names(&self) -> Vec<String> {
+        self.classes.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// The label of every sample: class index, classes in order, samples in order within each.
+    pub fn labels(&self) -> Vec<usize> {
+        self.classes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| std::iter::repeat_n(i, c.samples.len()))
+            .collect()
+    }
+
+    /// Renames a class to what the user typed (surrounding spaces trimmed). Refuses empty names, names with
+    /// invisible characters, names over 64 characters and the name of another class.
+    pub fn rename_class(&mut self, index: usize, new_name: &str) -> Result<(), String> {
+        if index >= self.classes.len() {
+            return Err(format!("there is no class number {}", index + 1));
+        }
+        let name = new_name.trim();
+        if name.is_empty() {
+            return Err("a class name cannot be empty".into());
+        }
+        if name.chars().any(is_invisible) {
+            return Err("a class name cannot contain control or invisible characters".into());
+        }
+        if name.chars().count() > MAX_CLASS_NAME_CHARS {
+            return Err(format!(
+                "a class name can have at most {MAX_CLASS_NAME_CHARS} characters"
+            ));
+        }
+        if self
+            .classes
+            .iter()
+            .enumerate()
+            .any(|(i, c)| i != index && c.name == name)
+        {
+            return Err(format!("there is already a class named “{name}”"));
+        }
+        self.classes[index].name = name.to_string();
+        Ok(())
+    }
+
+    /// Removes a class and its images (an index past the end does nothing).
+    pub fn remove_class(&mut self, index: usize) {
+        if index < self.classes.len() {
+            self.classes.remove(index);
+        }
+    }
+
+    /// Whether training can start; otherwise every reason, naming the classes concerned.
+    pub fn check_trainable(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        match self.classes.as_slice() {
+            [] => problems.push("Add images first: a folder with one sub-folder per class.".to_string()),
+            [only] => problems.push(format!(
+                "Only one class (“{}”): training needs at least 2 classes.",
+                only.name
+            )),
+            _ => {}
+        }
+        for class in &self.classes {
+            let n = class.samples.len();
+            if n < 2 {
+                problems.push(format!(
+                    "Class “{}” has {n} image{}; each class needs at least 2 (one to train on, one to check).",
+                    class.name,
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dataset(counts: &[(&str, usize)]) -> Dataset {
+        let classes = counts
+            .iter()
+            .map(|(name, n)| ClassData {
+                name: name.to_string(),
+                samples: (0..*n)
+                    .map(|i| Sample {
+                        name: format!("{i}.jpg"),
+                        pixels: vec![0; 3],
+                    })
+                    .collect(),
+            })
+            .collect();
+        Dataset { classes }
+    }
+
+    #[test]
+    fn labels_counts_and_checks() {
+        let d = dataset(&[("a", 2), ("b", 1), ("c", 0)]);
+        assert_eq!(d.labels(), [0, 0, 1]);
+        assert_eq!(d.num_images(), 3);
+        let problems = d.check_trainable().unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("“b” has 1 image;") && problems[1].contains("“c” has 0 images"));
+        assert!(dataset(&[("a", 2), ("b", 2)]).check_trainable().is_ok());
+        let one = dataset(&[("cats", 5)]).check_trainable().unwrap_err();
+        assert!(one[0].contains("cats") && one[0].contains("2 classes"), "{one:?}");
+        assert!(Dataset::default().check_trainable().is_err());
+    }
+
+    #[test]
+    fn rename_refuses_bad_names_and_keeps_the_old_one() {
+        let mut d = dataset(&[("a", 2), ("b", 2)]);
+        for bad in ["", "   ", "b", "x\u{7}y", "evil\u{202E}gpj", &"x".repeat(65)] {
+            assert!(d.rename_class(0, bad).is_err(), "{bad:?} accepted");
+            assert_eq!(d.classes[0].name, "a");
+        }
+        assert!(d.rename_class(5, "z").is_err());
+        d.rename_class(0, "  big cats ").unwrap();
+        assert_eq!(d.class_names(), ["big cats", "b"]);
+        d.rename_class(0, "big cats").unwrap();
+        d.remove_class(7);
+        d.remove_class(0);
+        assert_eq!(d.class_names(), ["b"]);
+    }
+
+    #[test]
+    fn class_names_are_cleaned() {
+        assert_eq!(clean_class_name("  big\u{7}  cats\t").as_deref(), Some("big cats"));
+        assert_eq!(clean_class_name("ab\u{202E}cd\u{200B}").as_deref(), Some("ab cd"));
+        assert_eq!(clean_class_name("👨\u{200D}👩").as_deref(), Some("👨\u{200D}👩"));
+        assert_eq!(clean_class_name("\u{1}\u{2} \u{FEFF}"), None);
+        assert_eq!(clean_class_name(&"é".repeat(100)).unwrap().chars().count(), 64);
+        assert_eq!(clean_file_name("a\u{0}b\u{202E}.jpg"), "ab.jpg");
+    }
+}

@@ -28,21 +28,6 @@ pub fn components(path: &str) -> Option<Vec<String>> {
     }
 }
 
-/// Drops the first component when every path shares it and at least one path is nested below it
-/// (`pets/cat/a.jpg` → `cat/a.jpg`): the user dropped the dataset folder itself rather than its classes.
-pub fn strip_common_root(paths: &mut [Vec<String>]) {
-    let Some(first) = paths.first().and_then(|p| p.first()).cloned() else {
-        return;
-    };
-    let shared = paths.iter().all(|p| p.len() >= 2 && p[0] == first);
-    let nested = paths.iter().any(|p| p.len() >= 3);
-    if shared && nested {
-        for p in paths.iter_mut() {
-            p.remove(0);
-        }
-    }
-}
-
 /// A class name fit for display and export: control characters removed, whitespace collapsed, at most 64
 /// characters. `None` when nothing is left.
 pub fn sanitize_class_name(raw: &str) -> Option<String> {
@@ -91,16 +76,6 @@ mod tests {
         assert!(components("/etc/passwd").is_none());
         assert!(components("C:/x.jpg").is_none());
         assert!(is_hidden("cats/.DS_Store") && is_hidden("__MACOSX/cats/a.jpg") && !is_hidden("cats/a.jpg"));
-        let mut p = vec![
-            vec!["pets".into(), "cat".into(), "a.jpg".into()],
-            vec!["pets".into(), "b.jpg".into()],
-        ];
-        strip_common_root(&mut p);
-        assert_eq!(p[0], vec!["cat", "a.jpg"]);
-        assert_eq!(p[1], vec!["b.jpg"]);
-        let mut single = vec![vec!["cat".to_string(), "a.jpg".to_string()]];
-        strip_common_root(&mut single);
-        assert_eq!(single[0], vec!["cat", "a.jpg"], "a class folder alone keeps its name");
         assert_eq!(sanitize_class_name("  big\u{7}  cats\t"), Some("big cats".into()));
         assert_eq!(sanitize_class_name("\u{1}\u{2} "), None);
         assert_eq!(sanitize_class_name(&"x".repeat(100)).unwrap().len(), 64);

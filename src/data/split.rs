@@ -62,4 +62,23 @@ mod tests {
         assert_eq!((tiny.train.len(), tiny.val.len()), (2, 1));
         assert!(stratified_split(&labels, 0.0, 0).val.is_empty());
     }
+
+    #[test]
+    fn extreme_fractions_keep_a_training_image_per_class() {
+        let labels = [0, 0, 0, 1, 1];
+        let all = stratified_split(&labels, 1.0, 3);
+        assert_eq!(
+            (all.train.len(), all.val.len()),
+            (2, 3),
+            "one training image per class stays"
+        );
+        let tiny = stratified_split(&labels, 0.01, 3);
+        assert_eq!(
+            tiny.val.len(),
+            2,
+            "at least one validation image per class of two or more"
+        );
+        assert!(stratified_split(&labels, f32::NAN, 3).val.is_empty());
+        assert!(stratified_split(&[], 0.2, 3).train.is_empty());
+    }
 }

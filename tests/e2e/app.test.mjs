@@ -85,6 +85,9 @@ test('WebGPU: drop a folder, train, see the charts reach done, download model.sa
 test('CPU: the bundled sample trains to a useful accuracy; bad input keeps what was loaded', { timeout: 600_000 }, async () => {
   const { page, logs } = await openPage('cpu');
   assert.equal(await page.getByTestId('backend').getAttribute('data-backend'), 'cpu');
+  // A reload takes the model from Cache Storage instead of downloading it again.
+  await page.reload();
+  await page.getByTestId('model-status').filter({ hasText: 'from the browser cache' }).waitFor({ timeout: 60_000 });
   await page.getByTestId('sample-button').click();
   await page.waitForFunction(() => document.querySelector('[data-testid=dataset-summary]')?.dataset.images === '36',
     null, { timeout: 120_000 });
