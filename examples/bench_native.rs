@@ -1,6 +1,8 @@
 //! Native benchmark: backbone images/second at batch 1 and 16 on the CPU (flex) backend, and with
 //! `--features vulkan` on a GPU through wgpu/Vulkan; plus the 50-epoch head training on the reference
-//! embeddings. Prints a markdown table. `cargo run --release --example bench_native [-- --iters N]`
+//! embeddings, ours (plain Rust), and with `--features bench-burn-head` the same head written with burn's
+//! autodiff on each device. Prints markdown tables.
+//! `cargo run --release --example bench_native [--features bench-burn-head] [-- --iters N]`
 
 use std::time::Instant;
 
@@ -8,6 +10,10 @@ use ajuste::model::embed::input_tensor;
 use ajuste::model::{EfficientNetLite0, TensorFile, load_efficientnet};
 use ajuste::train::{TrainOptions, Trainer};
 use burn::tensor::Device;
+
+#[cfg(feature = "bench-burn-head")]
+#[path = "../tests/common/burn_head.rs"]
+mod burn_head;
 
 const WEIGHTS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -34,32 +40,54 @@ fn images_per_second(model: &EfficientNetLite0, device: &Device, batch: usize, i
     (batch * iters) as f64 / start.elapsed().as_secs_f64()
 }
 
-fn head_training_seconds(set: &str) -> (f64, f32) {
+/// A reference embedding set: features, their width, labels, train and validation indices, class count.
+struct EmbeddingSet {
+    features: Vec<f32>,
+    dim: usize,
+    labels: Vec<usize>,
+    train: Vec<usize>,
+    val: Vec<usize>,
+    classes: usize,
+}
+
+fn embedding_set(set: &str) -> EmbeddingSet {
     let bytes = std::fs::read(EMBEDDINGS).expect("reference embeddings (../shared/model)");
     let file = TensorFile::parse(&bytes).expect("parses");
+    let view = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let ints = |name: &str| -> Vec<usize> {
-        let view = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let t = view.tensor(name).unwrap();
-        t.data()
+        view.tensor(&format!("{set}.{name}"))
+            .unwrap()
+            .data()
             .chunks_exact(8)
             .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as usize)
             .collect()
     };
-    let labels = ints(&format!("{set}.labels"));
+    let labels = ints("labels");
     let (shape, features) = file.f32_any_shape(&format!("{set}.embeddings")).unwrap();
-    let k = labels.iter().max().unwrap() + 1;
+    EmbeddingSet {
+        features,
+        dim: shape[1],
+        classes: labels.iter().max().unwrap() + 1,
+        labels,
+        train: ints("train_idx"),
+        val: ints("val_idx"),
+    }
+}
+
+/// Our trainer (plain Rust), 50 epochs, no early stop: (seconds, last validation accuracy).
+fn head_training_seconds(set: &EmbeddingSet) -> (f64, f32) {
     let options = TrainOptions {
         patience: 0,
         ..TrainOptions::default()
     };
     let start = Instant::now();
     let mut trainer = Trainer::new(
-        features,
-        shape[1],
-        labels,
-        ints(&format!("{set}.train_idx")),
-        ints(&format!("{set}.val_idx")),
-        k,
+        set.features.clone(),
+        set.dim,
+        set.labels.clone(),
+        set.train.clone(),
+        set.val.clone(),
+        set.classes,
         options,
     )
     .unwrap();
@@ -67,6 +95,22 @@ fn head_training_seconds(set: &str) -> (f64, f32) {
         trainer.step_epoch();
     }
     let accuracy = trainer.history().last().unwrap().val_accuracy;
+    (start.elapsed().as_secs_f64(), accuracy)
+}
+
+/// The same head through burn's autodiff and Adam on `device`: (seconds, last validation accuracy).
+#[cfg(feature = "bench-burn-head")]
+fn burn_head_training_seconds(set: &EmbeddingSet, device: &Device) -> (f64, f32) {
+    let data = burn_head::HeadData {
+        features: &set.features,
+        dim: set.dim,
+        labels: &set.labels,
+        train: &set.train,
+        val: &set.val,
+        classes: set.classes,
+    };
+    let start = Instant::now();
+    let accuracy = pollster::block_on(burn_head::train_linear_head(&data, device, 50));
     (start.elapsed().as_secs_f64(), accuracy)
 }
 
@@ -107,8 +151,14 @@ fn main() {
     println!();
     println!("| head training, 50 epochs, linear head | seconds | val accuracy |");
     println!("|---|---|---|");
-    for set in ["gcompris3", "gcompris5"] {
-        let (seconds, accuracy) = head_training_seconds(set);
-        println!("| {set} (native) | {seconds:.3} | {accuracy:.3} |");
+    for name in ["gcompris3", "gcompris5"] {
+        let set = embedding_set(name);
+        let (seconds, accuracy) = head_training_seconds(&set);
+        println!("| {name}, ours (plain Rust) | {seconds:.3} | {accuracy:.3} |");
+        #[cfg(feature = "bench-burn-head")]
+        for (device_name, device) in &devices {
+            let (seconds, accuracy) = burn_head_training_seconds(&set, device);
+            println!("| {name}, burn autodiff + Adam on {device_name} | {seconds:.3} | {accuracy:.3} |");
+        }
     }
 }

@@ -13,6 +13,10 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+#[cfg(feature = "bench-burn-head")]
+#[path = "common/burn_head.rs"]
+mod burn_head;
+
 static WEIGHTS: &[u8] = include_bytes!("../public/models/efficientnet_lite0.safetensors");
 static EMBEDDINGS: &[u8] = include_bytes!("../../shared/model/reference_embeddings.safetensors");
 
@@ -53,9 +57,15 @@ async fn bench_backend(name: &str, device: Device, iters: [usize; 2]) {
     }
 }
 
-/// Runs `f`, waits for the device with a one-element async read, and adds the time to `stage`.
-async fn timed(totals: &mut Vec<(&'static str, f64)>, stage: &'static str, out: Tensor<4>) -> Tensor<4> {
+/// Runs `layer`, waits for the device with a one-element async read, and adds the time to `stage`. The clock
+/// starts before the layer runs: flex computes eagerly inside it, WebGPU queues the work and the read waits.
+async fn timed(
+    totals: &mut Vec<(&'static str, f64)>,
+    stage: &'static str,
+    layer: impl FnOnce() -> Tensor<4>,
+) -> Tensor<4> {
     let t0 = now();
+    let out = layer();
     out.clone()
         .slice([0..1, 0..1, 0..1, 0..1])
         .into_data_async()
@@ -70,7 +80,7 @@ async fn timed(totals: &mut Vec<(&'static str, f64)>, stage: &'static str, out: 
 }
 
 /// Where the time goes: each kind of layer over all blocks, batch 4, synchronised after each layer. The
-/// stages are queued lazily, so a stage's time includes its own kernels only.
+/// stage is read before the next one starts, so its time holds its own kernels only.
 async fn profile_stages(name: &str, device: &Device) {
     let model = load_efficientnet(WEIGHTS, device).expect("weights");
     let pixels = vec![100u8; 224 * 224 * 3];
@@ -82,22 +92,22 @@ async fn profile_stages(name: &str, device: &Device) {
         }
         let input = input_tensor(&images, device);
         input.clone().into_data_async().await.expect("read back");
-        let mut x = timed(&mut t, "stem conv 3x3", model.stem(input)).await;
+        let mut x = timed(&mut t, "stem conv 3x3", || model.stem(input)).await;
         for block in &model.blocks {
             let skip = x.clone();
             let mut h = x;
             if let Some(expand) = &block.expand {
-                h = timed(&mut t, "expand conv 1x1", relu6(expand.forward(h))).await;
+                h = timed(&mut t, "expand conv 1x1", || relu6(expand.forward(h))).await;
             }
-            h = timed(&mut t, "depthwise conv kxk", relu6(block.dw.forward(h))).await;
-            h = timed(&mut t, "project conv 1x1", block.project.forward(h)).await;
+            h = timed(&mut t, "depthwise conv kxk", || relu6(block.dw.forward(h))).await;
+            h = timed(&mut t, "project conv 1x1", || block.project.forward(h)).await;
             x = if block.residual {
-                timed(&mut t, "residual add", skip + h).await
+                timed(&mut t, "residual add", || skip + h).await
             } else {
                 h
             };
         }
-        timed(&mut t, "head conv 1x1 + pool", model.pool(x).unsqueeze_dims(&[2, 3])).await;
+        timed(&mut t, "head conv 1x1 + pool", || model.pool(x).unsqueeze_dims(&[2, 3])).await;
     }
     let all: f64 = t.iter().map(|(_, ms)| ms).sum();
     print(format!(
@@ -166,5 +176,34 @@ async fn bench_embedding_and_head() {
             "HEAD run {run}: 50 epochs gcompris5 {ms:.1} ms, val accuracy {:.3}, val loss {:.3}",
             last.val_accuracy, last.val_loss
         ));
+    }
+    // The same head through burn's autodiff and Adam, on each device: where does it train fastest?
+    #[cfg(feature = "bench-burn-head")]
+    burn_heads(
+        burn_head::HeadData {
+            features: &features,
+            dim: shape[1],
+            labels: &labels,
+            train: &ints("gcompris5.train_idx"),
+            val: &ints("gcompris5.val_idx"),
+            classes: 5,
+        },
+        webgpu,
+    )
+    .await;
+}
+
+/// The same head through burn's autodiff and Adam, on the CPU and on WebGPU (`--features bench-burn-head`).
+#[cfg(feature = "bench-burn-head")]
+async fn burn_heads(data: burn_head::HeadData<'_>, webgpu: Device) {
+    for (name, device) in [("burn flex (CPU)", Device::flex()), ("burn wgpu (WebGPU)", webgpu)] {
+        for run in 0..2 {
+            let t0 = now();
+            let accuracy = burn_head::train_linear_head(&data, &device, 50).await;
+            print(format!(
+                "HEAD {name} autodiff + Adam run {run}: 50 epochs gcompris5 {:.1} ms, val accuracy {accuracy:.3}",
+                now() - t0
+            ));
+        }
     }
 }

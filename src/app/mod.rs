@@ -7,6 +7,7 @@ mod dataset_panel;
 mod files;
 mod header;
 mod model_fetch;
+mod persist;
 mod results_panel;
 mod session;
 mod state;
@@ -45,14 +46,15 @@ fn App() -> impl IntoView {
     }
 }
 
-/// Images and a trained head live in this tab only: ask before a reload or close throws them away.
+/// The dataset and the trained head are saved as they change (`persist`): ask before leaving only while work
+/// is under way or when saving failed, when a reload or close would throw something away.
 fn warn_before_leaving(ui: Ui) {
     let listener = gloo::events::EventListener::new_with_options(
         &browser::window(),
         "beforeunload",
         gloo::events::EventListenerOptions::enable_prevent_default(),
         move |event| {
-            if ui.images() > 0 {
+            if ui.phase.with_untracked(state::Phase::busy) || persist::has_unsaved_work() {
                 event.prevent_default();
             }
         },

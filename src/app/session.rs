@@ -8,12 +8,14 @@ use std::rc::Rc;
 
 use ajuste::data::ingest::MAX_FILE_BYTES;
 use ajuste::data::zip_archive::MAX_TOTAL_BYTES;
-use ajuste::data::{Dataset, FileError, IngestReport, InputFile, Placement, plan_folder, split::stratified_split};
+use ajuste::data::{
+    Dataset, FileError, IngestReport, InputFile, Placement, plan_folder, snapshot, split::stratified_split,
+};
 use ajuste::export::{self, ExportMetadata};
 use ajuste::model::embed::{embed_and_classify, embed_batch, input_tensor};
 use ajuste::model::{EMBEDDING_DIM, EfficientNetLite0, imagenet, load_efficientnet};
 use ajuste::preprocess::thumbnail_rgba;
-use ajuste::train::{Head, TrainOptions, Trainer, metrics::evaluate};
+use ajuste::train::{EpochMetrics, Head, NamedTensor, TrainOptions, Trainer, metrics::evaluate};
 use burn::tensor::Device;
 use leptos::prelude::*;
 
@@ -21,6 +23,7 @@ use super::backend::{self, BackendKind};
 use super::browser::{download, now_ms, rgba_data_url, yield_to_browser};
 use super::files::PickedFile;
 use super::model_fetch::{WEIGHTS_URL, fetch_bytes, fetch_weights};
+use super::persist;
 use super::state::*;
 
 const THUMBNAILS_PER_CLASS: usize = 4;
@@ -66,6 +69,7 @@ fn pixel_key(pixels: &[u8]) -> u64 {
 
 /// Probes the adapter, picks the backend, downloads (or reads from cache) the weights and builds the model.
 pub async fn start(ui: Ui) {
+    restore(ui).await;
     let probe = backend::probe_adapter().await;
     let (kind, reason) = backend::choose(&probe, backend::forced_by_url());
     ui.backend.set(Some(BackendView {
@@ -204,6 +208,7 @@ fn report(ui: Ui, report: IngestReport, source: &str) {
     ui.file_errors.set(views);
     // A changed dataset makes the last trained head stale for export of new labels; keep it until retrained.
     refresh_classes(ui);
+    save_dataset(ui);
 }
 
 /// Where loose files go.
@@ -338,6 +343,7 @@ pub fn rename_class(ui: Ui, index: usize, name: String) {
         Err(e) => ui.notice.set(Some(format!("Cannot rename: {e}"))),
     }
     refresh_classes(ui);
+    save_dataset(ui);
 }
 
 pub fn remove_class(ui: Ui, index: usize) {
@@ -350,6 +356,7 @@ pub fn remove_class(ui: Ui, index: usize) {
         ui.notice.set(Some(format!("Removed class “{name}”.")));
     }
     refresh_classes(ui);
+    save_dataset(ui);
 }
 
 pub fn clear_dataset(ui: Ui) {
@@ -357,6 +364,7 @@ pub fn clear_dataset(ui: Ui) {
     ui.file_errors.set(Vec::new());
     ui.notice.set(Some("Dataset cleared.".into()));
     refresh_classes(ui);
+    save_dataset(ui);
 }
 
 /// ImageNet top-5 of one image with the pretrained 1000-class head: what the backbone recognises before any
@@ -561,9 +569,16 @@ pub async fn train(ui: Ui) {
         num_train,
         num_val,
     );
+    let saved = SavedTraining {
+        head: head.tensors(),
+        meta: meta.clone(),
+        history: ui.history.get_untracked(),
+        results: results.clone(),
+    };
     with_core(|c| c.trained = Some(Trained { head, meta }));
     ui.results.set(Some(results));
     ui.phase.set(Phase::Done);
+    save_training(ui, &saved).await;
 }
 
 // ---------------------------------------------------------------- export
@@ -616,4 +631,111 @@ pub fn saved_options() -> TrainOptions {
     super::browser::storage_get("ajuste.options")
         .and_then(|json| serde_json::from_str(&json).ok())
         .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- kept across reloads
+
+/// The last training, as saved: enough to show its charts and results and to export it after a reload.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedTraining {
+    head: Vec<NamedTensor>,
+    meta: ExportMetadata,
+    history: Vec<EpochMetrics>,
+    results: Results,
+}
+
+thread_local! {
+    /// Bumped by every dataset change: a save that a newer one supersedes is skipped.
+    static DATASET_VERSION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Saves the dataset as it is now (in the background; the newest change wins).
+fn save_dataset(ui: Ui) {
+    let version = DATASET_VERSION.with(|v| {
+        v.set(v.get() + 1);
+        v.get()
+    });
+    leptos::task::spawn_local(async move {
+        // Let a burst of changes (a drop, then a rename) settle into one save.
+        yield_to_browser().await;
+        if DATASET_VERSION.with(|v| v.get()) != version {
+            return;
+        }
+        let bytes = with_core(|c| (c.dataset.num_images() > 0).then(|| snapshot::encode(&c.dataset)));
+        let result = match bytes {
+            Some(bytes) => persist::save(persist::DATASET_KEY, &bytes).await,
+            None => persist::remove(persist::DATASET_KEY).await,
+        };
+        if let Err(e) = result {
+            ui.notice.set(Some(format!(
+                "Your images could not be saved for the next visit ({e}); they stay loaded in this tab."
+            )));
+        }
+    });
+}
+
+async fn save_training(ui: Ui, saved: &SavedTraining) {
+    let result = match serde_json::to_vec(saved) {
+        Ok(json) => persist::save(persist::TRAINING_KEY, &json).await,
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = result {
+        ui.notice.set(Some(format!(
+            "The trained model could not be saved for the next visit ({e}): download it before leaving."
+        )));
+    }
+}
+
+/// Brings back the dataset and the last training from the previous visit, if any. A damaged save is
+/// reported and dropped; it never blocks the page.
+async fn restore(ui: Ui) {
+    let mut restored = Vec::new();
+    match persist::load(persist::DATASET_KEY).await {
+        Ok(Some(bytes)) => match snapshot::decode(&bytes) {
+            Ok(dataset) if with_core(|c| c.dataset.num_images() == 0) => {
+                restored.push(format!(
+                    "{} images in {} classes",
+                    dataset.num_images(),
+                    dataset.classes.len()
+                ));
+                with_core(|c| c.dataset = dataset);
+                refresh_classes(ui);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                ui.notice.set(Some(format!(
+                    "The images saved at your last visit could not be read ({e})."
+                )));
+                let _ = persist::remove(persist::DATASET_KEY).await;
+            }
+        },
+        Ok(None) => {}
+        Err(e) => web_sys::console::warn_1(&format!("no saved work: {e}").into()),
+    }
+    if let Ok(Some(json)) = persist::load(persist::TRAINING_KEY).await {
+        let parsed = serde_json::from_slice::<SavedTraining>(&json)
+            .map_err(|e| e.to_string())
+            .and_then(|saved| Ok((Head::from_tensors(&saved.head)?, saved)));
+        match parsed {
+            Ok((head, saved)) => {
+                restored.push(format!("the model trained on {} classes", saved.meta.labels.len()));
+                with_core(|c| c.trained = Some(Trained { head, meta: saved.meta }));
+                ui.history.set(saved.history);
+                ui.results.set(Some(saved.results));
+                ui.phase.set(Phase::Done);
+            }
+            Err(e) => {
+                ui.notice.set(Some(format!(
+                    "The model saved at your last visit could not be read ({e})."
+                )));
+                let _ = persist::remove(persist::TRAINING_KEY).await;
+            }
+        }
+    }
+    if !restored.is_empty() {
+        ui.notice.set(Some(format!(
+            "Restored from your last visit: {}.",
+            restored.join(" and ")
+        )));
+    }
 }

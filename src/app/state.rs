@@ -84,7 +84,7 @@ impl Phase {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Results {
     pub labels: Vec<String>,
     /// Rows: true class, columns: predicted class.

@@ -2,10 +2,12 @@
 //! and nothing already loaded ever lost; and the stratified train/validation split.
 //!
 //! This file holds the types and the dataset's bookkeeping (rename, remove, checks); `ingest` adds files,
-//! `zip_archive` reads zips safely, `paths` interprets file paths, `split` makes the train/validation split.
+//! `zip_archive` reads zips safely, `paths` interprets file paths, `split` makes the train/validation split,
+//! `snapshot` turns a dataset into bytes and back (the page keeps them across reloads).
 
 pub mod ingest;
 pub mod paths;
+pub mod snapshot;
 pub mod split;
 pub mod zip_archive;
 

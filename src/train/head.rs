@@ -1,6 +1,8 @@
 //! The new classification head: `Linear(D→K)`, or `Linear(D→H) → ReLU → Dropout → Linear(H→K)`.
 //! Weights use PyTorch's layout (`[out, in]`, `y = x Wᵀ + b`) so exports load into `nn.Linear` as they are.
 
+use serde::{Deserialize, Serialize};
+
 use crate::rng::Rng;
 
 /// A fully connected layer, row-major `[out, in]` weight.
@@ -60,7 +62,7 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 }
 
 /// A named tensor for export (`classifier.weight`, …).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NamedTensor {
     pub name: String,
     pub shape: Vec<usize>,

@@ -109,5 +109,18 @@ test('CPU: the bundled sample trains to a useful accuracy; bad input keeps what 
   await page.screenshot({ path: join(RESULTS, 'trained-cpu.png'), fullPage: true });
   const head = parseSafetensors(await download(page, 'export-head', 'head.safetensors'));
   assert.deepEqual(head.header['classifier.weight'].shape, [3, 1280]);
+  const valAccuracy = await page.getByTestId('training-status').getAttribute('data-val-accuracy');
+
+  // Nothing is lost on reload: the images and the trained model come back, and the same head downloads.
+  await page.reload();
+  await page.waitForFunction(() => document.querySelector('[data-testid=dataset-summary]')?.dataset.images === '36',
+    null, { timeout: 60_000 });
+  await page.getByTestId('training-status').and(page.locator('[data-state=done]')).waitFor({ timeout: 30_000 });
+  assert.equal(await page.getByTestId('training-status').getAttribute('data-val-accuracy'), valAccuracy);
+  await page.getByTestId('confusion-matrix').waitFor();
+  const again = parseSafetensors(await download(page, 'export-head', 'head.safetensors'));
+  assert.deepEqual(again.f32('classifier.weight'), head.f32('classifier.weight'));
+  assert.deepEqual(again.f32('classifier.bias'), head.f32('classifier.bias'));
+  assert.equal(again.metadata.labels, head.metadata.labels);
   assert.deepEqual(foreignRequests, []);
 });

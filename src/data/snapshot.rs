@@ -1,0 +1,169 @@
+//! A loaded dataset as bytes and back, so the page can keep it across a reload (the browser stores the bytes).
+//! Samples are kept as prepared (224×224 RGB): a snapshot restores without decoding any image again.
+//!
+//! Layout, little-endian: `AJDS`, version u32, class count u32, then per class its name and sample count,
+//! then per sample its name and its pixels. Strings and pixel blocks are u32-length-prefixed.
+
+use super::{ClassData, Dataset, Sample};
+use crate::preprocess::IMAGE_SIZE;
+
+const MAGIC: &[u8; 4] = b"AJDS";
+const VERSION: u32 = 1;
+const PIXELS: usize = IMAGE_SIZE * IMAGE_SIZE * 3;
+
+pub fn encode(dataset: &Dataset) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + dataset.num_images() * (PIXELS + 64));
+    out.extend_from_slice(MAGIC);
+    fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(dataset.classes.len() as u32).to_le_bytes());
+    for class in &dataset.classes {
+        put(&mut out, class.name.as_bytes());
+        out.extend_from_slice(&(class.samples.len() as u32).to_le_bytes());
+        for sample in &class.samples {
+            put(&mut out, sample.name.as_bytes());
+            put(&mut out, &sample.pixels);
+        }
+    }
+    out
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len());
+        let end = end.ok_or_else(|| format!("truncated at byte {} of {}", self.at, self.bytes.len()))?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn u32(&mut self) -> Result<usize, String> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+
+    fn block(&mut self) -> Result<&'a [u8], String> {
+        let n = self.u32()?;
+        self.take(n)
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        String::from_utf8(self.block()?.to_vec()).map_err(|_| "a name is not valid UTF-8".to_string())
+    }
+}
+
+/// The dataset back from [`encode`]'s bytes, or what is wrong with them (nothing is partly restored).
+pub fn decode(bytes: &[u8]) -> Result<Dataset, String> {
+    let mut r = Reader { bytes, at: 0 };
+    if r.take(4).ok() != Some(MAGIC.as_slice()) {
+        return Err("not a saved dataset".into());
+    }
+    let version = r.u32()?;
+    if version != VERSION as usize {
+        return Err(format!("saved by another version of the app (format {version})"));
+    }
+    let classes = r.u32()?;
+    let mut dataset = Dataset::default();
+    for _ in 0..classes {
+        let name = r.string()?;
+        let count = r.u32()?;
+        // Capped by what the bytes can hold, so a corrupt count cannot ask for a huge allocation.
+        let mut samples = Vec::with_capacity(count.min(bytes.len() / PIXELS));
+        for _ in 0..count {
+            let sample_name = r.string()?;
+            let pixels = r.block()?;
+            if pixels.len() != PIXELS {
+                return Err(format!(
+                    "image “{sample_name}” has {} bytes, not {PIXELS}",
+                    pixels.len()
+                ));
+            }
+            samples.push(Sample {
+                name: sample_name,
+                pixels: pixels.to_vec(),
+            });
+        }
+        dataset.classes.push(ClassData { name, samples });
+    }
+    if r.at != bytes.len() {
+        return Err(format!("{} unexpected bytes at the end", bytes.len() - r.at));
+    }
+    Ok(dataset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(name: &str, value: u8) -> Sample {
+        Sample {
+            name: name.into(),
+            pixels: vec![value; PIXELS],
+        }
+    }
+
+    fn dataset() -> Dataset {
+        Dataset {
+            classes: vec![
+                ClassData {
+                    name: "chats é".into(),
+                    samples: vec![sample("a.jpg", 1), sample("sub/b.png", 2)],
+                },
+                ClassData {
+                    name: "dogs".into(),
+                    samples: vec![sample("c.jpg", 3)],
+                },
+                ClassData {
+                    name: "empty".into(),
+                    samples: vec![],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let d = dataset();
+        assert_eq!(decode(&encode(&d)).unwrap(), d);
+        assert_eq!(decode(&encode(&Dataset::default())).unwrap(), Dataset::default());
+    }
+
+    #[test]
+    fn damaged_bytes_are_refused_with_a_reason() {
+        let bytes = encode(&dataset());
+        for cut in [0, 3, 10, 30, bytes.len() / 2, bytes.len() - 1] {
+            let error = decode(&bytes[..cut]).unwrap_err();
+            assert!(
+                error.contains("truncated") || error.contains("not a saved"),
+                "{cut}: {error}"
+            );
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(decode(&extra).unwrap_err().contains("unexpected bytes"));
+        let mut version = bytes.clone();
+        version[4] = 9;
+        assert!(decode(&version).unwrap_err().contains("another version"));
+        // A sample whose pixel block has the wrong size (length prefix of a.jpg's pixels changed).
+        let mut short = encode(&Dataset {
+            classes: vec![ClassData {
+                name: "x".into(),
+                samples: vec![Sample {
+                    name: "a".into(),
+                    pixels: vec![0; 10],
+                }],
+            }],
+        });
+        assert!(decode(&short).unwrap_err().contains("not 150528"));
+        short[20] = 0xff; // the sample count: now far more than the bytes hold
+        assert!(decode(&short).is_err());
+    }
+}
