@@ -2,6 +2,8 @@
 //! backbone at batch 1 and 16 on WebGPU and on the CPU (flex) backend, and the 50-epoch head training time on
 //! the reference gcompris5 embeddings. Run by `bench/run.sh`, which puts these next to the peers.
 #![cfg(target_arch = "wasm32")]
+// The CPU-candidates build runs only its own bench: the rest is unused there.
+#![cfg_attr(feature = "bench-cpu-candidates", allow(dead_code, unused_imports))]
 
 use ajuste::model::embed::input_tensor;
 use ajuste::model::{EfficientNetLite0, TensorFile, load_efficientnet};
@@ -119,6 +121,27 @@ async fn profile_stages(name: &str, device: &Device) {
     ));
 }
 
+/// The CPU backends burn 0.22 can run in the browser, built with or without wasm SIMD
+/// (`bench/cpu_candidates.sh` builds this with `--features bench-cpu-candidates`, both ways).
+#[cfg(feature = "bench-cpu-candidates")]
+#[wasm_bindgen_test]
+async fn bench_cpu_candidates() {
+    ajuste::wasm_init::init_once();
+    let simd = if cfg!(target_feature = "simd128") {
+        "simd128"
+    } else {
+        "no SIMD"
+    };
+    print(format!(
+        "| backend ({simd}) | batch | median ms/batch | images/s | first (cold) ms | timed runs |"
+    ));
+    print("|---|---:|---:|---:|---:|---:|".into());
+    bench_backend(&format!("burn flex ({simd})"), Device::flex(), [3, 1]).await;
+    #[allow(deprecated)]
+    bench_backend(&format!("burn ndarray, deprecated ({simd})"), Device::ndarray(), [3, 1]).await;
+}
+
+#[cfg(not(feature = "bench-cpu-candidates"))]
 #[wasm_bindgen_test]
 async fn bench_embedding_and_head() {
     ajuste::wasm_init::init_once();

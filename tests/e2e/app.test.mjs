@@ -118,6 +118,7 @@ test('CPU: the bundled sample trains to a useful accuracy; bad input keeps what 
   await page.getByTestId('training-status').and(page.locator('[data-state=done]')).waitFor({ timeout: 30_000 });
   assert.equal(await page.getByTestId('training-status').getAttribute('data-val-accuracy'), valAccuracy);
   await page.getByTestId('confusion-matrix').waitFor();
+  await page.screenshot({ path: join(RESULTS, 'restored-cpu.png'), fullPage: true });
   const again = parseSafetensors(await download(page, 'export-head', 'head.safetensors'));
   assert.deepEqual(again.f32('classifier.weight'), head.f32('classifier.weight'));
   assert.deepEqual(again.f32('classifier.bias'), head.f32('classifier.bias'));
