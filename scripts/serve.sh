@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and serves the app (bundled model + sample dataset) at http://127.0.0.1:8080/.
-# First run on a fresh machine: installs the pinned tools, then a release build of burn for wasm (~25 min on 2 cores).
+# First run on a fresh machine: installs the pinned tools, then a release build of burn for wasm (~15 min on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
