@@ -17,6 +17,9 @@ pub struct Fetched {
 
 async fn open_cache() -> Option<Cache> {
     // Cache Storage exists only in secure contexts (https or localhost); without it we just fetch.
+    if !window().is_secure_context() {
+        return None;
+    }
     let caches = window().caches().ok()?;
     JsFuture::from(caches.open(CACHE_NAME))
         .await

@@ -1,8 +1,9 @@
 //! Keeps the user's work across a reload: the loaded dataset and the last trained head, in the browser's
-//! Cache Storage under this origin (never sent anywhere). A failed save is reported, and then the page asks
-//! before it is closed.
+//! Cache Storage under this origin (never sent anywhere). Until a change is stored (or when storing it failed)
+//! the page asks before it is closed.
 
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::collections::HashSet;
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -15,36 +16,43 @@ pub const DATASET_KEY: &str = "saved/dataset.bin";
 pub const TRAINING_KEY: &str = "saved/training.json";
 
 thread_local! {
-    /// Whether the work in memory is not (yet) in storage: a save failed, or none was possible.
-    static UNSAVED: Cell<bool> = const { Cell::new(false) };
+    /// Keys whose newest content is not in storage yet: a save is pending or failed. Tracked per key, so a
+    /// later successful save of one thing does not hide a failed save of another.
+    static UNSAVED: RefCell<HashSet<&'static str>> = RefCell::new(HashSet::new());
 }
 
 pub fn has_unsaved_work() -> bool {
-    UNSAVED.with(Cell::get)
+    UNSAVED.with(|u| !u.borrow().is_empty())
+}
+
+/// Marks `key` as changed and not yet stored (from the moment of the change, so leaving warns at once).
+pub fn mark_unsaved(key: &'static str) {
+    UNSAVED.with(|u| u.borrow_mut().insert(key));
+}
+
+pub fn mark_saved(key: &'static str) {
+    UNSAVED.with(|u| u.borrow_mut().remove(key));
 }
 
 async fn open() -> Result<Cache, String> {
-    let caches = window()
-        .caches()
-        .map_err(|_| "this page cannot use the browser's storage (not a secure context)".to_string())?;
+    // `window.caches` exists only in secure contexts (https or localhost).
+    if !window().is_secure_context() {
+        return Err("this page cannot use the browser's storage (not a secure context)".into());
+    }
+    let caches = window().caches().map_err(js_error)?;
     let cache = JsFuture::from(caches.open(CACHE_NAME)).await.map_err(js_error)?;
     Ok(cache.unchecked_into())
 }
 
-/// Stores `bytes` under `key`, replacing what was there; remembers a failure for the leave-page warning.
+/// Stores `bytes` under `key`, replacing what was there.
 pub async fn save(key: &str, bytes: &[u8]) -> Result<(), String> {
-    let result = async {
-        let cache = open().await?;
-        let body = js_sys::Uint8Array::from(bytes);
-        let response = Response::new_with_opt_buffer_source(Some(&body)).map_err(js_error)?;
-        JsFuture::from(cache.put_with_str(key, &response))
-            .await
-            .map_err(js_error)?;
-        Ok(())
-    }
-    .await;
-    UNSAVED.with(|u| u.set(result.is_err()));
-    result
+    let cache = open().await?;
+    let body = js_sys::Uint8Array::from(bytes);
+    let response = Response::new_with_opt_buffer_source(Some(&body)).map_err(js_error)?;
+    JsFuture::from(cache.put_with_str(key, &response))
+        .await
+        .map_err(js_error)?;
+    Ok(())
 }
 
 /// The bytes stored under `key`, `Ok(None)` when there are none.

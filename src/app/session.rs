@@ -69,7 +69,8 @@ fn pixel_key(pixels: &[u8]) -> u64 {
 
 /// Probes the adapter, picks the backend, downloads (or reads from cache) the weights and builds the model.
 pub async fn start(ui: Ui) {
-    restore(ui).await;
+    // Alongside the model download: reading the saved work must not delay it.
+    leptos::task::spawn_local(restore(ui));
     let probe = backend::probe_adapter().await;
     let (kind, reason) = backend::choose(&probe, backend::forced_by_url());
     ui.backend.set(Some(BackendView {
@@ -645,44 +646,63 @@ struct SavedTraining {
 }
 
 thread_local! {
-    /// Bumped by every dataset change: a save that a newer one supersedes is skipped.
+    /// Bumped by every dataset change; the saver loops until the version it stored is the newest.
     static DATASET_VERSION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Whether the dataset saver loop is running: one save at a time, so an older save can never land last.
+    static DATASET_SAVER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Saves the dataset as it is now (in the background; the newest change wins).
+/// Saves the dataset as it is now, in the background. Saves run one at a time and the loop goes again while
+/// changes keep coming, so what ends up stored is always the newest dataset.
 fn save_dataset(ui: Ui) {
-    let version = DATASET_VERSION.with(|v| {
-        v.set(v.get() + 1);
-        v.get()
-    });
+    DATASET_VERSION.with(|v| v.set(v.get() + 1));
+    persist::mark_unsaved(persist::DATASET_KEY);
+    if DATASET_SAVER.with(|s| s.replace(true)) {
+        return; // the running loop will see the new version
+    }
     leptos::task::spawn_local(async move {
-        // Let a burst of changes (a drop, then a rename) settle into one save.
-        yield_to_browser().await;
-        if DATASET_VERSION.with(|v| v.get()) != version {
-            return;
+        loop {
+            // Let a burst of changes (a drop, then a rename) settle into one save.
+            yield_to_browser().await;
+            let version = DATASET_VERSION.with(|v| v.get());
+            let bytes = with_core(|c| (c.dataset.num_images() > 0).then(|| snapshot::encode(&c.dataset)));
+            let result = match bytes {
+                Some(bytes) => persist::save(persist::DATASET_KEY, &bytes).await,
+                None => persist::remove(persist::DATASET_KEY).await,
+            };
+            if let Err(e) = result {
+                ui.notice.set(Some(format!(
+                    "Your images could not be saved for the next visit ({e}); they stay loaded in this tab."
+                )));
+                break;
+            }
+            if DATASET_VERSION.with(|v| v.get()) == version {
+                persist::mark_saved(persist::DATASET_KEY);
+                break;
+            }
         }
-        let bytes = with_core(|c| (c.dataset.num_images() > 0).then(|| snapshot::encode(&c.dataset)));
-        let result = match bytes {
-            Some(bytes) => persist::save(persist::DATASET_KEY, &bytes).await,
-            None => persist::remove(persist::DATASET_KEY).await,
-        };
-        if let Err(e) = result {
-            ui.notice.set(Some(format!(
-                "Your images could not be saved for the next visit ({e}); they stay loaded in this tab."
-            )));
-        }
+        DATASET_SAVER.with(|s| s.set(false));
     });
 }
 
 async fn save_training(ui: Ui, saved: &SavedTraining) {
-    let result = match serde_json::to_vec(saved) {
+    persist::mark_unsaved(persist::TRAINING_KEY);
+    // Checked by reading it back: a non-finite number (a stop before the first epoch, a diverged run) would be
+    // written as `null` and could not be read on the next visit.
+    let result = serde_json::to_vec(saved).map_err(|e| e.to_string()).and_then(|json| {
+        serde_json::from_slice::<SavedTraining>(&json)
+            .map(|_| json)
+            .map_err(|_| "it holds numbers that are not finite".to_string())
+    });
+    let result = match result {
         Ok(json) => persist::save(persist::TRAINING_KEY, &json).await,
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
     };
-    if let Err(e) = result {
-        ui.notice.set(Some(format!(
+    match result {
+        Ok(()) => persist::mark_saved(persist::TRAINING_KEY),
+        Err(e) => ui.notice.set(Some(format!(
             "The trained model could not be saved for the next visit ({e}): download it before leaving."
-        )));
+        ))),
     }
 }
 
@@ -701,7 +721,13 @@ async fn restore(ui: Ui) {
                 with_core(|c| c.dataset = dataset);
                 refresh_classes(ui);
             }
-            Ok(_) => {}
+            Ok(dataset) => web_sys::console::info_1(
+                &format!(
+                    "images were added before the {} saved ones could be restored: keeping the new ones",
+                    dataset.num_images()
+                )
+                .into(),
+            ),
             Err(e) => {
                 ui.notice.set(Some(format!(
                     "The images saved at your last visit could not be read ({e})."
@@ -717,13 +743,15 @@ async fn restore(ui: Ui) {
             .map_err(|e| e.to_string())
             .and_then(|saved| Ok((Head::from_tensors(&saved.head)?, saved)));
         match parsed {
-            Ok((head, saved)) => {
+            // Unless something started meanwhile (a drop, a training): then the newer work stays.
+            Ok((head, saved)) if !ui.phase.with_untracked(Phase::busy) && with_core(|c| c.trained.is_none()) => {
                 restored.push(format!("the model trained on {} classes", saved.meta.labels.len()));
                 with_core(|c| c.trained = Some(Trained { head, meta: saved.meta }));
                 ui.history.set(saved.history);
                 ui.results.set(Some(saved.results));
                 ui.phase.set(Phase::Done);
             }
+            Ok(_) => {}
             Err(e) => {
                 ui.notice.set(Some(format!(
                     "The model saved at your last visit could not be read ({e})."
