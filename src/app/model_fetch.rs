@@ -2,7 +2,7 @@
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Cache, ReadableStreamDefaultReader, Response};
+use web_sys::{ReadableStreamDefaultReader, Response};
 
 use super::browser::{js_error, window};
 
@@ -13,18 +13,6 @@ pub const WEIGHTS_URL: &str = "models/efficientnet_lite0.safetensors";
 pub struct Fetched {
     pub bytes: Vec<u8>,
     pub from_cache: bool,
-}
-
-async fn open_cache() -> Option<Cache> {
-    // Cache Storage exists only in secure contexts (https or localhost); without it we just fetch.
-    if !window().is_secure_context() {
-        return None;
-    }
-    let caches = window().caches().ok()?;
-    JsFuture::from(caches.open(CACHE_NAME))
-        .await
-        .ok()
-        .map(|c| c.unchecked_into())
 }
 
 async fn read_body(response: &Response, progress: &dyn Fn(u64, Option<u64>)) -> Result<Vec<u8>, String> {
@@ -58,7 +46,8 @@ async fn read_body(response: &Response, progress: &dyn Fn(u64, Option<u64>)) -> 
 
 /// The weights, from Cache Storage when present, else from the server (then cached).
 pub async fn fetch_weights(progress: impl Fn(u64, Option<u64>)) -> Result<Fetched, String> {
-    let cache = open_cache().await;
+    // Without Cache Storage (not a secure context) the weights are simply fetched.
+    let cache = super::persist::open_cache(CACHE_NAME).await.ok();
     if let Some(cache) = &cache
         && let Ok(hit) = JsFuture::from(cache.match_with_str(WEIGHTS_URL)).await
         && let Ok(response) = hit.dyn_into::<Response>()

@@ -34,19 +34,19 @@ pub fn mark_saved(key: &'static str) {
     UNSAVED.with(|u| u.borrow_mut().remove(key));
 }
 
-async fn open() -> Result<Cache, String> {
-    // `window.caches` exists only in secure contexts (https or localhost).
+/// A named Cache Storage cache of this origin; it exists only in secure contexts (https or localhost).
+pub async fn open_cache(name: &str) -> Result<Cache, String> {
     if !window().is_secure_context() {
         return Err("this page cannot use the browser's storage (not a secure context)".into());
     }
     let caches = window().caches().map_err(js_error)?;
-    let cache = JsFuture::from(caches.open(CACHE_NAME)).await.map_err(js_error)?;
+    let cache = JsFuture::from(caches.open(name)).await.map_err(js_error)?;
     Ok(cache.unchecked_into())
 }
 
 /// Stores `bytes` under `key`, replacing what was there.
 pub async fn save(key: &str, bytes: &[u8]) -> Result<(), String> {
-    let cache = open().await?;
+    let cache = open_cache(CACHE_NAME).await?;
     let body = js_sys::Uint8Array::from(bytes);
     let response = Response::new_with_opt_buffer_source(Some(&body)).map_err(js_error)?;
     JsFuture::from(cache.put_with_str(key, &response))
@@ -57,7 +57,7 @@ pub async fn save(key: &str, bytes: &[u8]) -> Result<(), String> {
 
 /// The bytes stored under `key`, `Ok(None)` when there are none.
 pub async fn load(key: &str) -> Result<Option<Vec<u8>>, String> {
-    let cache = open().await?;
+    let cache = open_cache(CACHE_NAME).await?;
     let hit = JsFuture::from(cache.match_with_str(key)).await.map_err(js_error)?;
     let Ok(response) = hit.dyn_into::<Response>() else {
         return Ok(None);
@@ -69,7 +69,7 @@ pub async fn load(key: &str) -> Result<Option<Vec<u8>>, String> {
 }
 
 pub async fn remove(key: &str) -> Result<(), String> {
-    let cache = open().await?;
+    let cache = open_cache(CACHE_NAME).await?;
     JsFuture::from(cache.delete_with_str(key)).await.map_err(js_error)?;
     Ok(())
 }
