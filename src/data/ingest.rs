@@ -327,16 +327,10 @@ impl Dataset {
                 return true;
             }
         };
-        let sample = Sample {
-            name: name.to_string(),
-            pixels,
-        };
+        let sample = Sample::new(name, pixels);
         match existing {
             Some(i) => self.classes[i].samples.push(sample),
-            None => self.classes.push(ClassData {
-                name: class,
-                samples: vec![sample],
-            }),
+            None => self.classes.push(ClassData::new(class, vec![sample])),
         }
         report.added += 1;
         true

@@ -28,13 +28,74 @@ pub struct Sample {
     pub name: String,
     /// 224×224×3 RGB (HWC), the output of `preprocess::prepare_rgb`.
     pub pixels: Vec<u8>,
+    /// `pixel_key(&pixels)`, computed once: the image's identity for the embedding cache (it survives renames,
+    /// moves between classes and reloads).
+    key: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Sample {
+    pub fn new(name: impl Into<String>, pixels: Vec<u8>) -> Self {
+        let key = pixel_key(&pixels);
+        Self {
+            name: name.into(),
+            pixels,
+            key,
+        }
+    }
+
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+}
+
+/// FNV-1a over the pixels: a cheap identity for a 224×224 image.
+pub fn pixel_key(pixels: &[u8]) -> u64 {
+    pixels.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// A class's identity while the page lives: stays the same through renames and other classes' removal, so
+/// the UI can key its cards by it. Not saved (a restored dataset gets fresh ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClassId(u64);
+
+impl ClassId {
+    fn fresh() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct ClassData {
+    id: ClassId,
     pub name: String,
     pub samples: Vec<Sample>,
 }
+
+impl ClassData {
+    pub fn new(name: impl Into<String>, samples: Vec<Sample>) -> Self {
+        Self {
+            id: ClassId::fresh(),
+            name: name.into(),
+            samples,
+        }
+    }
+
+    pub fn id(&self) -> ClassId {
+        self.id
+    }
+}
+
+/// Same name and images: the id only tells live classes apart, it is not content.
+impl PartialEq for ClassData {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.samples == other.samples
+    }
+}
+
+impl Eq for ClassData {}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dataset {
@@ -156,6 +217,11 @@ impl Dataset {
         Ok(())
     }
 
+    /// The index of the class with this id (`None` once it is removed).
+    pub fn index_of(&self, id: ClassId) -> Option<usize> {
+        self.classes.iter().position(|c| c.id == id)
+    }
+
     /// Removes a class and its images (an index past the end does nothing).
     pub fn remove_class(&mut self, index: usize) {
         if index < self.classes.len() {
@@ -195,14 +261,13 @@ mod tests {
     fn dataset(counts: &[(&str, usize)]) -> Dataset {
         let classes = counts
             .iter()
-            .map(|(name, n)| ClassData {
-                name: name.to_string(),
-                samples: (0..*n)
-                    .map(|i| Sample {
-                        name: format!("{i}.jpg"),
-                        pixels: vec![0; 3],
-                    })
-                    .collect(),
+            .map(|(name, n)| {
+                ClassData::new(
+                    *name,
+                    (0..*n)
+                        .map(|i| Sample::new(format!("{i}.jpg"), vec![i as u8; 3]))
+                        .collect(),
+                )
             })
             .collect();
         Dataset { classes }
@@ -233,9 +298,21 @@ mod tests {
         d.rename_class(0, "  big cats ").unwrap();
         assert_eq!(d.class_names(), ["big cats", "b"]);
         d.rename_class(0, "big cats").unwrap();
+        let b = d.classes[1].id();
+        assert_eq!(d.index_of(b), Some(1));
         d.remove_class(7);
         d.remove_class(0);
         assert_eq!(d.class_names(), ["b"]);
+        assert_eq!(d.index_of(b), Some(0), "the id follows the class");
+        assert_ne!(ClassData::new("b", vec![]).id(), b, "ids are never reused");
+    }
+
+    #[test]
+    fn sample_key_is_the_pixels_identity() {
+        let a = Sample::new("a.jpg", vec![1, 2, 3]);
+        assert_eq!(a.key(), Sample::new("other name.png", vec![1, 2, 3]).key());
+        assert_ne!(a.key(), Sample::new("a.jpg", vec![1, 2, 4]).key());
+        assert_eq!(a.key(), pixel_key(&[1, 2, 3]));
     }
 
     #[test]

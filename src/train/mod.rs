@@ -9,9 +9,11 @@ pub mod head;
 pub mod metrics;
 pub mod optimizer;
 pub mod options;
+pub mod pipeline;
 pub mod trainer;
 
 pub use head::{Dense, Head, NamedTensor};
 pub use metrics::{ConfusionMatrix, EpochMetrics, evaluate};
 pub use options::TrainOptions;
+pub use pipeline::{EmbeddingCache, Progress, Stage, TrainData, TrainEvent, Trained, TrainingReport, TrainingRun};
 pub use trainer::Trainer;
