@@ -187,6 +187,26 @@ impl Dataset {
             .collect()
     }
 
+    /// Changes whenever a class is added, removed or renamed or an image is added or removed: a model trained
+    /// on a dataset with another fingerprint no longer matches it.
+    pub fn fingerprint(&self) -> u64 {
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        let mut mix = |bytes: &[u8]| {
+            for &b in bytes {
+                h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        for class in &self.classes {
+            mix(class.name.as_bytes());
+            mix(&[0xff]);
+            for s in &class.samples {
+                mix(&s.key.to_le_bytes());
+            }
+            mix(&[0xfe]);
+        }
+        h
+    }
+
     /// Renames a class to what the user typed (surrounding spaces trimmed). Refuses empty names, names with
     /// invisible characters, names over 64 characters and the name of another class.
     pub fn rename_class(&mut self, index: usize, new_name: &str) -> Result<(), String> {
@@ -297,6 +317,20 @@ mod tests {
         assert!(d.rename_class(5, "z").is_err());
         d.rename_class(0, "  big cats ").unwrap();
         assert_eq!(d.class_names(), ["big cats", "b"]);
+        d.rename_class(0, "big cats").unwrap();
+        let before = d.fingerprint();
+        d.rename_class(0, "big cats").unwrap();
+        assert_eq!(d.fingerprint(), before, "same name, same fingerprint");
+        d.rename_class(0, "cats").unwrap();
+        assert_ne!(d.fingerprint(), before, "a rename changes it");
+        let mut moved = d.clone();
+        let s = moved.classes[0].samples.pop().unwrap();
+        moved.classes[1].samples.push(s);
+        assert_ne!(
+            moved.fingerprint(),
+            d.fingerprint(),
+            "an image in another class changes it"
+        );
         d.rename_class(0, "big cats").unwrap();
         let b = d.classes[1].id();
         assert_eq!(d.index_of(b), Some(1));
