@@ -164,6 +164,12 @@ pub fn clean_class_name(raw: &str) -> Option<String> {
     paths::sanitize_class_name(&visible)
 }
 
+/// Whether [`clean_class_name`] cuts this name to fit (the user is told).
+pub(crate) fn class_name_is_cut(raw: &str) -> bool {
+    let visible: String = raw.chars().map(|c| if is_invisible(c) { ' ' } else { c }).collect();
+    visible.split_whitespace().collect::<Vec<_>>().join(" ").chars().count() > MAX_CLASS_NAME_CHARS
+}
+
 /// A file name made fit for display: invisible characters removed.
 pub(crate) fn clean_file_name(raw: &str) -> String {
     raw.chars().filter(|c| !is_invisible(*c)).collect()
@@ -356,6 +362,11 @@ mod tests {
         assert_eq!(clean_class_name("👨\u{200D}👩").as_deref(), Some("👨\u{200D}👩"));
         assert_eq!(clean_class_name("\u{1}\u{2} \u{FEFF}"), None);
         assert_eq!(clean_class_name(&"é".repeat(100)).unwrap().chars().count(), 64);
+        assert!(class_name_is_cut(&"é".repeat(65)));
+        assert!(
+            !class_name_is_cut(&format!("  {}   \u{7} ", "é".repeat(64))),
+            "spacing removed is not a cut"
+        );
         assert_eq!(clean_file_name("a\u{0}b\u{202E}.jpg"), "ab.jpg");
     }
 }

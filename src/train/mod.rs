@@ -6,6 +6,7 @@
 //! the UI repaint between epochs.
 
 pub mod head;
+pub mod job;
 pub mod metrics;
 pub mod optimizer;
 pub mod options;
