@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { serveDist, launch, makeDataset, parseSafetensors, waitForTraining, SHARED, RESULTS } from './helpers.mjs';
+import { serveDist, launch, makeDataset, parseSafetensors, waitForTraining, SAMPLE, RESULTS } from './helpers.mjs';
 
 let server, browser;
 const foreignRequests = [];
@@ -36,9 +36,9 @@ async function download(page, testId, name) {
 }
 
 const CLASSES3 = {
-  animal: join(SHARED, 'datasets/gcompris3/animal'),
-  monument: join(SHARED, 'datasets/gcompris3/monument'),
-  tool: join(SHARED, 'datasets/gcompris3/tool'),
+  animal: join(SAMPLE, 'animal'),
+  monument: join(SAMPLE, 'monument'),
+  tool: join(SAMPLE, 'tool'),
 };
 
 test('WebGPU: drop a folder, train, see the charts reach done, download model.safetensors', { timeout: 900_000 }, async () => {

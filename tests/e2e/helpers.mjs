@@ -1,5 +1,5 @@
 // Test tooling for the end-to-end tests: a static server for dist/, Chromium via playwright-core, a tiny
-// independent safetensors parser, and a small labelled dataset made from ../shared/datasets.
+// independent safetensors parser, and a small labelled dataset made from the bundled sample (public/sample).
 import { createServer } from 'node:http';
 import { readFile, mkdir, copyFile, writeFile, readdir, rm } from 'node:fs/promises';
 import { extname, join, resolve, dirname } from 'node:path';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { chromium } from 'playwright-core';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const SHARED = resolve(ROOT, '../shared');
+export const SAMPLE = join(ROOT, 'public/sample');
 export const RESULTS = join(ROOT, 'test-results');
 
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css',
