@@ -1,4 +1,4 @@
-//! Image bytes → the model's input, as the reference prepared its data (shared/model/README.md): 8-bit RGB with
+//! Image bytes → the model's input, as the reference prepared its data (docs/model.md): 8-bit RGB with
 //! alpha composited over white, centre square crop of the full short side, resize to 224×224 with Pillow's
 //! antialiased BICUBIC (reimplemented below, bit-exact on the reference photos), then `(u8 - 127) / 128` in NCHW.
 //!
