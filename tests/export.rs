@@ -121,8 +121,9 @@ fn model_export_round_trips_into_the_rust_model() {
     );
 }
 
-/// The shipped weights with every tensor widened to f32 (exact), written by the safetensors crate: an fp32
-/// backbone like a user's own export, to check that f32 tensors pass through untouched.
+/// An fp32 backbone, like a user's own export, written by the safetensors crate: the shipped weights widened to
+/// f32 with the lowest mantissa bit of every value flipped, so that no value fits in f16 and any rounding on the
+/// way through the export would show.
 fn fp32_backbone() -> Vec<u8> {
     let shipped = read(SHIPPED);
     let file = TensorFile::parse(&shipped).unwrap();
@@ -131,7 +132,8 @@ fn fp32_backbone() -> Vec<u8> {
         .into_iter()
         .map(|name| {
             let (shape, data) = file.f32_any_shape(&name).unwrap();
-            (name, shape, data.iter().flat_map(|v| v.to_le_bytes()).collect())
+            let bytes = data.iter().flat_map(|v| f32::from_bits(v.to_bits() ^ 1).to_le_bytes());
+            (name, shape, bytes.collect())
         })
         .collect();
     let views = tensors.iter().map(|(name, shape, data)| {
