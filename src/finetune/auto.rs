@@ -26,10 +26,20 @@ pub struct AutoReport {
 }
 
 enum Stage {
-    Embedding { features: Vec<f32>, next: usize },
+    Embedding {
+        features: Vec<f32>,
+        next: usize,
+    },
     Head(Box<Trainer>),
-    Deep { head: Box<Trainer>, deep: Box<DeepTrainer> },
-    Done { head: Box<Trainer>, deep: Box<DeepTrainer>, report: AutoReport },
+    Deep {
+        head: Box<Trainer>,
+        deep: Box<DeepTrainer>,
+    },
+    Done {
+        head: Box<Trainer>,
+        deep: Box<DeepTrainer>,
+        report: AutoReport,
+    },
 }
 
 pub struct AutoTrainer {
@@ -53,7 +63,11 @@ impl AutoTrainer {
     ) -> Result<Self, String> {
         head_options.validate()?;
         let lora_options = FinetuneOptions {
-            mode: FinetuneMode::Lora { blocks: 8, rank: 16, alpha: 16.0 },
+            mode: FinetuneMode::Lora {
+                blocks: 8,
+                rank: 16,
+                alpha: 16.0,
+            },
             ..lora_options
         };
         lora_options.validate()?;
@@ -63,7 +77,10 @@ impl AutoTrainer {
             head_options,
             lora_options,
             augment,
-            stage: Some(Stage::Embedding { features: Vec::new(), next: 0 }),
+            stage: Some(Stage::Embedding {
+                features: Vec::new(),
+                next: 0,
+            }),
         })
     }
 
@@ -135,7 +152,13 @@ impl AutoTrainer {
                 if head.is_done() {
                     let data = self.data.take().ok_or("auto training lost its data")?;
                     let deep = DeepTrainer::new(&self.base, data, self.lora_options.clone(), self.augment.take())?;
-                    (Stage::Deep { head, deep: Box::new(deep) }, None)
+                    (
+                        Stage::Deep {
+                            head,
+                            deep: Box::new(deep),
+                        },
+                        None,
+                    )
                 } else {
                     (Stage::Head(head), None)
                 }
@@ -144,7 +167,14 @@ impl AutoTrainer {
                 let report = deep.step().await?;
                 if deep.is_done() || report.phase == Phase::Done {
                     let report_all = choose(&head, &deep);
-                    (Stage::Done { head, deep, report: report_all }, Some(report))
+                    (
+                        Stage::Done {
+                            head,
+                            deep,
+                            report: report_all,
+                        },
+                        Some(report),
+                    )
                 } else {
                     (Stage::Deep { head, deep }, Some(report))
                 }
@@ -159,7 +189,11 @@ impl AutoTrainer {
 fn choose(head: &Trainer, deep: &DeepTrainer) -> AutoReport {
     let head_loss = head.best().1.val_loss;
     let lora_loss = deep.best_metrics().map_or(f32::INFINITY, |m| m.val_loss);
-    let choice = if lora_loss < head_loss { AutoChoice::Lora } else { AutoChoice::HeadOnly };
+    let choice = if lora_loss < head_loss {
+        AutoChoice::Lora
+    } else {
+        AutoChoice::HeadOnly
+    };
     let explanation = match choice {
         AutoChoice::Lora => format!(
             "LoRA on the last 8 blocks was kept: its best validation loss ({lora_loss:.3}) is lower than the \

@@ -106,7 +106,10 @@ impl FinetuneOptions {
             problems.push(format!("epochs must be between 1 and 10000 (got {})", self.epochs));
         }
         if !(1..=4096).contains(&self.batch_size) {
-            problems.push(format!("batch size must be between 1 and 4096 (got {})", self.batch_size));
+            problems.push(format!(
+                "batch size must be between 1 and 4096 (got {})",
+                self.batch_size
+            ));
         }
         for (what, lr) in [("head", self.head_lr), ("backbone", self.backbone_lr())] {
             if !(lr.is_finite() && lr > 0.0 && lr <= 1.0) {
@@ -114,13 +117,22 @@ impl FinetuneOptions {
             }
         }
         if !(0.0..=1.0).contains(&self.weight_decay) {
-            problems.push(format!("weight decay must be between 0 and 1 (got {})", self.weight_decay));
+            problems.push(format!(
+                "weight decay must be between 0 and 1 (got {})",
+                self.weight_decay
+            ));
         }
         if !(0.0..=0.5).contains(&self.warmup_fraction) {
-            problems.push(format!("warm-up fraction must be between 0 and 0.5 (got {})", self.warmup_fraction));
+            problems.push(format!(
+                "warm-up fraction must be between 0 and 0.5 (got {})",
+                self.warmup_fraction
+            ));
         }
         if !(0.0..=0.5).contains(&self.label_smoothing) {
-            problems.push(format!("label smoothing must be between 0 and 0.5 (got {})", self.label_smoothing));
+            problems.push(format!(
+                "label smoothing must be between 0 and 0.5 (got {})",
+                self.label_smoothing
+            ));
         }
         if problems.is_empty() {
             Ok(())

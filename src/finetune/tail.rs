@@ -102,7 +102,14 @@ impl Tail {
             if !lora_mode {
                 convs.push(conv_delta(&format!("blocks.{i}.dw.conv"), &block.dw, None).await?);
             }
-            convs.push(conv_delta(&format!("blocks.{i}.project.conv"), &block.project, block.project_lora.as_ref()).await?);
+            convs.push(
+                conv_delta(
+                    &format!("blocks.{i}.project.conv"),
+                    &block.project,
+                    block.project_lora.as_ref(),
+                )
+                .await?,
+            );
         }
         convs.push(conv_delta("head.conv", &self.head, self.head_lora.as_ref()).await?);
         Ok(BackboneDelta { convs })

@@ -53,9 +53,22 @@ pub struct StepReport {
 }
 
 enum State {
-    Caching { queue: Vec<usize>, next: usize },
-    Training { order: Vec<usize>, next: usize, sums: Sums },
-    Validating { tail: Tail, classifier: Classifier, next: usize, train: Sums, sums: Sums },
+    Caching {
+        queue: Vec<usize>,
+        next: usize,
+    },
+    Training {
+        order: Vec<usize>,
+        next: usize,
+        sums: Sums,
+    },
+    Validating {
+        tail: Tail,
+        classifier: Classifier,
+        next: usize,
+        train: Sums,
+        sums: Sums,
+    },
     Done,
 }
 
@@ -101,7 +114,10 @@ fn check_data(data: &TrainData) -> Result<(), String> {
         return Err(format!("{n} images but {} labels", data.labels.len()));
     }
     if let Some(i) = data.images.iter().position(|im| im.len() != 224 * 224 * 3) {
-        return Err(format!("image {i} has {} bytes, expected 224×224×3", data.images[i].len()));
+        return Err(format!(
+            "image {i} has {} bytes, expected 224×224×3",
+            data.images[i].len()
+        ));
     }
     if data.num_classes < 2 {
         return Err(format!("training needs at least 2 classes (got {})", data.num_classes));
@@ -137,7 +153,11 @@ impl DeepTrainer {
             super::FinetuneMode::LastBlocks { .. } => tail.num_params(),
             super::FinetuneMode::Lora { .. } => {
                 let adapters = tail.blocks.iter().flat_map(|b| [&b.expand_lora, &b.project_lora]);
-                adapters.chain([&tail.head_lora]).flatten().map(|l| l.num_params()).sum()
+                adapters
+                    .chain([&tail.head_lora])
+                    .flatten()
+                    .map(|l| l.num_params())
+                    .sum()
             }
         } + EMBEDDING_DIM * data.num_classes
             + data.num_classes;
@@ -188,7 +208,11 @@ impl DeepTrainer {
     fn start_epoch(&mut self) -> State {
         let mut order = self.data.train.clone();
         self.rng.shuffle(&mut order);
-        State::Training { order, next: 0, sums: Sums::default() }
+        State::Training {
+            order,
+            next: 0,
+            sums: Sums::default(),
+        }
     }
 
     pub fn options(&self) -> &FinetuneOptions {
@@ -304,7 +328,14 @@ impl DeepTrainer {
         let state = std::mem::replace(&mut self.state, State::Done);
         let (report, next) = match state {
             State::Done => {
-                let report = StepReport { phase: Phase::Done, epoch, step: 0, steps: 0, images: 0, epoch_metrics: None };
+                let report = StepReport {
+                    phase: Phase::Done,
+                    epoch,
+                    step: 0,
+                    steps: 0,
+                    images: 0,
+                    epoch_metrics: None,
+                };
                 return Ok(report);
             }
             State::Caching { queue, next } => {
@@ -330,7 +361,11 @@ impl DeepTrainer {
                     images: ids.len(),
                     epoch_metrics: None,
                 };
-                let next = if done < queue.len() { State::Caching { queue, next: done } } else { self.start_epoch() };
+                let next = if done < queue.len() {
+                    State::Caching { queue, next: done }
+                } else {
+                    self.start_epoch()
+                };
                 (report, next)
             }
             State::Training { order, next, mut sums } => {
@@ -350,10 +385,17 @@ impl DeepTrainer {
                     epoch_metrics: None,
                 };
                 let next = if done < order.len() {
-                    State::Training { order, next: done, sums }
+                    State::Training {
+                        order,
+                        next: done,
+                        sums,
+                    }
                 } else if self.data.val.is_empty() {
                     let metrics = self.end_epoch(sums, sums);
-                    return Ok(StepReport { epoch_metrics: Some(metrics), ..report });
+                    return Ok(StepReport {
+                        epoch_metrics: Some(metrics),
+                        ..report
+                    });
                 } else {
                     State::Validating {
                         tail: self.tail.valid(),
@@ -365,7 +407,13 @@ impl DeepTrainer {
                 };
                 (report, next)
             }
-            State::Validating { tail, classifier, next, train, mut sums } => {
+            State::Validating {
+                tail,
+                classifier,
+                next,
+                train,
+                mut sums,
+            } => {
                 let val = self.data.val.clone();
                 let batch = &val[next..(next + bs).min(val.len())];
                 let (x, ids) = self.cut_input(batch, false);
@@ -384,7 +432,16 @@ impl DeepTrainer {
                     epoch_metrics: None,
                 };
                 if done < val.len() {
-                    (report, State::Validating { tail, classifier, next: done, train, sums })
+                    (
+                        report,
+                        State::Validating {
+                            tail,
+                            classifier,
+                            next: done,
+                            train,
+                            sums,
+                        },
+                    )
                 } else {
                     report.epoch_metrics = Some(self.end_epoch(train, sums));
                     return Ok(report);
@@ -421,7 +478,13 @@ impl DeepTrainer {
         let epoch = self.history.len();
         let (train_loss, train_accuracy) = train.mean();
         let (val_loss, val_accuracy) = val.mean();
-        let metrics = EpochMetrics { epoch, train_loss, train_accuracy, val_loss, val_accuracy };
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss,
+            train_accuracy,
+            val_loss,
+            val_accuracy,
+        };
         self.history.push(metrics.clone());
         if self.best.as_ref().is_none_or(|(_, _, b)| metrics.val_loss < b.val_loss) {
             self.best = Some((self.tail.valid(), self.classifier.valid(), metrics.clone()));
@@ -436,14 +499,20 @@ impl DeepTrainer {
                 self.options.patience
             ));
         }
-        self.state = if self.stop_reason.is_some() { State::Done } else { self.start_epoch() };
+        self.state = if self.stop_reason.is_some() {
+            State::Done
+        } else {
+            self.start_epoch()
+        };
         metrics
     }
 }
 
 /// Plain (unsmoothed) mean cross-entropy and correct predictions of `logits` against `labels`, read back.
 async fn read_loss(logits: Tensor<2>, labels: Tensor<1, Int>, device: &Device) -> Result<(f32, usize), String> {
-    let loss = CrossEntropyLossConfig::new().init(device).forward(logits.clone(), labels.clone());
+    let loss = CrossEntropyLossConfig::new()
+        .init(device)
+        .forward(logits.clone(), labels.clone());
     let correct = logits.argmax(1).squeeze_dim::<1>(1).equal(labels).int().sum();
     let mut out = Transaction::default()
         .register(loss)
@@ -455,7 +524,13 @@ async fn read_loss(logits: Tensor<2>, labels: Tensor<1, Int>, device: &Device) -
     let (Some(loss), Some(correct)) = (out.next(), out.next()) else {
         return Err("the loss read-back returned fewer tensors than registered".into());
     };
-    let loss = loss.convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("reading the loss: {e:?}"))?;
-    let correct = correct.convert::<i64>().try_to_vec::<i64>().map_err(|e| format!("reading accuracy: {e:?}"))?;
+    let loss = loss
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| format!("reading the loss: {e:?}"))?;
+    let correct = correct
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .map_err(|e| format!("reading accuracy: {e:?}"))?;
     Ok((loss[0], correct[0] as usize))
 }
