@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::options::{FinetuneMode, FinetuneOptions};
-use super::trainer::{Augment, DeepTrainer, Phase, StepReport, TrainData};
+use super::step::{Augment, Phase, StepReport, TrainData};
+use super::trainer::DeepTrainer;
 use crate::model::EfficientNetLite0;
 use crate::model::embed::embed_batch;
 use crate::train::{EpochMetrics, TrainOptions, Trainer};

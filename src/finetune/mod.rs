@@ -9,11 +9,13 @@
 pub mod auto;
 pub mod cache;
 pub mod options;
+pub mod step;
 pub mod tail;
 pub mod trainer;
 
 pub use auto::{AutoChoice, AutoReport, AutoTrainer};
 pub use cache::{ActivationCache, cut_bytes_per_image};
 pub use options::{FinetuneMode, FinetuneOptions};
+pub use step::{Augment, Phase, StepReport, TrainData};
 pub use tail::{Tail, classifier_from_head, head_from_classifier};
-pub use trainer::{Augment, DeepTrainer, Phase, StepReport, TrainData};
+pub use trainer::DeepTrainer;
