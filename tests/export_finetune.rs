@@ -204,30 +204,6 @@ fn merged_full_export_gives_the_trained_folded_convs() {
 }
 
 #[test]
-fn timm_module_names_follow_the_readme_mapping() {
-    for (clean, timm) in [
-        ("blocks.0.project.conv", "blocks.0.0.conv_pw"),
-        ("blocks.0.dw.conv", "blocks.0.0.conv_dw"),
-        ("blocks.1.expand.conv", "blocks.1.0.conv_pw"),
-        ("blocks.2.project.conv", "blocks.1.1.conv_pwl"),
-        ("blocks.12.project.conv", "blocks.5.1.conv_pwl"),
-        ("blocks.14.expand.conv", "blocks.5.3.conv_pw"),
-        ("blocks.15.project.conv", "blocks.6.0.conv_pwl"),
-        ("head.conv", "conv_head"),
-    ] {
-        assert_eq!(timm_module_name(clean).unwrap(), timm, "{clean}");
-    }
-    for bad in [
-        "blocks.0.expand.conv",
-        "blocks.16.project.conv",
-        "blocks.x.dw.conv",
-        "head.bn",
-    ] {
-        assert!(timm_module_name(bad).is_err(), "{bad}");
-    }
-}
-
-#[test]
 fn peft_adapter_has_peft_keys_shapes_and_unfolded_b() {
     let delta = lora_delta(2);
     let adapter = peft_adapter(&shipped(), &delta, &head(), &meta()).unwrap();

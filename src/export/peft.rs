@@ -188,3 +188,32 @@ fn full_error(name: &str) -> ExportError {
         "`{name}` was trained in full (unfrozen blocks), which has no LoRA adapter form: use model.safetensors"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::timm_module_name;
+
+    #[test]
+    fn timm_module_names_follow_the_readme_mapping() {
+        for (clean, timm) in [
+            ("blocks.0.project.conv", "blocks.0.0.conv_pw"),
+            ("blocks.0.dw.conv", "blocks.0.0.conv_dw"),
+            ("blocks.1.expand.conv", "blocks.1.0.conv_pw"),
+            ("blocks.2.project.conv", "blocks.1.1.conv_pwl"),
+            ("blocks.12.project.conv", "blocks.5.1.conv_pwl"),
+            ("blocks.14.expand.conv", "blocks.5.3.conv_pw"),
+            ("blocks.15.project.conv", "blocks.6.0.conv_pwl"),
+            ("head.conv", "conv_head"),
+        ] {
+            assert_eq!(timm_module_name(clean).unwrap(), timm, "{clean}");
+        }
+        for bad in [
+            "blocks.0.expand.conv",
+            "blocks.16.project.conv",
+            "blocks.x.dw.conv",
+            "head.bn",
+        ] {
+            assert!(timm_module_name(bad).is_err(), "{bad}");
+        }
+    }
+}
