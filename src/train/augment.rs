@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::finetune::Augment;
 use crate::preprocess::IMAGE_SIZE;
 use crate::rng::Rng;
 
@@ -46,6 +47,14 @@ impl Default for AugmentOptions {
 }
 
 impl AugmentOptions {
+    /// The per-image transform the deep trainer takes, or `None` when disabled (the trainer may then cache
+    /// activations at the cut).
+    pub fn transform(&self) -> Option<Augment> {
+        let opts = self.clone();
+        self.enabled
+            .then(|| Box::new(move |pixels: &[u8], rng: &mut Rng| augment(pixels, &opts, rng)) as Augment)
+    }
+
     /// Every out-of-range option, as messages a user can act on.
     pub fn validate(&self) -> Result<(), String> {
         let mut problems = Vec::new();
@@ -220,6 +229,7 @@ mod tests {
             ..AugmentOptions::default()
         };
         assert_eq!(augment(&img, &off, &mut Rng::new(3)), img);
+        assert!(off.transform().is_none());
     }
 
     #[test]
@@ -233,6 +243,8 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, img);
+        let transform = opts.transform().expect("enabled by default");
+        assert_eq!(transform(&img, &mut Rng::new(7)), a);
         // Successive draws from one generator differ too (a new augmentation each epoch).
         let mut rng = Rng::new(7);
         assert_ne!(augment(&img, &opts, &mut rng), augment(&img, &opts, &mut rng));
