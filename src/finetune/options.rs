@@ -74,7 +74,7 @@ impl Default for FinetuneOptions {
             label_smoothing: 0.0,
             patience: 8,
             seed: 0,
-            cache_bytes: 512 << 20,
+            cache_bytes: 256 << 20,
         }
     }
 }
