@@ -159,6 +159,10 @@ impl DeepTrainer {
     pub fn cache(&self) -> &ActivationCache {
         &self.cache
     }
+    /// Optimizer steps of the whole run (epochs × steps per epoch), for the time left.
+    pub fn total_steps(&self) -> usize {
+        self.total_steps
+    }
     /// Optimizer steps per epoch.
     pub fn steps_per_epoch(&self) -> usize {
         self.data.train.len().div_ceil(self.options.batch_size)
