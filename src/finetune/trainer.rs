@@ -8,7 +8,7 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::cache::ActivationCache;
-use super::options::FinetuneOptions;
+use super::options::{FinetuneMode, FinetuneOptions};
 use super::step::{Augment, Phase, StepReport, Sums, TrainData, check_data, read_loss};
 use super::tail::{Tail, classifier_from_head};
 use crate::model::embed::input_tensor;
@@ -76,8 +76,8 @@ impl DeepTrainer {
         let head = Head::new(EMBEDDING_DIM, data.num_classes, 0, 0.0, &mut rng);
         let tail = Tail::new(base, options.mode, &mut rng);
         let trainable_params = match options.mode {
-            super::FinetuneMode::LastBlocks { .. } => tail.num_params(),
-            super::FinetuneMode::Lora { .. } => {
+            FinetuneMode::LastBlocks { .. } => tail.num_params(),
+            FinetuneMode::Lora { .. } => {
                 let adapters = tail.blocks.iter().flat_map(|b| [&b.expand_lora, &b.project_lora]);
                 adapters
                     .chain([&tail.head_lora])
@@ -91,15 +91,15 @@ impl DeepTrainer {
         let classifier = classifier_from_head(&head, &device).train();
         let adamw = AdamWConfig::new().with_weight_decay(options.weight_decay);
         let cut = options.mode.cut();
-        let mut cache = ActivationCache::new(cut, options.cache_bytes);
+        let cache = ActivationCache::new(cut, options.cache_bytes);
         let mut queue = data.val.clone();
         if augment.is_none() {
             queue.extend_from_slice(&data.train);
         }
         queue.truncate(cache.capacity());
         let steps_per_epoch = data.train.len().div_ceil(options.batch_size);
+        // Nothing to cache (no budget, or augmentation and no validation): training starts at once.
         let state = if queue.is_empty() {
-            cache = ActivationCache::new(cut, 0);
             State::Done
         } else {
             State::Caching { queue, next: 0 }
