@@ -347,6 +347,9 @@ fn auto_runs_both_and_keeps_the_lower_validation_loss() {
         }
     );
     assert!(!report.explanation.is_empty());
+    let (head, delta) = pollster::block_on(auto.chosen()).unwrap().unwrap();
+    assert_eq!(head.num_classes(), 2);
+    assert_eq!(delta.convs.is_empty(), report.choice == AutoChoice::HeadOnly);
 }
 
 #[test]
