@@ -347,4 +347,33 @@ fn auto_runs_both_and_keeps_the_lower_validation_loss() {
         }
     );
     assert!(!report.explanation.is_empty());
+    let (head, delta) = pollster::block_on(auto.chosen()).unwrap().unwrap();
+    assert_eq!(head.num_classes(), 2);
+    assert_eq!(delta.convs.is_empty(), report.choice == AutoChoice::HeadOnly);
+}
+
+#[test]
+fn augmentation_runs_per_training_image_and_only_validation_is_cached() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let model = model();
+    let calls = Rc::new(Cell::new(0));
+    let counter = calls.clone();
+    // A seeded brightness shift, standing in for the real augmentation.
+    let augment: ajuste::finetune::Augment = Box::new(move |pixels, rng| {
+        counter.set(counter.get() + 1);
+        let shift = rng.below(40) as u8;
+        pixels.iter().map(|p| p.saturating_add(shift)).collect()
+    });
+    let options = FinetuneOptions {
+        epochs: 2,
+        ..lora_options(3)
+    };
+    let mut trainer = DeepTrainer::new(&model, data(), options, Some(augment)).unwrap();
+    while !trainer.is_done() {
+        pollster::block_on(trainer.step()).unwrap();
+    }
+    assert_eq!(trainer.cache().len(), 2, "only the validation images are cached");
+    assert_eq!(calls.get(), 2 * 8, "every training image is transformed once per epoch");
+    assert_eq!(trainer.history().len(), 2);
 }

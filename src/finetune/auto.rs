@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::options::{FinetuneMode, FinetuneOptions};
 use super::step::{Augment, Phase, StepReport, TrainData};
 use super::trainer::DeepTrainer;
-use crate::model::EfficientNetLite0;
 use crate::model::embed::embed_batch;
-use crate::train::{EpochMetrics, TrainOptions, Trainer};
+use crate::model::{BackboneDelta, EfficientNetLite0};
+use crate::train::{EpochMetrics, Head, TrainOptions, Trainer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -110,6 +110,17 @@ impl AutoTrainer {
             Stage::Done { report, .. } => Some(report),
             _ => None,
         }
+    }
+
+    /// The kept run's head and backbone changes (none for head only), for the export; None before the end.
+    pub async fn chosen(&self) -> Result<Option<(Head, BackboneDelta)>, String> {
+        let Some(Stage::Done { head, deep, report }) = &self.stage else {
+            return Ok(None);
+        };
+        Ok(Some(match report.choice {
+            AutoChoice::HeadOnly => (head.best().0.clone(), BackboneDelta::default()),
+            AutoChoice::Lora => (deep.best_head().await?, deep.best_delta().await?),
+        }))
     }
 
     /// Stops the run in progress; a stopped head run still leads to the LoRA run, a stopped LoRA run ends Auto.

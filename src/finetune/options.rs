@@ -74,7 +74,7 @@ impl Default for FinetuneOptions {
             label_smoothing: 0.0,
             patience: 8,
             seed: 0,
-            cache_bytes: 512 << 20,
+            cache_bytes: 256 << 20,
         }
     }
 }
@@ -150,5 +150,49 @@ impl FinetuneOptions {
         let span = total.saturating_sub(warmup).max(1) as f32;
         let t = ((step - warmup) as f32 / span).min(1.0);
         0.5 * (1.0 + (std::f32::consts::PI * t).cos())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warm_up_then_cosine_to_zero() {
+        let o = FinetuneOptions {
+            warmup_fraction: 0.1,
+            ..Default::default()
+        };
+        let f: Vec<f32> = (0..100).map(|s| o.lr_factor(s, 100)).collect();
+        assert!(
+            (f[0] - 0.1).abs() < 1e-6 && (f[9] - 1.0).abs() < 1e-6,
+            "linear warm-up over 10 steps"
+        );
+        assert!((f[10] - 1.0).abs() < 1e-6);
+        assert!(f[10..].windows(2).all(|w| w[1] <= w[0]), "decays monotonically");
+        assert!(f[99] < 0.01);
+        assert!((o.lr_factor(55, 100) - 0.5).abs() < 1e-6, "half-way through the decay");
+    }
+
+    #[test]
+    fn defaults_follow_the_reference_and_bad_options_are_named() {
+        let lora = FinetuneOptions::default();
+        assert_eq!((lora.mode.cut(), lora.backbone_lr(), lora.head_lr), (8, 1e-3, 1e-3));
+        let last = FinetuneOptions {
+            mode: FinetuneMode::LastBlocks { blocks: 4 },
+            ..lora.clone()
+        };
+        assert_eq!((last.mode.cut(), last.backbone_lr()), (12, 1e-4));
+        assert!(lora.validate().is_ok());
+        let bad = FinetuneOptions {
+            mode: FinetuneMode::Lora {
+                blocks: 17,
+                rank: 0,
+                alpha: 1.0,
+            },
+            ..lora
+        };
+        let message = bad.validate().unwrap_err();
+        assert!(message.contains("blocks") && message.contains("rank"), "{message}");
     }
 }

@@ -8,13 +8,15 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::cache::ActivationCache;
-use super::options::FinetuneOptions;
+use super::options::{FinetuneMode, FinetuneOptions};
 use super::step::{Augment, Phase, StepReport, Sums, TrainData, check_data, read_loss};
-use super::tail::{Tail, classifier_from_head, head_from_classifier};
+use super::tail::{Tail, classifier_from_head};
 use crate::model::embed::input_tensor;
-use crate::model::{BackboneDelta, Classifier, EMBEDDING_DIM, EfficientNetLite0};
+use crate::model::{Classifier, EMBEDDING_DIM, EfficientNetLite0};
 use crate::rng::Rng;
 use crate::train::{EpochMetrics, Head};
+
+mod results;
 
 enum State {
     Caching {
@@ -74,8 +76,8 @@ impl DeepTrainer {
         let head = Head::new(EMBEDDING_DIM, data.num_classes, 0, 0.0, &mut rng);
         let tail = Tail::new(base, options.mode, &mut rng);
         let trainable_params = match options.mode {
-            super::FinetuneMode::LastBlocks { .. } => tail.num_params(),
-            super::FinetuneMode::Lora { .. } => {
+            FinetuneMode::LastBlocks { .. } => tail.num_params(),
+            FinetuneMode::Lora { .. } => {
                 let adapters = tail.blocks.iter().flat_map(|b| [&b.expand_lora, &b.project_lora]);
                 adapters
                     .chain([&tail.head_lora])
@@ -89,15 +91,15 @@ impl DeepTrainer {
         let classifier = classifier_from_head(&head, &device).train();
         let adamw = AdamWConfig::new().with_weight_decay(options.weight_decay);
         let cut = options.mode.cut();
-        let mut cache = ActivationCache::new(cut, options.cache_bytes);
+        let cache = ActivationCache::new(cut, options.cache_bytes);
         let mut queue = data.val.clone();
         if augment.is_none() {
             queue.extend_from_slice(&data.train);
         }
         queue.truncate(cache.capacity());
         let steps_per_epoch = data.train.len().div_ceil(options.batch_size);
+        // Nothing to cache (no budget, or augmentation and no validation): training starts at once.
         let state = if queue.is_empty() {
-            cache = ActivationCache::new(cut, 0);
             State::Done
         } else {
             State::Caching { queue, next: 0 }
@@ -139,65 +141,11 @@ impl DeepTrainer {
         }
     }
 
-    pub fn options(&self) -> &FinetuneOptions {
-        &self.options
-    }
-    pub fn history(&self) -> &[EpochMetrics] {
-        &self.history
-    }
-    pub fn is_done(&self) -> bool {
-        self.stop_reason.is_some()
-    }
-    /// Why training ended ("" while it runs).
-    pub fn stop_reason(&self) -> &str {
-        self.stop_reason.as_deref().unwrap_or("")
-    }
-    /// Parameters that train: adapters or tail convs, plus the classifier.
-    pub fn trainable_params(&self) -> usize {
-        self.trainable_params
-    }
-    pub fn cache(&self) -> &ActivationCache {
-        &self.cache
-    }
-    /// Optimizer steps per epoch.
-    pub fn steps_per_epoch(&self) -> usize {
-        self.data.train.len().div_ceil(self.options.batch_size)
-    }
-
     /// The user pressed Stop: takes effect now; the best epoch so far is kept.
     pub fn request_stop(&mut self) {
         if self.stop_reason.is_none() {
             self.stop_reason = Some(format!("stopped by you after {} epochs", self.history.len()));
             self.state = State::Done;
-        }
-    }
-
-    /// Metrics of the epoch with the lowest validation loss (None before the first epoch ends).
-    pub fn best_metrics(&self) -> Option<&EpochMetrics> {
-        self.best.as_ref().map(|(_, _, m)| m)
-    }
-
-    /// The best epoch's whole network on the plain device (adapters kept, not merged).
-    pub fn best_model(&self) -> EfficientNetLite0 {
-        match &self.best {
-            Some((tail, classifier, _)) => tail.assemble(&self.base, classifier),
-            None => self.tail.valid().assemble(&self.base, &self.classifier.valid()),
-        }
-    }
-
-    /// The best epoch's changes to the backbone, for the export.
-    pub async fn best_delta(&self) -> Result<BackboneDelta, String> {
-        match &self.best {
-            Some((tail, _, _)) => tail.delta().await,
-            None => self.tail.valid().delta().await,
-        }
-    }
-
-    /// The best epoch's classifier as the plain-Rust head the export writes.
-    pub async fn best_head(&self) -> Result<Head, String> {
-        match &self.best {
-            Some((_, classifier, _)) => head_from_classifier(classifier).await,
-            None => head_from_classifier(&self.classifier.valid()).await,
         }
     }
 
