@@ -4,9 +4,9 @@
 //!
 //!     cargo run --release --example bench_finetune [--features vulkan|cuda] -- \
 //!         [--recipes head,last4,lora4,lora8,lora16,all,auto] [--seeds 0,1] [--epochs N] [--per-class N]
-//!         [--throughput-steps K] [--no-accuracy]
+//!         [--throughput-steps K] [--no-accuracy] [--device cpu|vulkan|cuda]
 //!
-//! Data: bench/data/letters26 (see its README). Default device: flex CPU; `vulkan` / `cuda` pick that GPU.
+//! Data: bench/data/letters26 (see its README). Default device: flex CPU; `--device vulkan` / `--device cuda` with that feature pick the GPU.
 //! `--per-class N` keeps N training and 2N held-out images per class, `--epochs N` overrides every recipe's
 //! epochs: both for quick checks only, since the PyTorch numbers are for the full recipes.
 
@@ -66,19 +66,16 @@ fn arg(name: &str) -> Option<String> {
     std::env::args().skip_while(|a| a != name).nth(1)
 }
 
-#[cfg(feature = "cuda")]
+/// `--device cpu|vulkan|cuda` (the GPU ones need their Cargo feature); default: the CPU.
 fn device() -> (&'static str, Device) {
-    ("burn CUDA", Device::cuda(burn::tensor::DeviceIndex::Default))
-}
-
-#[cfg(all(feature = "vulkan", not(feature = "cuda")))]
-fn device() -> (&'static str, Device) {
-    ("wgpu Vulkan", Device::vulkan(burn::tensor::DeviceKind::DefaultDevice))
-}
-
-#[cfg(not(any(feature = "vulkan", feature = "cuda")))]
-fn device() -> (&'static str, Device) {
-    ("flex CPU", Device::flex())
+    match arg("--device").as_deref().unwrap_or("cpu") {
+        #[cfg(feature = "cuda")]
+        "cuda" => ("burn CUDA", Device::cuda(burn::tensor::DeviceIndex::Default)),
+        #[cfg(feature = "vulkan")]
+        "vulkan" => ("wgpu Vulkan", Device::vulkan(burn::tensor::DeviceKind::DefaultDevice)),
+        "cpu" => ("flex CPU", Device::flex()),
+        other => panic!("--device {other}: not compiled in (features vulkan / cuda) or unknown"),
+    }
 }
 
 struct Letters {
