@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark: our backbone and head training in headless Chromium next to the peers (ONNX Runtime Web, TF.js)
-# from ../shared/bench/peers, in one run on this machine. Prints markdown tables; also saved to bench/results/.
+# (bench/peers), in one run on this machine. Prints markdown tables; also saved to bench/results/.
 #   bench/run.sh            # everything (~30 min on 2 cores without a GPU; SwiftShader WebGPU is slow)
 #   bench/run.sh --no-peers # only ours
 set -euo pipefail
@@ -23,7 +23,7 @@ WASM_BINDGEN_TEST_TIMEOUT=3000 cargo test --release --target wasm32-unknown-unkn
 trunk build >/dev/null 2>&1
 node bench/app_timing.mjs cpu,webgpu | tee -a "$out"
 if [ "${1:-}" != "--no-peers" ]; then
-  { echo; echo "## Peers, same machine, same hour (shared/bench/peers)"; echo; } | tee -a "$out"
-  bash ../shared/bench/peers/run.sh --batches 1,16 --iters 3 2>/dev/null | tee -a "$out"
+  { echo; echo "## Peers, same machine, same hour (bench/peers)"; echo; } | tee -a "$out"
+  bash bench/peers/run.sh --batches 1,16 --iters 3 2>/dev/null | tee -a "$out"
 fi
 echo "saved to $out" >&2

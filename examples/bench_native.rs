@@ -21,7 +21,7 @@ const WEIGHTS: &str = concat!(
 );
 const EMBEDDINGS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/model/reference_embeddings.safetensors"
+    "/tests/fixtures/reference_embeddings.safetensors"
 );
 
 fn images_per_second(model: &EfficientNetLite0, device: &Device, batch: usize, iters: usize) -> f64 {
@@ -51,7 +51,7 @@ struct EmbeddingSet {
 }
 
 fn embedding_set(set: &str) -> EmbeddingSet {
-    let bytes = std::fs::read(EMBEDDINGS).expect("reference embeddings (../shared/model)");
+    let bytes = std::fs::read(EMBEDDINGS).expect("reference embeddings (tests/fixtures)");
     let file = TensorFile::parse(&bytes).expect("parses");
     let view = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let ints = |name: &str| -> Vec<usize> {

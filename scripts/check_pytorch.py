@@ -1,19 +1,20 @@
 #!/usr/bin/env python3
 """Checks that an exported model.safetensors works in PyTorch as the README says (run where torch and timm
-are installed, e.g. the GPU machine):  python3 check_pytorch.py model.safetensors DIR_WITH_effl0.py IMAGE
+are installed, e.g. the GPU machine):  python3 scripts/check_pytorch.py model.safetensors IMAGE
 
-1. loads strictly into the reference module (shared/model/effl0.py) and classifies IMAGE with the README's code;
+1. loads strictly into the reference module (scripts/effl0.py, beside this file) and classifies IMAGE with the
+   README's code;
 2. renames the keys with the README's timm mapping, loads strictly into timm's tf_efficientnet_lite0 and checks
    that both give the same logits.
 """
-import json, sys
+import json, os, sys
 import numpy as np, torch, timm
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-path, ref_dir, image = sys.argv[1:4]
-sys.path.insert(0, ref_dir)
+path, image = sys.argv[1:3]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from effl0 import EfficientNetLite0  # noqa: E402
 
 # --- the README's snippet ---

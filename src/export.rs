@@ -1,5 +1,14 @@
 //! The downloads: `model.safetensors` (backbone + new head, fp32, the clean names of shared/model/README.md),
-//! `head.safetensors`, `labels.txt` and `config.json`.
+//! `head.safetensors`, `labels.txt` and `config.json`; after a deeper fine-tune, the merged backbone
+//! (`merge.rs`) and the PEFT LoRA adapter (`peft.rs`).
+
+pub mod merge;
+pub mod peft;
+pub mod record;
+
+pub use merge::merged_backbone;
+pub use peft::{PeftAdapter, peft_adapter, timm_module_name};
+pub use record::FinetuneRecord;
 
 use std::collections::HashMap;
 
@@ -7,7 +16,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::model::{TensorFile, WeightsError};
+use crate::model::{BackboneDelta, WeightsError};
 use crate::preprocess::IMAGE_SIZE;
 use crate::train::{Head, NamedTensor, TrainOptions, Trainer, TrainingReport};
 
@@ -22,6 +31,8 @@ pub enum ExportError {
     Backbone(#[from] WeightsError),
     #[error("writing safetensors: {0}")]
     Write(String),
+    #[error("the fine-tuned backbone: {0}")]
+    Delta(String),
 }
 
 /// What the exports say about the training that produced them.
@@ -123,7 +134,7 @@ fn f32_bytes(data: &[f32]) -> Vec<u8> {
     data.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-fn write(tensors: &[NamedTensor], metadata: HashMap<String, String>) -> Result<Vec<u8>, ExportError> {
+pub(crate) fn write(tensors: &[NamedTensor], metadata: HashMap<String, String>) -> Result<Vec<u8>, ExportError> {
     let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| f32_bytes(&t.data)).collect();
     let views = tensors
         .iter()
@@ -139,15 +150,17 @@ fn write(tensors: &[NamedTensor], metadata: HashMap<String, String>) -> Result<V
 
 /// Backbone (every tensor of the weights file but its classifier, as fp32) + the new head.
 pub fn model_safetensors(backbone: &[u8], head: &Head, meta: &ExportMetadata) -> Result<Vec<u8>, ExportError> {
-    let file = TensorFile::parse(backbone)?;
-    let mut tensors = Vec::new();
-    for name in file.names() {
-        if name.starts_with("classifier.") {
-            continue;
-        }
-        let (shape, data) = file.f32_any_shape(&name)?;
-        tensors.push(NamedTensor { name, shape, data });
-    }
+    merged_model_safetensors(backbone, &BackboneDelta::default(), head, meta)
+}
+
+/// As `model_safetensors`, with a fine-tuned backbone's changes merged into the shipped layout (`merge.rs`).
+pub fn merged_model_safetensors(
+    backbone: &[u8],
+    delta: &BackboneDelta,
+    head: &Head,
+    meta: &ExportMetadata,
+) -> Result<Vec<u8>, ExportError> {
+    let mut tensors = merge::merged_backbone(backbone, delta)?;
     tensors.extend(head.tensors());
     write(&tensors, meta.safetensors_metadata())
 }
@@ -164,6 +177,18 @@ pub fn labels_txt(labels: &[String]) -> String {
 
 /// Labels, preprocessing, training options and final metrics, for people and for other tools.
 pub fn config_json(meta: &ExportMetadata) -> String {
+    serde_json::to_string_pretty(&config_value(meta)).unwrap_or_default()
+}
+
+/// `config_json` with what a deeper fine-tune did under `"finetune"` (mode, blocks, rank, learning rates,
+/// augmentation, the runs tried).
+pub fn config_json_finetuned(meta: &ExportMetadata, finetune: &FinetuneRecord) -> String {
+    let mut config = config_value(meta);
+    config["finetune"] = json!(finetune);
+    serde_json::to_string_pretty(&config).unwrap_or_default()
+}
+
+fn config_value(meta: &ExportMetadata) -> serde_json::Value {
     let id2label: serde_json::Map<String, serde_json::Value> = meta
         .labels
         .iter()
@@ -176,7 +201,7 @@ pub fn config_json(meta: &ExportMetadata) -> String {
         .enumerate()
         .map(|(i, l)| (l.clone(), json!(i)))
         .collect();
-    let config = json!({
+    json!({
         "created_by": "Ajuste",
         "format": FORMAT,
         "architecture": meta.architecture(),
@@ -206,6 +231,5 @@ pub fn config_json(meta: &ExportMetadata) -> String {
         },
         "num_train": meta.num_train,
         "num_val": meta.num_val,
-    });
-    serde_json::to_string_pretty(&config).unwrap_or_default()
+    })
 }

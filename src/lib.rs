@@ -7,6 +7,7 @@
 
 pub mod data;
 pub mod export;
+pub mod finetune;
 pub mod model;
 pub mod preprocess;
 pub mod rng;

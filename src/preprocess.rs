@@ -1,4 +1,4 @@
-//! Image bytes → the model's input, as the reference prepared its data (shared/model/README.md): 8-bit RGB with
+//! Image bytes → the model's input, as the reference prepared its data (docs/model.md): 8-bit RGB with
 //! alpha composited over white, centre square crop of the full short side, resize to 224×224 with Pillow's
 //! antialiased BICUBIC (reimplemented below, bit-exact on the reference photos), then `(u8 - 127) / 128` in NCHW.
 //!
@@ -345,10 +345,10 @@ mod tests {
     use super::*;
     use image::GenericImageView;
 
-    const MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/model");
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
     fn read(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{MODEL}/{name}")).unwrap()
+        std::fs::read(format!("{FIXTURES}/{name}")).unwrap()
     }
 
     fn encode(image: DynamicImage, format: ImageFormat) -> Vec<u8> {
@@ -363,7 +363,7 @@ mod tests {
 
     /// A real photo (JPEG, q95, 512 px) from the sample dataset.
     fn photo() -> Vec<u8> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/datasets/gcompris3/tool");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/sample/tool");
         let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
         names.sort();
         std::fs::read(
@@ -375,37 +375,31 @@ mod tests {
         .unwrap()
     }
 
-    /// One F32 tensor of a safetensors file: 8-byte LE header length, JSON header, then the data.
-    fn safetensor(file: &[u8], name: &str) -> Vec<f32> {
-        let len = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
-        let header: serde_json::Value = serde_json::from_slice(&file[8..8 + len]).unwrap();
-        let entry = &header[name];
-        assert_eq!(entry["dtype"], "F32");
-        let range = &entry["data_offsets"];
-        let (start, end) = (range[0].as_u64().unwrap() as usize, range[1].as_u64().unwrap() as usize);
-        file[8 + len + start..8 + len + end]
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-            .collect()
-    }
-
     #[test]
     fn chelsea_normalises_to_the_golden_input_exactly() {
-        let input = safetensor(&read("golden_fp32.safetensors"), "input");
-        let plane = 3 * IMAGE_SIZE * IMAGE_SIZE;
-        assert_eq!(input.len(), 4 * plane);
-        let decoded = image::load_from_memory(&read("chelsea_cat.png")).unwrap().into_rgb8();
+        // The reference's decoded bytes (NHWC u8; chelsea is index 2) and its input, (u8 - 127) / 128 in NCHW.
+        let golden = read("golden_shipped.safetensors");
+        let file = safetensors::SafeTensors::deserialize(&golden).unwrap();
+        let plane = IMAGE_SIZE * IMAGE_SIZE;
+        let reference = &file.tensor("input_u8_hwc").unwrap().data()[2 * 3 * plane..3 * 3 * plane];
+        let decoded = image::load_from_memory(&read("golden/chelsea_cat.png"))
+            .unwrap()
+            .into_rgb8();
         assert_eq!(decoded.dimensions(), (224, 224));
+        assert_eq!(decoded.as_raw(), reference, "chelsea decodes to the reference's bytes");
         let x = normalize_hwc(decoded.as_raw());
-        assert!(
-            x == input[2 * plane..3 * plane],
-            "chelsea (index 2) differs from the golden input"
-        );
+        let input: Vec<f32> = (0..3 * plane)
+            .map(|i| (reference[i % plane * 3 + i / plane] as f32 - 127.0) / 128.0)
+            .collect();
+        assert!(x == input, "chelsea (index 2) differs from the golden input");
         // prepare_rgb passes a 224×224 image through untouched.
-        assert_eq!(prepare_rgb(&read("chelsea_cat.png")).unwrap(), decoded.into_raw());
+        assert_eq!(
+            prepare_rgb(&read("golden/chelsea_cat.png")).unwrap(),
+            decoded.into_raw()
+        );
         assert_eq!(
             normalize_batch(&[&[0u8; 224 * 224 * 3][..], &[255u8; 224 * 224 * 3][..]]).len(),
-            2 * plane
+            2 * 3 * plane
         );
     }
 

@@ -20,7 +20,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 mod burn_head;
 
 static WEIGHTS: &[u8] = include_bytes!("../public/models/efficientnet_lite0.safetensors");
-static EMBEDDINGS: &[u8] = include_bytes!("../../shared/model/reference_embeddings.safetensors");
+static EMBEDDINGS: &[u8] = include_bytes!("fixtures/reference_embeddings.safetensors");
 
 fn now() -> f64 {
     web_sys::window().unwrap().performance().unwrap().now()

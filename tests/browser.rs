@@ -13,8 +13,9 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-static REFERENCE_WEIGHTS: &[u8] = include_bytes!("../../shared/model/efficientnet_lite0_fp32.safetensors");
-static GOLDEN: &[u8] = include_bytes!("../../shared/model/golden_fp32.safetensors");
+/// The weights the app ships, and the PyTorch reference's outputs for them (scripts/make_goldens.py).
+static SHIPPED_WEIGHTS: &[u8] = include_bytes!("../public/models/efficientnet_lite0.safetensors");
+static GOLDEN: &[u8] = include_bytes!("fixtures/golden_shipped.safetensors");
 
 fn log(message: &str) {
     web_sys::console::log_1(&message.into());
@@ -29,7 +30,7 @@ async fn webgpu_backbone_matches_the_reference() {
         .init_async()
         .await
         .expect("a WebGPU adapter (Chromium needs --enable-unsafe-webgpu)");
-    let model = load_efficientnet(REFERENCE_WEIGHTS, &device).expect("weights load");
+    let model = load_efficientnet(SHIPPED_WEIGHTS, &device).expect("weights load");
     let report = run_goldens(&model, GOLDEN, &device).await;
     log(&format!("webgpu golden: {report:?}"));
     report.assert_within(1e-3);
@@ -39,7 +40,7 @@ async fn webgpu_backbone_matches_the_reference() {
 async fn cpu_fallback_backbone_matches_the_reference() {
     ajuste::wasm_init::init_once();
     let device = Device::flex();
-    let model = load_efficientnet(REFERENCE_WEIGHTS, &device).expect("weights load");
+    let model = load_efficientnet(SHIPPED_WEIGHTS, &device).expect("weights load");
     let report = run_goldens(&model, GOLDEN, &device).await;
     log(&format!("cpu golden: {report:?}"));
     report.assert_within(1e-4);

@@ -1,13 +1,17 @@
 //! The downloads: model.safetensors loads back into the Rust model with the same predictions, is valid
 //! safetensors for an independent parser, and keeps the reference's names, shapes and values.
 
+mod common;
+
 use ajuste::export::{ExportMetadata, config_json, head_safetensors, labels_txt, model_safetensors};
 use ajuste::model::embed::embed_and_classify;
 use ajuste::model::{TensorFile, load_efficientnet};
 use ajuste::train::{Head, NamedTensor, TrainOptions, Trainer};
 use burn::tensor::{Device, Tensor, TensorData};
+use common::golden_input;
+use safetensors::tensor::TensorView;
 
-const MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/model");
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden_shipped.safetensors");
 const SHIPPED: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/public/models/efficientnet_lite0.safetensors"
@@ -98,11 +102,7 @@ fn model_export_round_trips_into_the_rust_model() {
     let original = load_efficientnet(&backbone, &device).unwrap();
     let reloaded = load_efficientnet(&exported, &device).unwrap();
     assert_eq!(reloaded.num_classes(), 3);
-    let golden = read(&format!("{MODEL}/golden_fp32.safetensors"));
-    let input = TensorFile::parse(&golden)
-        .unwrap()
-        .f32("input", &[4, 3, 224, 224])
-        .unwrap();
+    let input = golden_input(&read(GOLDEN));
     let x = || Tensor::<4>::from_data(TensorData::new(input.clone(), [4, 3, 224, 224]), &device);
     let (emb_a, _) = pollster::block_on(embed_and_classify(&original, x())).unwrap();
     let (emb_b, logits_b) = pollster::block_on(embed_and_classify(&reloaded, x())).unwrap();
@@ -121,10 +121,34 @@ fn model_export_round_trips_into_the_rust_model() {
     );
 }
 
+/// An fp32 backbone, like a user's own export, written by the safetensors crate: the shipped weights widened to
+/// f32 with the lowest mantissa bit of every value flipped, so that no value fits in f16 and any rounding on the
+/// way through the export would show.
+fn fp32_backbone() -> Vec<u8> {
+    let shipped = read(SHIPPED);
+    let file = TensorFile::parse(&shipped).unwrap();
+    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = file
+        .names()
+        .into_iter()
+        .map(|name| {
+            let (shape, data) = file.f32_any_shape(&name).unwrap();
+            let bytes = data.iter().flat_map(|v| f32::from_bits(v.to_bits() ^ 1).to_le_bytes());
+            (name, shape, bytes.collect())
+        })
+        .collect();
+    let views = tensors.iter().map(|(name, shape, data)| {
+        (
+            name,
+            TensorView::new(safetensors::Dtype::F32, shape.clone(), data).unwrap(),
+        )
+    });
+    safetensors::serialize(views, None).unwrap()
+}
+
 #[test]
 fn fp32_backbone_tensors_are_copied_with_names_shapes_and_values() {
     let (head, meta) = trained(0);
-    let reference = read(&format!("{MODEL}/efficientnet_lite0_fp32.safetensors"));
+    let reference = fp32_backbone();
     let exported = model_safetensors(&reference, &head, &meta).unwrap();
     let a = TensorFile::parse(&reference).unwrap();
     let b = TensorFile::parse(&exported).unwrap();

@@ -1,12 +1,12 @@
-//! Head training on the reference embeddings (shared/model/reference_embeddings.safetensors) with that file's
-//! split, against the PyTorch reference in shared/model/README.md.
+//! Head training on the reference embeddings (tests/fixtures/reference_embeddings.safetensors) with that file's
+//! split, against the PyTorch reference numbers in tests/fixtures/README.md.
 
 use ajuste::model::TensorFile;
 use ajuste::train::{Head, TrainOptions, Trainer};
 
 const EMBEDDINGS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/model/reference_embeddings.safetensors"
+    "/tests/fixtures/reference_embeddings.safetensors"
 );
 
 struct Set {

@@ -6,17 +6,21 @@ use std::io::{Cursor, Write};
 use ajuste::data::split::stratified_split;
 use ajuste::data::{Dataset, IngestReport, InputFile};
 
-const DATASETS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/datasets");
+/// The bundled sample: 12 photos each of animal, monument and tool.
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/public/sample");
+/// A few photos of two more classes: fish (4) and renewable_energy (2).
+const EXTRA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/images");
 
-/// The first `n` photos of a class, as (file name, bytes), in name order.
+/// The first `n` photos of a class of the set in folder `set`, as (file name, bytes), in name order.
 fn photos(set: &str, class: &str, n: usize) -> Vec<(String, Vec<u8>)> {
-    let dir = format!("{DATASETS}/{set}/{class}");
+    let dir = format!("{set}/{class}");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| n.ends_with(".jpg"))
         .collect();
     names.sort();
+    assert!(names.len() >= n, "{dir} has {} photos, {n} wanted", names.len());
     names
         .into_iter()
         .take(n)
@@ -25,7 +29,7 @@ fn photos(set: &str, class: &str, n: usize) -> Vec<(String, Vec<u8>)> {
 }
 
 fn jpg() -> Vec<u8> {
-    photos("gcompris3", "tool", 1).remove(0).1
+    photos(SAMPLE, "tool", 1).remove(0).1
 }
 
 /// A folder drop of `per_class` photos of each class, paths starting with `root`.
@@ -41,14 +45,14 @@ fn folder(set: &str, classes: &[&str], root: &str, per_class: usize) -> Vec<Inpu
         .collect()
 }
 
-fn gcompris3(root: &str, per_class: usize) -> Vec<InputFile> {
-    folder("gcompris3", &["animal", "monument", "tool"], root, per_class)
+fn sample(root: &str, per_class: usize) -> Vec<InputFile> {
+    folder(SAMPLE, &["animal", "monument", "tool"], root, per_class)
 }
 
 /// A loaded dataset of 3 classes × 3 photos, to check that bad input leaves it alone.
 fn loaded() -> Dataset {
     let mut d = Dataset::default();
-    let r = d.add_folder_files(gcompris3("", 3));
+    let r = d.add_folder_files(sample("", 3));
     assert_eq!((r.added, r.errors.len(), r.warnings.len()), (9, 0, 0), "{r:?}");
     d
 }
@@ -118,7 +122,7 @@ fn problem_for<'a>(report: &'a IngestReport, file: &str) -> &'a str {
 fn folder_layout_with_and_without_a_root_folder() {
     for root in ["", "my dataset/"] {
         let mut d = Dataset::default();
-        let r = d.add_folder_files(gcompris3(root, 4));
+        let r = d.add_folder_files(sample(root, 4));
         assert_eq!((r.added, r.errors.len(), r.warnings.len()), (12, 0, 0), "{r:?}");
         assert_eq!(d.class_names(), ["animal", "monument", "tool"]);
         assert_eq!(d.labels(), [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);
@@ -131,7 +135,7 @@ fn folder_layout_with_and_without_a_root_folder() {
         assert!(d.check_trainable().is_ok());
         // A second drop adds classes after the loaded ones and leaves those alone.
         let before = d.classes.clone();
-        let r = d.add_folder_files(folder("gcompris_extra", &["renewable_energy", "fish"], "extra/", 2));
+        let r = d.add_folder_files(folder(EXTRA, &["renewable_energy", "fish"], "extra/", 2));
         assert_eq!((r.added, r.errors.len()), (4, 0), "{r:?}");
         assert_eq!(
             d.class_names(),
@@ -144,7 +148,7 @@ fn folder_layout_with_and_without_a_root_folder() {
 
 #[test]
 fn zip_with_the_same_layout() {
-    let entries: Vec<(String, Vec<u8>)> = gcompris3("set/", 2).into_iter().map(|f| (f.path, f.bytes)).collect();
+    let entries: Vec<(String, Vec<u8>)> = sample("set/", 2).into_iter().map(|f| (f.path, f.bytes)).collect();
     let mut refs: Vec<(&str, &[u8])> = entries.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
     refs.extend([
         ("set/", &b""[..]),
@@ -269,7 +273,7 @@ fn files_outside_class_folders_and_empty_folders() {
     let mut d = loaded();
     let before = d.clone();
     // An image beside the class folders: refused by name; the rest of the drop is read (here, duplicates).
-    let mut files = gcompris3("root/", 1);
+    let mut files = sample("root/", 1);
     files.push(file("root/stray.jpg", &jpg()));
     let r = d.add_folder_files(files);
     assert!(
@@ -295,7 +299,7 @@ fn files_outside_class_folders_and_empty_folders() {
     assert_refused(&before, &d, &r, "readme.txt");
     assert!(problem_for(&r, "docs").contains("no images found"), "{r:?}");
     // An empty class folder beside good ones: the good ones load, the empty one is named.
-    let mut files = folder("gcompris_extra", &["fish"], "more/", 2);
+    let mut files = folder(EXTRA, &["fish"], "more/", 2);
     files.push(file("more/birds/", b""));
     let r = d.add_folder_files(files);
     assert_eq!(r.added, 2, "{r:?}");
@@ -307,7 +311,7 @@ fn files_outside_class_folders_and_empty_folders() {
 fn too_few_classes_or_images_block_training_with_a_reason() {
     let mut d = Dataset::default();
     assert!(d.check_trainable().is_err());
-    d.add_folder_files(folder("gcompris3", &["animal"], "", 2));
+    d.add_folder_files(folder(SAMPLE, &["animal"], "", 2));
     let problems = d.check_trainable().unwrap_err();
     assert!(
         problems[0].contains("“animal”") && problems[0].contains("2 classes"),
@@ -369,7 +373,7 @@ fn odd_names_are_cleaned_and_rename_is_checked() {
 fn duplicates_in_a_class_are_skipped_with_a_warning() {
     let mut d = loaded();
     let before = d.clone();
-    let r = d.add_folder_files(gcompris3("again/", 3));
+    let r = d.add_folder_files(sample("again/", 3));
     assert_eq!((r.added, r.errors.len(), r.warnings.len()), (0, 0, 9), "{r:?}");
     assert!(r.warnings[0].file.contains("again/animal/") && r.warnings[0].problem.contains("already"));
     assert_eq!(before, d);
@@ -461,8 +465,8 @@ fn oversized_and_broken_zips_are_refused() {
 #[test]
 fn stratified_split_of_a_dataset() {
     let mut d = Dataset::default();
-    d.add_folder_files(gcompris3("", 10));
-    d.add_folder_files(folder("gcompris_extra", &["fish"], "", 4));
+    d.add_folder_files(sample("", 10));
+    d.add_folder_files(folder(EXTRA, &["fish"], "", 4));
     let labels = d.labels();
     let s = stratified_split(&labels, 0.2, 0);
     for (class, (val, train)) in [(2, 8), (2, 8), (2, 8), (1, 3)].into_iter().enumerate() {

@@ -1,25 +1,26 @@
 //! Rust preprocessing against the reference's (Pillow) output for the same photos.
 
-use ajuste::model::TensorFile;
-use ajuste::preprocess::{IMAGE_SIZE, normalize_hwc, prepare_rgb};
+mod common;
 
-const MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/model");
+use ajuste::preprocess::{IMAGE_SIZE, normalize_hwc, prepare_rgb};
+use common::golden_input;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn read(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{MODEL}/{name}")).unwrap()
+    let path = format!("{FIXTURES}/{name}");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 #[test]
 fn a_224_png_normalises_to_the_golden_input_exactly() {
-    let golden = read("golden_fp32.safetensors");
-    let file = TensorFile::parse(&golden).unwrap();
-    let input = file.f32("input", &[4, 3, 224, 224]).unwrap();
+    let input = golden_input(&read("golden_shipped.safetensors"));
     let plane = 3 * IMAGE_SIZE * IMAGE_SIZE;
     for (i, name) in ["gradient.png", "random_seed0.png", "chelsea_cat.png", "coffee.png"]
         .iter()
         .enumerate()
     {
-        let x = normalize_hwc(&prepare_rgb(&read(name)).unwrap());
+        let x = normalize_hwc(&prepare_rgb(&read(&format!("golden/{name}"))).unwrap());
         assert_eq!(x, input[i * plane..(i + 1) * plane], "{name}");
     }
 }
@@ -33,8 +34,8 @@ fn resizing_the_originals_matches_pillow() {
         ("chelsea_cat_original.png", "chelsea_cat.png"),
         ("coffee_original.png", "coffee.png"),
     ] {
-        let ours = prepare_rgb(&read(original)).unwrap();
-        let theirs = prepare_rgb(&read(reference)).unwrap();
+        let ours = prepare_rgb(&read(&format!("golden/{original}"))).unwrap();
+        let theirs = prepare_rgb(&read(&format!("golden/{reference}"))).unwrap();
         let diffs: Vec<i32> = ours
             .iter()
             .zip(&theirs)

@@ -11,6 +11,7 @@ use burn::tensor::activation::{relu, relu6};
 use burn::tensor::{Device, Tensor};
 
 use super::EMBEDDING_DIM;
+use super::lora::{Lora, conv_with_lora};
 
 /// One MBConv stage of the architecture table in `shared/model/README.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,13 +85,16 @@ pub struct EfficientNetLite0Config {
     pub hidden_units: usize,
 }
 
-/// An inverted-residual block with BN folded into each conv (hence the biases).
+/// An inverted-residual block with BN folded into each conv (hence the biases), and optional LoRA adapters
+/// on its two 1×1 convs (absent in the pretrained model: then it runs exactly the plain convs).
 #[derive(Module, Debug)]
 pub struct MbConv {
     pub expand: Option<Conv2d>,
     pub dw: Conv2d,
     pub project: Conv2d,
     pub residual: bool,
+    pub expand_lora: Option<Lora>,
+    pub project_lora: Option<Lora>,
 }
 
 impl MbConv {
@@ -108,17 +112,19 @@ impl MbConv {
             dw,
             project,
             residual: spec.residual(),
+            expand_lora: None,
+            project_lora: None,
         }
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let h = match &self.expand {
-            Some(conv) => relu6(conv.forward(x.clone())),
+            Some(conv) => relu6(conv_with_lora(conv, self.expand_lora.as_ref(), x.clone())),
             None => x.clone(),
         };
         let h = relu6(self.dw.forward(h));
         // The projection is linear: no activation (that is what makes the residual "linear bottleneck").
-        let h = self.project.forward(h);
+        let h = conv_with_lora(&self.project, self.project_lora.as_ref(), h);
         if self.residual { x + h } else { h }
     }
 }
@@ -162,6 +168,8 @@ pub struct EfficientNetLite0 {
     pub stem: Conv2d,
     pub blocks: Vec<MbConv>,
     pub head: Conv2d,
+    /// LoRA on the head conv (fine-tuned models only).
+    pub head_lora: Option<Lora>,
     pub classifier: Classifier,
 }
 
@@ -175,6 +183,7 @@ impl EfficientNetLite0Config {
                 .init(device),
             blocks: BLOCKS.iter().map(|spec| MbConv::new(spec, device)).collect(),
             head: Conv2dConfig::new([320, EMBEDDING_DIM], [1, 1]).init(device),
+            head_lora: None,
             classifier: Classifier::new(self.num_classes, self.hidden_units, device),
         }
     }
@@ -202,9 +211,7 @@ impl EfficientNetLite0 {
 
     /// Head conv + ReLU6 + global average pool: [N,320,7,7] → the embedding [N,1280].
     pub fn pool(&self, x: Tensor<4>) -> Tensor<2> {
-        let h = relu6(self.head.forward(x));
-        let [n, c, hh, ww] = h.dims();
-        h.reshape([n, c, hh * ww]).mean_dim(2).reshape([n, c])
+        head_pool(&self.head, self.head_lora.as_ref(), x)
     }
 
     /// Input after `(u8-127)/128`, NCHW → embedding [N,1280].
@@ -222,6 +229,13 @@ impl EfficientNetLite0 {
     pub fn num_classes(&self) -> usize {
         self.classifier.num_classes()
     }
+}
+
+/// Head conv (with its optional adapter) + ReLU6 + global average pool, shared with the fine-tuning tail.
+pub fn head_pool(head: &Conv2d, lora: Option<&Lora>, x: Tensor<4>) -> Tensor<2> {
+    let h = relu6(conv_with_lora(head, lora, x));
+    let [n, c, hh, ww] = h.dims();
+    h.reshape([n, c, hh * ww]).mean_dim(2).reshape([n, c])
 }
 
 #[cfg(test)]

@@ -1,11 +1,15 @@
 //! The pretrained backbone: EfficientNet-Lite0 as burn modules, its weight loader and ImageNet labels.
 
+pub mod delta;
 pub mod efficientnet;
 pub mod embed;
 pub mod imagenet;
+pub mod lora;
 pub mod weights;
 
+pub use delta::{BackboneDelta, ConvDelta, ConvUpdate};
 pub use efficientnet::{BLOCKS, BlockSpec, Classifier, EfficientNetLite0, EfficientNetLite0Config, MbConv};
+pub use lora::{Lora, conv_with_lora};
 pub use weights::{TensorFile, WeightsError, load_efficientnet};
 
 /// Width of the embedding the head trains on.

@@ -238,6 +238,8 @@ pub fn load_efficientnet(bytes: &[u8], device: &Device) -> Result<EfficientNetLi
             dw,
             project,
             residual: spec.residual(),
+            expand_lora: None,
+            project_lora: None,
         });
     }
     let head_shape = [EMBEDDING_DIM, 320, 1, 1];
@@ -254,6 +256,7 @@ pub fn load_efficientnet(bytes: &[u8], device: &Device) -> Result<EfficientNetLi
         stem,
         blocks,
         head,
+        head_lora: None,
         classifier,
     })
 }

@@ -5,6 +5,7 @@
 //! milliseconds, so the head trains on the CPU whatever backend embedded the images. One epoch per call lets
 //! the UI repaint between epochs.
 
+pub mod augment;
 pub mod head;
 pub mod job;
 pub mod metrics;
@@ -13,6 +14,7 @@ pub mod options;
 pub mod pipeline;
 pub mod trainer;
 
+pub use augment::{AugmentOptions, augment};
 pub use head::{Dense, Head, NamedTensor};
 pub use metrics::{ConfusionMatrix, EpochMetrics, evaluate};
 pub use options::TrainOptions;

@@ -1,12 +1,13 @@
 //! Shared by the native and the in-browser golden tests: runs the network on the four golden inputs and
-//! measures how far it is from the PyTorch reference (`shared/model/golden_fp32.safetensors`).
+//! measures how far it is from the PyTorch reference run on the same shipped weights
+//! (`tests/fixtures/golden_shipped.safetensors`, made by `scripts/make_goldens.py`).
 #![allow(dead_code)]
 
 use ajuste::model::{EfficientNetLite0, TensorFile};
 use burn::tensor::{Device, Tensor, TensorData, Transaction};
 
 pub const GOLDEN_INPUTS: usize = 4;
-/// Expected ImageNet top-1 per golden input (shared/model/README.md).
+/// Expected ImageNet top-1 per golden input (tests/fixtures/README.md).
 pub const EXPECTED_TOP1: [usize; 4] = [818, 21, 285, 967];
 
 #[derive(Debug, Default)]
@@ -38,6 +39,23 @@ impl GoldenReport {
     }
 }
 
+/// The golden inputs as the model takes them, `(u8 - 127) / 128` in NCHW, rebuilt from the stored bytes
+/// (`input_u8_hwc`, NHWC): exact in f32, so bit for bit the input the reference was given.
+pub fn golden_input(golden_bytes: &[u8]) -> Vec<f32> {
+    let file = safetensors::SafeTensors::deserialize(golden_bytes).expect("golden file parses");
+    let view = file.tensor("input_u8_hwc").expect("golden input_u8_hwc");
+    assert_eq!(view.dtype(), safetensors::Dtype::U8);
+    assert_eq!(view.shape(), [GOLDEN_INPUTS, 224, 224, 3]);
+    let hwc = view.data();
+    let plane = 224 * 224;
+    let mut x = vec![0.0; hwc.len()];
+    for (i, &v) in hwc.iter().enumerate() {
+        let (n, pixel, c) = (i / (3 * plane), i / 3 % plane, i % 3);
+        x[(n * 3 + c) * plane + pixel] = (v as f32 - 127.0) / 128.0;
+    }
+    x
+}
+
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length mismatch");
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
@@ -59,9 +77,7 @@ fn channel_mean(x: Tensor<4>) -> Tensor<2> {
 /// transaction (the only kind of read the browser allows).
 pub async fn run_goldens(model: &EfficientNetLite0, golden_bytes: &[u8], device: &Device) -> GoldenReport {
     let golden = TensorFile::parse(golden_bytes).expect("golden file parses");
-    let input = golden
-        .f32("input", &[GOLDEN_INPUTS, 3, 224, 224])
-        .expect("golden input");
+    let input = golden_input(golden_bytes);
     let x = Tensor::<4>::from_data(TensorData::new(input, [GOLDEN_INPUTS, 3, 224, 224]), device);
 
     let mut tx = Transaction::default();

@@ -1,0 +1,368 @@
+//! Issue 8's letters26 recipes through our own fine-tuning core, beside the PyTorch reference, plus fine-tuning
+//! throughput (images/s of forward + backward + AdamW at batch 32, with the frozen prefix run every step as in
+//! PyTorch's reference, and on cached cut activations).
+//!
+//!     cargo run --release --example bench_finetune [--features vulkan] -- \
+//!         [--recipes head,last4,lora4,lora8,lora16,all,auto] [--seeds 0,1] [--epochs N] [--per-class N]
+//!         [--throughput-steps K] [--no-accuracy] [--augment] [--device cpu|vulkan]
+//!
+//! Data: bench/data/letters26 (see its README). Default device: flex CPU;
+//! `--device vulkan` (built with `--features vulkan`) a GPU through wgpu. burn's CUDA backend is not offered: its
+//! build downloads an LLVM bundle from outside the package registries.
+//! `--per-class N` keeps N training and 2N held-out images per class, `--epochs N` overrides every recipe's
+//! epochs: both for quick checks only, since the PyTorch numbers are for the full recipes.
+
+use std::time::Instant;
+
+use ajuste::data::split::stratified_split;
+use ajuste::finetune::{AutoChoice, AutoTrainer, DeepTrainer, FinetuneMode, FinetuneOptions, Phase, TrainData};
+use ajuste::model::embed::{embed_batch, input_tensor};
+use ajuste::model::{EfficientNetLite0, load_efficientnet};
+use ajuste::preprocess::prepare_rgb;
+use ajuste::train::augment::AugmentOptions;
+use ajuste::train::{TrainOptions, Trainer};
+use burn::tensor::Device;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/data/letters26");
+const WEIGHTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/public/models/efficientnet_lite0.safetensors"
+);
+
+/// (key, description, PyTorch without augmentation, with augmentation).
+const RECIPES: [(&str, &str, f32, f32); 7] = [
+    ("head", "head only (lr 1e-3, 50 epochs)", 0.828, 0.835),
+    (
+        "last4",
+        "last 4 blocks + head conv unfrozen (lr 1e-4, head 1e-3, 30 ep)",
+        0.900,
+        0.927,
+    ),
+    (
+        "lora4",
+        "LoRA r16, last 4 blocks + head conv (lr 1e-3, 30 ep)",
+        0.904,
+        0.921,
+    ),
+    (
+        "lora8",
+        "LoRA r16, last 8 blocks + head conv (lr 1e-3, 30 ep)",
+        0.933,
+        0.945,
+    ),
+    ("lora16", "LoRA r16 on every 1×1 conv (lr 1e-3, 30 ep)", 0.938, 0.956),
+    (
+        "all",
+        "all 16 blocks + head conv (stem frozen; lr 1e-4, 30 ep)",
+        0.937,
+        0.942,
+    ),
+    (
+        "auto",
+        "Auto: head only, then LoRA last 8; lower val loss kept",
+        f32::NAN,
+        f32::NAN,
+    ),
+];
+
+fn arg(name: &str) -> Option<String> {
+    std::env::args().skip_while(|a| a != name).nth(1)
+}
+
+/// `--device cpu|vulkan` (vulkan needs its Cargo feature); default: the CPU.
+fn device() -> (&'static str, Device) {
+    match arg("--device").as_deref().unwrap_or("cpu") {
+        #[cfg(feature = "vulkan")]
+        "vulkan" => ("wgpu Vulkan", Device::vulkan(burn::tensor::DeviceKind::DefaultDevice)),
+        "cpu" => ("flex CPU", Device::flex()),
+        other => panic!("--device {other}: not compiled in (feature vulkan) or unknown"),
+    }
+}
+
+struct Letters {
+    images: Vec<Vec<u8>>,
+    labels: Vec<usize>,
+    train: Vec<usize>,
+    test: Vec<usize>,
+}
+
+fn load(per_class: Option<usize>) -> Letters {
+    let split: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{DATA}/letters26_split.json")).expect("split")).unwrap();
+    let mut out = Letters {
+        images: Vec::new(),
+        labels: Vec::new(),
+        train: Vec::new(),
+        test: Vec::new(),
+    };
+    for (part, keep) in [("train", per_class), ("test", per_class.map(|n| 2 * n))] {
+        let mut per = [0usize; 26];
+        for path in split[part].as_array().expect("a list of paths") {
+            let path = path.as_str().unwrap();
+            let class = (path.as_bytes()[0] - b'A') as usize;
+            if keep.is_some_and(|k| per[class] >= k) {
+                continue;
+            }
+            per[class] += 1;
+            let bytes = std::fs::read(format!("{DATA}/{path}")).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let index = out.images.len();
+            out.images
+                .push(prepare_rgb(&bytes).unwrap_or_else(|e| panic!("{path}: {e}")));
+            out.labels.push(class);
+            if part == "train" {
+                out.train.push(index)
+            } else {
+                out.test.push(index)
+            }
+        }
+    }
+    out
+}
+
+/// Held-out accuracy of a whole network (batches of 32).
+fn accuracy(model: &EfficientNetLite0, data: &Letters, device: &Device) -> f32 {
+    let mut correct = 0;
+    for chunk in data.test.chunks(32) {
+        let refs: Vec<&[u8]> = chunk.iter().map(|&i| data.images[i].as_slice()).collect();
+        let logits = model.forward(input_tensor(&refs, device)).argmax(1);
+        let predicted = pollster::block_on(logits.into_data_async()).unwrap().convert::<i64>();
+        let predicted = predicted.try_to_vec::<i64>().unwrap();
+        correct += chunk
+            .iter()
+            .zip(predicted)
+            .filter(|&(&i, p)| data.labels[i] == p as usize)
+            .count();
+    }
+    correct as f32 / data.test.len() as f32
+}
+
+fn train_data(data: &Letters) -> TrainData {
+    // Only the fine-tuning images, re-indexed, with the reference's 80/20 stratified validation (seed 0).
+    let images: Vec<Vec<u8>> = data.train.iter().map(|&i| data.images[i].clone()).collect();
+    let labels: Vec<usize> = data.train.iter().map(|&i| data.labels[i]).collect();
+    let split = stratified_split(&labels, 0.2, 0);
+    TrainData {
+        images,
+        labels,
+        num_classes: 26,
+        train: split.train,
+        val: split.val,
+    }
+}
+
+fn deep_options(key: &str, seed: u64, epochs: Option<usize>) -> FinetuneOptions {
+    let lora = |blocks| FinetuneMode::Lora {
+        blocks,
+        rank: 16,
+        alpha: 16.0,
+    };
+    let mode = match key {
+        "last4" => FinetuneMode::LastBlocks { blocks: 4 },
+        "lora4" => lora(4),
+        "lora8" => lora(8),
+        "lora16" => lora(16),
+        "all" => FinetuneMode::LastBlocks { blocks: 16 },
+        other => panic!("unknown recipe {other}"),
+    };
+    // The reference trains every epoch and keeps the best: no early stopping.
+    FinetuneOptions {
+        mode,
+        epochs: epochs.unwrap_or(30),
+        patience: 0,
+        seed,
+        ..FinetuneOptions::default()
+    }
+}
+
+fn run_deep(trainer: &mut DeepTrainer) {
+    while !trainer.is_done() {
+        pollster::block_on(trainer.step()).unwrap();
+    }
+}
+
+fn head_options(seed: u64, epochs: Option<usize>) -> TrainOptions {
+    TrainOptions {
+        epochs: epochs.unwrap_or(50),
+        patience: 0,
+        seed,
+        ..TrainOptions::default()
+    }
+}
+
+/// Held-out accuracy of one recipe and seed.
+fn run_recipe(
+    key: &str,
+    seed: u64,
+    epochs: Option<usize>,
+    base: &EfficientNetLite0,
+    data: &Letters,
+    device: &Device,
+    augment: bool,
+) -> f32 {
+    let transform = || AugmentOptions::default().transform().filter(|_| augment);
+    match key {
+        "head" => {
+            let embed = |idx: &[usize]| -> Vec<f32> {
+                idx.chunks(32)
+                    .flat_map(|c| {
+                        let refs: Vec<&[u8]> = c.iter().map(|&i| data.images[i].as_slice()).collect();
+                        pollster::block_on(embed_batch(base, &refs, device)).unwrap()
+                    })
+                    .collect()
+            };
+            let td = train_data(data);
+            let mut trainer = Trainer::new(
+                embed(&data.train),
+                1280,
+                td.labels,
+                td.train,
+                td.val,
+                26,
+                head_options(seed, epochs),
+            )
+            .unwrap();
+            while !trainer.is_done() {
+                trainer.step_epoch();
+            }
+            let test = embed(&data.test);
+            let predicted = trainer.best().0.predict(&test, data.test.len());
+            let hits = data
+                .test
+                .iter()
+                .zip(predicted)
+                .filter(|&(&i, p)| data.labels[i] == p)
+                .count();
+            hits as f32 / data.test.len() as f32
+        }
+        "auto" => {
+            let lora = FinetuneOptions {
+                patience: 0,
+                seed,
+                epochs: epochs.unwrap_or(30),
+                ..Default::default()
+            };
+            let mut auto =
+                AutoTrainer::new(base, train_data(data), head_options(seed, epochs), lora, transform()).unwrap();
+            while !auto.is_done() {
+                pollster::block_on(auto.step()).unwrap();
+            }
+            let report = auto.report().unwrap();
+            eprintln!("  auto, seed {seed}: {}", report.explanation);
+            match report.choice {
+                AutoChoice::Lora => accuracy(&auto.lora_trainer().unwrap().best_model(), data, device),
+                AutoChoice::HeadOnly => {
+                    let trainer = auto.head_trainer().unwrap();
+                    let mut hits = 0;
+                    for chunk in data.test.chunks(32) {
+                        let refs: Vec<&[u8]> = chunk.iter().map(|&i| data.images[i].as_slice()).collect();
+                        let emb = pollster::block_on(embed_batch(base, &refs, device)).unwrap();
+                        let predicted = trainer.best().0.predict(&emb, chunk.len());
+                        hits += chunk
+                            .iter()
+                            .zip(predicted)
+                            .filter(|&(&i, p)| data.labels[i] == p)
+                            .count();
+                    }
+                    hits as f32 / data.test.len() as f32
+                }
+            }
+        }
+        _ => {
+            let options = deep_options(key, seed, epochs);
+            let mut trainer = DeepTrainer::new(base, train_data(data), options, transform()).unwrap();
+            run_deep(&mut trainer);
+            accuracy(&trainer.best_model(), data, device)
+        }
+    }
+}
+
+/// images/s of `steps` training steps at batch 32 (the first step is a warm-up): with `cached`, on activations
+/// cached at the cut (the caching itself not timed); otherwise through the frozen prefix every step.
+fn throughput(key: &str, steps: usize, cached: bool, base: &EfficientNetLite0, data: &Letters) -> f64 {
+    let mut td = train_data(data);
+    td.train.append(&mut td.val);
+    let options = deep_options(key, 0, Some(1000));
+    let options = FinetuneOptions {
+        cache_bytes: if cached { options.cache_bytes } else { 0 },
+        ..options
+    };
+    let mut trainer = DeepTrainer::new(base, td, options, None).unwrap();
+    while pollster::block_on(trainer.step()).unwrap().phase != Phase::Training {}
+    let start = Instant::now();
+    let mut images = 0;
+    for _ in 0..steps {
+        images += pollster::block_on(trainer.step()).unwrap().images;
+    }
+    images as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let keys: Vec<String> = arg("--recipes").map_or_else(
+        || RECIPES.iter().map(|r| r.0.to_string()).collect(),
+        |s| s.split(',').map(String::from).collect(),
+    );
+    let seeds: Vec<u64> = arg("--seeds").map_or(vec![0, 1], |s| s.split(',').map(|v| v.parse().unwrap()).collect());
+    let epochs: Option<usize> = arg("--epochs").map(|v| v.parse().unwrap());
+    let per_class: Option<usize> = arg("--per-class").map(|v| v.parse().unwrap());
+    let steps: usize = arg("--throughput-steps").map_or(10, |v| v.parse().unwrap());
+    let (device_name, device) = device();
+    let base = load_efficientnet(&std::fs::read(WEIGHTS).expect("weights"), &device).expect("weights load");
+    let data = load(per_class);
+    eprintln!(
+        "{} fine-tuning and {} held-out images on {device_name}",
+        data.train.len(),
+        data.test.len()
+    );
+
+    if !std::env::args().any(|a| a == "--no-accuracy") {
+        let augment = std::env::args().any(|a| a == "--augment");
+        let column = if augment { "aug" } else { "no aug" };
+        println!(
+            "\n| recipe | PyTorch (no aug) | PyTorch (aug) | ours ({column}, mean of seeds {seeds:?}) | time/seed |"
+        );
+        println!("|---|---:|---:|---:|---:|");
+        for key in &keys {
+            let (_, description, torch, torch_aug) = *RECIPES.iter().find(|r| r.0 == key).expect("known recipe");
+            let start = Instant::now();
+            let accs: Vec<f32> = seeds
+                .iter()
+                .map(|&s| run_recipe(key, s, epochs, &base, &data, &device, augment))
+                .collect();
+            let mean = accs.iter().sum::<f32>() / accs.len() as f32;
+            let per_seed = start.elapsed().as_secs_f64() / seeds.len() as f64;
+            let fmt = |v: f32| {
+                if v.is_nan() {
+                    "–".to_string()
+                } else {
+                    format!("{v:.3}")
+                }
+            };
+            println!(
+                "| {description} | {} | {} | {mean:.3} | {per_seed:.0} s |",
+                fmt(torch),
+                fmt(torch_aug)
+            );
+        }
+        if augment {
+            println!(
+                "\nWith --augment, head only still trains on embeddings of the unaugmented images (as the app does)."
+            );
+        }
+    }
+    if steps > 0 {
+        println!(
+            "\n| fine-tuning throughput ({device_name}, batch 32) | images/s, prefix every step | images/s, cached cut |"
+        );
+        println!("|---|---:|---:|");
+        for (key, what) in [
+            ("lora8", "LoRA r16, last 8 blocks + head conv"),
+            ("last4", "last 4 blocks + head conv unfrozen"),
+        ] {
+            let (full, cached) = (
+                throughput(key, steps, false, &base, &data),
+                throughput(key, steps, true, &base, &data),
+            );
+            println!("| {what} | {full:.1} | {cached:.1} |");
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! What the deep trainer takes and reports, and the small pieces of a step: input checks, the read-back of a
+//! batch's loss and accuracy, running sums.
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::{Device, Int, Tensor, Transaction};
+
+use crate::rng::Rng;
+use crate::train::EpochMetrics;
+
+/// A per-image transform of prepared 224×224×3 HWC u8 pixels (augmentation), drawing from the trainer's rng.
+pub type Augment = Box<dyn Fn(&[u8], &mut Rng) -> Vec<u8>>;
+
+/// Prepared images (224×224×3 HWC u8), their labels and the train/validation split.
+#[derive(Debug, Clone)]
+pub struct TrainData {
+    pub images: Vec<Vec<u8>>,
+    pub labels: Vec<usize>,
+    pub num_classes: usize,
+    pub train: Vec<usize>,
+    pub val: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Running the frozen prefix once per image to fill the activation cache.
+    Caching,
+    Training,
+    Validating,
+    Done,
+}
+
+/// What one `step` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    pub phase: Phase,
+    /// 0-based epoch the step belongs to.
+    pub epoch: usize,
+    /// Step within the phase (1-based, after this step) and the phase's steps.
+    pub step: usize,
+    pub steps: usize,
+    /// Images this step processed.
+    pub images: usize,
+    /// Set when this step finished an epoch.
+    pub epoch_metrics: Option<EpochMetrics>,
+}
+
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Sums {
+    pub loss: f64,
+    pub correct: usize,
+    pub seen: usize,
+}
+
+impl Sums {
+    pub fn mean(&self) -> (f32, f32) {
+        let n = self.seen.max(1) as f64;
+        ((self.loss / n) as f32, (self.correct as f64 / n) as f32)
+    }
+}
+
+pub(crate) fn check_data(data: &TrainData) -> Result<(), String> {
+    let n = data.images.len();
+    if data.labels.len() != n {
+        return Err(format!("{n} images but {} labels", data.labels.len()));
+    }
+    if let Some(i) = data.images.iter().position(|im| im.len() != 224 * 224 * 3) {
+        return Err(format!(
+            "image {i} has {} bytes, expected 224×224×3",
+            data.images[i].len()
+        ));
+    }
+    if data.num_classes < 2 {
+        return Err(format!("training needs at least 2 classes (got {})", data.num_classes));
+    }
+    if let Some(bad) = data.labels.iter().find(|&&l| l >= data.num_classes) {
+        return Err(format!("label {bad} is out of range for {} classes", data.num_classes));
+    }
+    if data.train.is_empty() {
+        return Err("there are no training images".into());
+    }
+    if let Some(bad) = data.train.iter().chain(&data.val).find(|&&i| i >= n) {
+        return Err(format!("sample index {bad} is out of range ({n} samples)"));
+    }
+    Ok(())
+}
+
+/// Plain (unsmoothed) mean cross-entropy and correct predictions of `logits` against `labels`, read back.
+pub(crate) async fn read_loss(
+    logits: Tensor<2>,
+    labels: Tensor<1, Int>,
+    device: &Device,
+) -> Result<(f32, usize), String> {
+    let loss = CrossEntropyLossConfig::new()
+        .init(device)
+        .forward(logits.clone(), labels.clone());
+    let correct = logits.argmax(1).squeeze_dim::<1>(1).equal(labels).int().sum();
+    let mut out = Transaction::default()
+        .register(loss)
+        .register(correct)
+        .execute_async()
+        .await
+        .map_err(|e| format!("reading the loss: {e:?}"))?
+        .into_iter();
+    let (Some(loss), Some(correct)) = (out.next(), out.next()) else {
+        return Err("the loss read-back returned fewer tensors than registered".into());
+    };
+    let loss = loss
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| format!("reading the loss: {e:?}"))?;
+    let correct = correct
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .map_err(|e| format!("reading accuracy: {e:?}"))?;
+    Ok((loss[0], correct[0] as usize))
+}

@@ -1,0 +1,378 @@
+//! The deep fine-tuning loop, one mini-batch per call: caching cut activations, AdamW steps with separate
+//! learning rates for the classifier and the backbone part, cosine decay with warm-up, validation after every
+//! epoch, early stopping and the best epoch's trainable parameters kept.
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::cache::ActivationCache;
+use super::options::{FinetuneMode, FinetuneOptions};
+use super::step::{Augment, Phase, StepReport, Sums, TrainData, check_data, read_loss};
+use super::tail::{Tail, classifier_from_head};
+use crate::model::embed::input_tensor;
+use crate::model::{Classifier, EMBEDDING_DIM, EfficientNetLite0};
+use crate::rng::Rng;
+use crate::train::{EpochMetrics, Head};
+
+mod results;
+
+enum State {
+    Caching {
+        queue: Vec<usize>,
+        next: usize,
+    },
+    Training {
+        order: Vec<usize>,
+        next: usize,
+        sums: Sums,
+    },
+    Validating {
+        /// The epoch's model in inference mode (boxed: the other states are small).
+        model: Box<(Tail, Classifier)>,
+        next: usize,
+        train: Sums,
+        sums: Sums,
+    },
+    Done,
+}
+
+pub struct DeepTrainer {
+    base: EfficientNetLite0,
+    device: Device,
+    autodiff: Device,
+    data: TrainData,
+    options: FinetuneOptions,
+    tail: Tail,
+    classifier: Classifier,
+    opt_head: ModuleOptimizer,
+    opt_backbone: ModuleOptimizer,
+    augment: Option<Augment>,
+    rng: Rng,
+    cache: ActivationCache,
+    state: State,
+    step_count: usize,
+    total_steps: usize,
+    trainable_params: usize,
+    history: Vec<EpochMetrics>,
+    best: Option<(Tail, Classifier, EpochMetrics)>,
+    stop_reason: Option<String>,
+}
+
+impl DeepTrainer {
+    /// `base`: the pretrained backbone on the plain device the training runs on (its classifier is ignored).
+    pub fn new(
+        base: &EfficientNetLite0,
+        data: TrainData,
+        options: FinetuneOptions,
+        augment: Option<Augment>,
+    ) -> Result<Self, String> {
+        options.validate()?;
+        check_data(&data)?;
+        let device = base.head.weight.device().inner();
+        let autodiff = device.clone().autodiff();
+        let mut rng = Rng::new(options.seed);
+        let head = Head::new(EMBEDDING_DIM, data.num_classes, 0, 0.0, &mut rng);
+        let tail = Tail::new(base, options.mode, &mut rng);
+        let trainable_params = match options.mode {
+            FinetuneMode::LastBlocks { .. } => tail.num_params(),
+            FinetuneMode::Lora { .. } => {
+                let adapters = tail.blocks.iter().flat_map(|b| [&b.expand_lora, &b.project_lora]);
+                adapters
+                    .chain([&tail.head_lora])
+                    .flatten()
+                    .map(|l| l.num_params())
+                    .sum()
+            }
+        } + EMBEDDING_DIM * data.num_classes
+            + data.num_classes;
+        let tail = tail.train();
+        let classifier = classifier_from_head(&head, &device).train();
+        let adamw = AdamWConfig::new().with_weight_decay(options.weight_decay);
+        let cut = options.mode.cut();
+        let cache = ActivationCache::new(cut, options.cache_bytes);
+        let mut queue = data.val.clone();
+        if augment.is_none() {
+            queue.extend_from_slice(&data.train);
+        }
+        queue.truncate(cache.capacity());
+        let steps_per_epoch = data.train.len().div_ceil(options.batch_size);
+        // Nothing to cache (no budget, or augmentation and no validation): training starts at once.
+        let state = if queue.is_empty() {
+            State::Done
+        } else {
+            State::Caching { queue, next: 0 }
+        };
+        let mut trainer = Self {
+            base: base.clone(),
+            device,
+            autodiff,
+            total_steps: steps_per_epoch * options.epochs,
+            data,
+            options,
+            tail,
+            classifier,
+            opt_head: adamw.init(),
+            opt_backbone: adamw.init(),
+            augment,
+            rng,
+            cache,
+            state,
+            step_count: 0,
+            trainable_params,
+            history: Vec::new(),
+            best: None,
+            stop_reason: None,
+        };
+        if matches!(trainer.state, State::Done) {
+            trainer.state = trainer.start_epoch();
+        }
+        Ok(trainer)
+    }
+
+    fn start_epoch(&mut self) -> State {
+        let mut order = self.data.train.clone();
+        self.rng.shuffle(&mut order);
+        State::Training {
+            order,
+            next: 0,
+            sums: Sums::default(),
+        }
+    }
+
+    /// The user pressed Stop: takes effect now; the best epoch so far is kept.
+    pub fn request_stop(&mut self) {
+        if self.stop_reason.is_none() {
+            self.stop_reason = Some(format!("stopped by you after {} epochs", self.history.len()));
+            self.state = State::Done;
+        }
+    }
+
+    /// Activations at the cut for `ids` (on the plain device), in the order of the returned ids: cached ones
+    /// first, then the rest through the frozen prefix, augmented when `augment` and a transform is set.
+    fn cut_input(&mut self, ids: &[usize], augment: bool) -> (Tensor<4>, Vec<usize>) {
+        let [c, h, w] = self.cache.shape();
+        let (mut cached, mut cached_ids, mut fresh, mut fresh_ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for &i in ids {
+            match (augment && self.augment.is_some(), self.cache.get(i)) {
+                (false, Some(a)) => {
+                    cached.extend_from_slice(a);
+                    cached_ids.push(i);
+                }
+                (true, _) => {
+                    let transform = self.augment.as_ref().expect("checked above");
+                    fresh.push(transform(&self.data.images[i], &mut self.rng));
+                    fresh_ids.push(i);
+                }
+                (false, None) => {
+                    fresh.push(self.data.images[i].clone());
+                    fresh_ids.push(i);
+                }
+            }
+        }
+        let mut parts = Vec::new();
+        if !cached_ids.is_empty() {
+            let data = TensorData::new(cached, [cached_ids.len(), c, h, w]);
+            parts.push(Tensor::from_data(data, &self.device));
+        }
+        if !fresh.is_empty() {
+            let refs: Vec<&[u8]> = fresh.iter().map(Vec::as_slice).collect();
+            parts.push(self.prefix(input_tensor(&refs, &self.device)));
+        }
+        cached_ids.extend(fresh_ids);
+        (Tensor::cat(parts, 0), cached_ids)
+    }
+
+    fn prefix(&self, input: Tensor<4>) -> Tensor<4> {
+        self.base.blocks(self.base.stem(input), 0, self.options.mode.cut())
+    }
+
+    fn labels(&self, ids: &[usize], device: &Device) -> Tensor<1, Int> {
+        let y: Vec<i64> = ids.iter().map(|&i| self.data.labels[i] as i64).collect();
+        Tensor::from_data(TensorData::new(y, [ids.len()]), device)
+    }
+
+    /// Runs one step: a batch of caching, of training (forward, backward, AdamW) or of validation.
+    pub async fn step(&mut self) -> Result<StepReport, String> {
+        let epoch = self.history.len();
+        let bs = self.options.batch_size;
+        let state = std::mem::replace(&mut self.state, State::Done);
+        let (report, next) = match state {
+            State::Done => {
+                let report = StepReport {
+                    phase: Phase::Done,
+                    epoch,
+                    step: 0,
+                    steps: 0,
+                    images: 0,
+                    epoch_metrics: None,
+                };
+                return Ok(report);
+            }
+            State::Caching { queue, next } => {
+                let ids = queue[next..(next + bs).min(queue.len())].to_vec();
+                let refs: Vec<&[u8]> = ids.iter().map(|&i| self.data.images[i].as_slice()).collect();
+                let acts = self.prefix(input_tensor(&refs, &self.device));
+                let values = acts
+                    .into_data_async()
+                    .await
+                    .map_err(|e| format!("reading cut activations: {e:?}"))?
+                    .try_to_vec::<f32>()
+                    .map_err(|e| format!("reading cut activations: {e:?}"))?;
+                let per = self.cache.floats_per_image();
+                for (&i, chunk) in ids.iter().zip(values.chunks_exact(per)) {
+                    self.cache.insert(i, chunk.to_vec());
+                }
+                let done = next + ids.len();
+                let report = StepReport {
+                    phase: Phase::Caching,
+                    epoch,
+                    step: done.div_ceil(bs),
+                    steps: queue.len().div_ceil(bs),
+                    images: ids.len(),
+                    epoch_metrics: None,
+                };
+                let next = if done < queue.len() {
+                    State::Caching { queue, next: done }
+                } else {
+                    self.start_epoch()
+                };
+                (report, next)
+            }
+            State::Training { order, next, mut sums } => {
+                let batch = &order[next..(next + bs).min(order.len())];
+                let (x, ids) = self.cut_input(batch, true);
+                let (loss, correct) = self.train_batch(x, &ids).await?;
+                sums.loss += loss as f64 * ids.len() as f64;
+                sums.correct += correct;
+                sums.seen += ids.len();
+                let done = next + ids.len();
+                let report = StepReport {
+                    phase: Phase::Training,
+                    epoch,
+                    step: done.div_ceil(bs),
+                    steps: order.len().div_ceil(bs),
+                    images: ids.len(),
+                    epoch_metrics: None,
+                };
+                let next = if done < order.len() {
+                    State::Training {
+                        order,
+                        next: done,
+                        sums,
+                    }
+                } else if self.data.val.is_empty() {
+                    let metrics = self.end_epoch(sums, sums);
+                    return Ok(StepReport {
+                        epoch_metrics: Some(metrics),
+                        ..report
+                    });
+                } else {
+                    State::Validating {
+                        model: Box::new((self.tail.valid(), self.classifier.valid())),
+                        next: 0,
+                        train: sums,
+                        sums: Sums::default(),
+                    }
+                };
+                (report, next)
+            }
+            State::Validating {
+                model,
+                next,
+                train,
+                mut sums,
+            } => {
+                let val = self.data.val.clone();
+                let batch = &val[next..(next + bs).min(val.len())];
+                let (x, ids) = self.cut_input(batch, false);
+                let logits = model.1.forward(model.0.forward(x));
+                let (loss, correct) = read_loss(logits, self.labels(&ids, &self.device), &self.device).await?;
+                sums.loss += loss as f64 * ids.len() as f64;
+                sums.correct += correct;
+                sums.seen += ids.len();
+                let done = next + ids.len();
+                let mut report = StepReport {
+                    phase: Phase::Validating,
+                    epoch,
+                    step: done.div_ceil(bs),
+                    steps: val.len().div_ceil(bs),
+                    images: ids.len(),
+                    epoch_metrics: None,
+                };
+                if done < val.len() {
+                    (
+                        report,
+                        State::Validating {
+                            model,
+                            next: done,
+                            train,
+                            sums,
+                        },
+                    )
+                } else {
+                    report.epoch_metrics = Some(self.end_epoch(train, sums));
+                    return Ok(report);
+                }
+            }
+        };
+        self.state = next;
+        Ok(report)
+    }
+
+    /// Forward, backward and one AdamW step per parameter group; returns the batch's plain cross-entropy and
+    /// its correct predictions.
+    async fn train_batch(&mut self, x: Tensor<4>, ids: &[usize]) -> Result<(f32, usize), String> {
+        let y = self.labels(ids, &self.autodiff);
+        let logits = self.classifier.forward(self.tail.forward(x.autodiff()));
+        let smoothing = (self.options.label_smoothing > 0.0).then_some(self.options.label_smoothing);
+        let loss = CrossEntropyLossConfig::new()
+            .with_smoothing(smoothing)
+            .init(&self.autodiff)
+            .forward(logits.clone(), y.clone());
+        let mut grads = loss.backward();
+        let g_head = GradientsParams::from_module(&mut grads, &self.classifier);
+        let g_backbone = GradientsParams::from_module(&mut grads, &self.tail);
+        let factor = self.options.lr_factor(self.step_count, self.total_steps) as f64;
+        self.step_count += 1;
+        let head_lr = self.options.head_lr as f64 * factor;
+        let backbone_lr = self.options.backbone_lr() as f64 * factor;
+        self.classifier = self.opt_head.step(head_lr, self.classifier.clone(), g_head);
+        self.tail = self.opt_backbone.step(backbone_lr, self.tail.clone(), g_backbone);
+        read_loss(logits.inner(), y.inner(), &self.device).await
+    }
+
+    fn end_epoch(&mut self, train: Sums, val: Sums) -> EpochMetrics {
+        let epoch = self.history.len();
+        let (train_loss, train_accuracy) = train.mean();
+        let (val_loss, val_accuracy) = val.mean();
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss,
+            train_accuracy,
+            val_loss,
+            val_accuracy,
+        };
+        self.history.push(metrics.clone());
+        if self.best.as_ref().is_none_or(|(_, _, b)| metrics.val_loss < b.val_loss) {
+            self.best = Some((self.tail.valid(), self.classifier.valid(), metrics.clone()));
+        }
+        let best_epoch = self.best.as_ref().map_or(0, |(_, _, b)| b.epoch);
+        if epoch + 1 >= self.options.epochs {
+            self.stop_reason = Some(format!("completed {} epochs", self.options.epochs));
+        } else if self.options.patience > 0 && epoch - best_epoch >= self.options.patience {
+            self.stop_reason = Some(format!(
+                "stopped early after {} epochs: no lower validation loss for {} epochs",
+                epoch + 1,
+                self.options.patience
+            ));
+        }
+        self.state = if self.stop_reason.is_some() {
+            State::Done
+        } else {
+            self.start_epoch()
+        };
+        metrics
+    }
+}

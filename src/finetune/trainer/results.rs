@@ -1,0 +1,71 @@
+//! What a deep trainer reports and hands over: options, history, progress counts, and the best epoch's network,
+//! backbone changes and head.
+
+use burn::module::Module;
+
+use super::DeepTrainer;
+use crate::finetune::cache::ActivationCache;
+use crate::finetune::options::FinetuneOptions;
+use crate::finetune::tail::head_from_classifier;
+use crate::model::{BackboneDelta, EfficientNetLite0};
+use crate::train::{EpochMetrics, Head};
+
+impl DeepTrainer {
+    pub fn options(&self) -> &FinetuneOptions {
+        &self.options
+    }
+    pub fn history(&self) -> &[EpochMetrics] {
+        &self.history
+    }
+    pub fn is_done(&self) -> bool {
+        self.stop_reason.is_some()
+    }
+    /// Why training ended ("" while it runs).
+    pub fn stop_reason(&self) -> &str {
+        self.stop_reason.as_deref().unwrap_or("")
+    }
+    /// Parameters that train: adapters or tail convs, plus the classifier.
+    pub fn trainable_params(&self) -> usize {
+        self.trainable_params
+    }
+    pub fn cache(&self) -> &ActivationCache {
+        &self.cache
+    }
+    /// Optimizer steps of the whole run (epochs × steps per epoch), for the time left.
+    pub fn total_steps(&self) -> usize {
+        self.total_steps
+    }
+    /// Optimizer steps per epoch.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.data.train.len().div_ceil(self.options.batch_size)
+    }
+
+    /// Metrics of the epoch with the lowest validation loss (None before the first epoch ends).
+    pub fn best_metrics(&self) -> Option<&EpochMetrics> {
+        self.best.as_ref().map(|(_, _, m)| m)
+    }
+
+    /// The best epoch's whole network on the plain device (adapters kept, not merged).
+    pub fn best_model(&self) -> EfficientNetLite0 {
+        match &self.best {
+            Some((tail, classifier, _)) => tail.assemble(&self.base, classifier),
+            None => self.tail.valid().assemble(&self.base, &self.classifier.valid()),
+        }
+    }
+
+    /// The best epoch's changes to the backbone, for the export.
+    pub async fn best_delta(&self) -> Result<BackboneDelta, String> {
+        match &self.best {
+            Some((tail, _, _)) => tail.delta().await,
+            None => self.tail.valid().delta().await,
+        }
+    }
+
+    /// The best epoch's classifier as the plain-Rust head the export writes.
+    pub async fn best_head(&self) -> Result<Head, String> {
+        match &self.best {
+            Some((_, classifier, _)) => head_from_classifier(classifier).await,
+            None => head_from_classifier(&self.classifier.valid()).await,
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! Training-time augmentation of prepared images (224×224×3 HWC u8): random resized crop and a small rotation
+//! in one bilinear inverse mapping, an optional horizontal flip, then brightness and contrast jitter.
+//!
+//! It runs per image per epoch on a 2-core wasm CPU, so it allocates only the output, draws a handful of numbers
+//! per image, takes sine and cosine once per image, and maps each output pixel with two multiply-adds per axis.
+//! Points that fall outside the source replicate its edge: prepared images are composited over white, so for
+//! drawings and letters the edge is the white page, and for photos it continues the scene instead of adding a
+//! hard white or black border the network could learn as a cue of "augmented".
+
+use serde::{Deserialize, Serialize};
+
+use crate::finetune::Augment;
+use crate::preprocess::IMAGE_SIZE;
+use crate::rng::Rng;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AugmentOptions {
+    /// false: images pass through unchanged.
+    pub enabled: bool,
+    /// Area of the random crop as a share of the image, `[min, max]`.
+    pub crop_scale: [f32; 2],
+    /// Aspect ratio (width / height) of the random crop, `[min, max]`, drawn log-uniformly.
+    pub crop_aspect: [f32; 2],
+    /// Largest rotation either way, in degrees.
+    pub rotation_degrees: f32,
+    /// Brightness factor drawn in `1 ± brightness`.
+    pub brightness: f32,
+    /// Contrast factor drawn in `1 ± contrast` (blend with the image's mean grey, as torchvision does).
+    pub contrast: f32,
+    /// Mirror half of the images left–right. Off by default: letters, digits and text must not flip.
+    pub horizontal_flip: bool,
+}
+
+impl Default for AugmentOptions {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            crop_scale: [0.7, 1.0],
+            crop_aspect: [3.0 / 4.0, 4.0 / 3.0],
+            rotation_degrees: 10.0,
+            brightness: 0.2,
+            contrast: 0.2,
+            horizontal_flip: false,
+        }
+    }
+}
+
+impl AugmentOptions {
+    /// The per-image transform the deep trainer takes, or `None` when disabled (the trainer may then cache
+    /// activations at the cut).
+    pub fn transform(&self) -> Option<Augment> {
+        let opts = self.clone();
+        self.enabled
+            .then(|| Box::new(move |pixels: &[u8], rng: &mut Rng| augment(pixels, &opts, rng)) as Augment)
+    }
+
+    /// Every out-of-range option, as messages a user can act on.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        let [s0, s1] = self.crop_scale;
+        if !(s0 > 0.0 && s0 <= s1 && s1 <= 1.0) {
+            problems.push(format!("crop scale must satisfy 0 < min ≤ max ≤ 1 (got {s0}–{s1})"));
+        }
+        let [a0, a1] = self.crop_aspect;
+        if !(a0 > 0.0 && a0 <= a1 && a1.is_finite()) {
+            problems.push(format!("crop aspect must satisfy 0 < min ≤ max (got {a0}–{a1})"));
+        }
+        if !(0.0..=180.0).contains(&self.rotation_degrees) {
+            problems.push(format!(
+                "rotation must be between 0 and 180 degrees (got {})",
+                self.rotation_degrees
+            ));
+        }
+        for (what, v) in [("brightness", self.brightness), ("contrast", self.contrast)] {
+            if !(0.0..=1.0).contains(&v) {
+                problems.push(format!("{what} jitter must be between 0 and 1 (got {v})"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}
+
+/// Uniform in `[lo, hi)`.
+fn uniform(rng: &mut Rng, lo: f32, hi: f32) -> f32 {
+    lo + (hi - lo) * rng.next_f32()
+}
+
+/// Width and height (in source pixels) and top-left corner of a random crop, torchvision's RandomResizedCrop
+/// recipe: area and log-aspect drawn uniformly, up to 10 tries to fit, else the largest centred crop.
+fn random_crop(side: f32, opts: &AugmentOptions, rng: &mut Rng) -> (f32, f32, f32, f32) {
+    let area = side * side;
+    let (log_a0, log_a1) = (opts.crop_aspect[0].ln(), opts.crop_aspect[1].ln());
+    for _ in 0..10 {
+        let target = area * uniform(rng, opts.crop_scale[0], opts.crop_scale[1]);
+        let aspect = uniform(rng, log_a0, log_a1).exp();
+        let w = (target * aspect).sqrt();
+        let h = (target / aspect).sqrt();
+        if w <= side && h <= side {
+            let x = uniform(rng, 0.0, side - w);
+            let y = uniform(rng, 0.0, side - h);
+            return (w, h, x, y);
+        }
+    }
+    (side, side, 0.0, 0.0)
+}
+
+/// One augmented copy of `pixels` (224×224×3 HWC u8), drawn from `rng`; the input itself when disabled.
+pub fn augment(pixels: &[u8], opts: &AugmentOptions, rng: &mut Rng) -> Vec<u8> {
+    const N: usize = IMAGE_SIZE;
+    assert_eq!(pixels.len(), N * N * 3, "augment takes prepared 224×224×3 images");
+    if !opts.enabled {
+        return pixels.to_vec();
+    }
+    let side = N as f32;
+    let (w, h, x0, y0) = random_crop(side, opts, rng);
+    let angle = uniform(rng, -opts.rotation_degrees, opts.rotation_degrees).to_radians();
+    let flip = opts.horizontal_flip && rng.next_f32() < 0.5;
+    let brightness = uniform(rng, 1.0 - opts.brightness, 1.0 + opts.brightness);
+    let contrast = uniform(rng, 1.0 - opts.contrast, 1.0 + opts.contrast);
+
+    // Inverse map, output pixel centre (u, v) relative to the output centre → source point:
+    // src = crop centre + R(angle) · diag(±w/N, h/N) · (u, v), in pixel-centre coordinates.
+    let (sin, cos) = angle.sin_cos();
+    let (kx, ky) = (if flip { -w / side } else { w / side }, h / side);
+    let (m00, m01, m10, m11) = (cos * kx, -sin * ky, sin * kx, cos * ky);
+    let (cx, cy) = (x0 + w / 2.0 - 0.5, y0 + h / 2.0 - 0.5);
+    let half = side / 2.0 - 0.5;
+    let max = side - 1.0;
+
+    let mut out = vec![0u8; N * N * 3];
+    // Σ of 1000 × luma (BT.601 weights, integers) for the contrast's mean grey.
+    let mut luma_sum: u64 = 0;
+    for (y, row) in out.chunks_exact_mut(N * 3).enumerate() {
+        let v = y as f32 - half;
+        let (row_x, row_y) = (cx + m01 * v, cy + m11 * v);
+        for (x, px) in row.chunks_exact_mut(3).enumerate() {
+            let u = x as f32 - half;
+            let sx = (row_x + m00 * u).clamp(0.0, max);
+            let sy = (row_y + m10 * u).clamp(0.0, max);
+            let (ix, iy) = (sx as usize, sy as usize);
+            let (fx, fy) = (sx - ix as f32, sy - iy as f32);
+            let (ix1, iy1) = ((ix + 1).min(N - 1), (iy + 1).min(N - 1));
+            let (p00, p01) = ((iy * N + ix) * 3, (iy * N + ix1) * 3);
+            let (p10, p11) = ((iy1 * N + ix) * 3, (iy1 * N + ix1) * 3);
+            for c in 0..3 {
+                let top = pixels[p00 + c] as f32 + fx * (pixels[p01 + c] as f32 - pixels[p00 + c] as f32);
+                let bottom = pixels[p10 + c] as f32 + fx * (pixels[p11 + c] as f32 - pixels[p10 + c] as f32);
+                px[c] = (top + fy * (bottom - top)).round().clamp(0.0, 255.0) as u8;
+            }
+            luma_sum += 299 * px[0] as u64 + 587 * px[1] as u64 + 114 * px[2] as u64;
+        }
+    }
+
+    // brightness then contrast: c·(b·p) + (1 − c)·mean(b·p) = c·b·p + (1 − c)·b·mean(p), one affine map per
+    // image, applied through a 256-entry table.
+    if brightness != 1.0 || contrast != 1.0 {
+        let mean = luma_sum as f32 / (1000.0 * (N * N) as f32);
+        let gain = contrast * brightness;
+        let offset = (1.0 - contrast) * brightness * mean;
+        let mut table = [0u8; 256];
+        for (i, t) in table.iter_mut().enumerate() {
+            *t = (gain * i as f32 + offset).round().clamp(0.0, 255.0) as u8;
+        }
+        out.iter_mut().for_each(|p| *p = table[*p as usize]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const N: usize = IMAGE_SIZE;
+
+    fn identity() -> AugmentOptions {
+        AugmentOptions {
+            enabled: true,
+            crop_scale: [1.0, 1.0],
+            crop_aspect: [1.0, 1.0],
+            rotation_degrees: 0.0,
+            brightness: 0.0,
+            contrast: 0.0,
+            horizontal_flip: false,
+        }
+    }
+
+    /// Seeded noise image: every pixel different enough that any remapping shows.
+    fn noise(seed: u64) -> Vec<u8> {
+        let mut rng = Rng::new(seed);
+        (0..N * N * 3).map(|_| (rng.next_u64() >> 56) as u8).collect()
+    }
+
+    /// White image with a dark square of half-side `r` at (cx, cy).
+    fn blob(cx: usize, cy: usize, r: usize) -> Vec<u8> {
+        let mut img = vec![255u8; N * N * 3];
+        for y in cy - r..cy + r {
+            for x in cx - r..cx + r {
+                img[(y * N + x) * 3..(y * N + x) * 3 + 3].fill(0);
+            }
+        }
+        img
+    }
+
+    /// Centroid of dark pixels (first channel < 128).
+    fn dark_centroid(img: &[u8]) -> (f32, f32) {
+        let (mut sx, mut sy, mut n) = (0.0, 0.0, 0.0);
+        for (i, px) in img.chunks_exact(3).enumerate() {
+            if px[0] < 128 {
+                sx += (i % N) as f32;
+                sy += (i / N) as f32;
+                n += 1.0;
+            }
+        }
+        assert!(n > 0.0, "no dark pixels left");
+        (sx / n, sy / n)
+    }
+
+    #[test]
+    fn identity_options_and_disabled_give_the_input_back() {
+        let img = noise(1);
+        assert_eq!(augment(&img, &identity(), &mut Rng::new(3)), img);
+        let off = AugmentOptions {
+            enabled: false,
+            ..AugmentOptions::default()
+        };
+        assert_eq!(augment(&img, &off, &mut Rng::new(3)), img);
+        assert!(off.transform().is_none());
+    }
+
+    #[test]
+    fn deterministic_per_seed_and_varies_with_it() {
+        let img = noise(2);
+        let opts = AugmentOptions::default();
+        let a = augment(&img, &opts, &mut Rng::new(7));
+        let b = augment(&img, &opts, &mut Rng::new(7));
+        let c = augment(&img, &opts, &mut Rng::new(8));
+        assert_eq!(a.len(), N * N * 3);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a, img);
+        let transform = opts.transform().expect("enabled by default");
+        assert_eq!(transform(&img, &mut Rng::new(7)), a);
+        // Successive draws from one generator differ too (a new augmentation each epoch).
+        let mut rng = Rng::new(7);
+        assert_ne!(augment(&img, &opts, &mut rng), augment(&img, &opts, &mut rng));
+    }
+
+    #[test]
+    fn flip_off_never_mirrors() {
+        // A dark blob on the left: mirrored it would land on the right half.
+        let img = blob(50, 112, 20);
+        let opts = AugmentOptions::default();
+        let mut rng = Rng::new(11);
+        for _ in 0..40 {
+            let (x, _) = dark_centroid(&augment(&img, &opts, &mut rng));
+            assert!(x < 100.0, "blob moved to x = {x}");
+        }
+        // With flip on, about half are mirrored: shows the check above can fail.
+        let flip = AugmentOptions {
+            horizontal_flip: true,
+            ..identity()
+        };
+        let mirrored = (0..40)
+            .filter(|_| dark_centroid(&augment(&img, &flip, &mut rng)).0 > 124.0)
+            .count();
+        assert!((8..=32).contains(&mirrored), "{mirrored} of 40 mirrored");
+    }
+
+    #[test]
+    fn crop_and_rotation_keep_a_centred_blob_near_the_centre() {
+        let img = blob(112, 112, 16);
+        let opts = AugmentOptions {
+            brightness: 0.0,
+            contrast: 0.0,
+            ..AugmentOptions::default()
+        };
+        let mut rng = Rng::new(5);
+        let mut moved = 0.0f32;
+        for _ in 0..30 {
+            let (x, y) = dark_centroid(&augment(&img, &opts, &mut rng));
+            // Worst case: a 162 px wide crop (scale 0.7, aspect 3/4) pushed to one side puts the image centre
+            // 31 px off the crop centre, magnified 224/162 ≈ 1.38× to ≈ 43 px; rotation keeps that distance.
+            let d = ((x - 111.5).powi(2) + (y - 111.5).powi(2)).sqrt();
+            assert!(d < 50.0, "blob centroid at ({x}, {y})");
+            moved = moved.max(d);
+        }
+        assert!(moved > 2.0, "the crop never moved the blob");
+    }
+
+    #[test]
+    fn rotation_alone_turns_about_the_centre() {
+        // An off-centre blob on a pure rotation stays at the same distance from the centre.
+        let img = blob(152, 112, 8);
+        let opts = AugmentOptions {
+            rotation_degrees: 10.0,
+            ..identity()
+        };
+        let mut rng = Rng::new(9);
+        let mut angles = Vec::new();
+        for _ in 0..20 {
+            let (x, y) = dark_centroid(&augment(&img, &opts, &mut rng));
+            let (dx, dy) = (x - 111.5, y - 111.5);
+            assert!(((dx * dx + dy * dy).sqrt() - 40.5).abs() < 1.5, "({x}, {y})");
+            angles.push(dy.atan2(dx).to_degrees());
+        }
+        assert!(angles.iter().all(|a| a.abs() <= 10.5), "{angles:?}");
+        assert!(angles.iter().any(|a| a.abs() > 3.0), "{angles:?}");
+    }
+
+    #[test]
+    fn jitter_stays_in_range_and_changes_levels() {
+        let img = noise(4);
+        let opts = AugmentOptions {
+            brightness: 1.0,
+            contrast: 1.0,
+            ..identity()
+        };
+        let mut rng = Rng::new(6);
+        let mut saturated = false;
+        for _ in 0..20 {
+            let out = augment(&img, &opts, &mut rng);
+            assert_eq!(out.len(), img.len());
+            // u8 cannot leave 0..=255; what can go wrong is wrapping instead of clamping: the order of
+            // values must be kept (a monotone map per image).
+            let mut pairs: Vec<(u8, u8)> = img.iter().copied().zip(out.iter().copied()).collect();
+            pairs.sort();
+            assert!(pairs.windows(2).all(|w| w[0].1 <= w[1].1), "jitter is not monotone");
+            saturated |= out.iter().filter(|&&v| v == 255).count() > img.len() / 100;
+        }
+        assert!(saturated, "strong jitter never clipped at 255");
+    }
+
+    #[test]
+    fn validate_rejects_out_of_range_options() {
+        assert!(AugmentOptions::default().validate().is_ok());
+        let bad = AugmentOptions {
+            crop_scale: [0.9, 0.5],
+            rotation_degrees: -1.0,
+            brightness: 2.0,
+            ..AugmentOptions::default()
+        };
+        let err = bad.validate().unwrap_err();
+        assert!(
+            err.contains("crop scale") && err.contains("rotation") && err.contains("brightness"),
+            "{err}"
+        );
+    }
+}
