@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod optimizer;
 pub mod options;
 pub mod pipeline;
+pub mod protocol;
 pub mod trainer;
 
 pub use head::{Dense, Head, NamedTensor};
