@@ -1,5 +1,5 @@
 //! A whole training job as the page runs it (embed with the shipped backbone, train the head), driven
-//! through the `Host` a Web Worker will also implement: the events, the cache reuse and a stop within one step.
+//! through a `Host`, as the training worker runs it: the events, the cache reuse and a stop within one step.
 
 use std::cell::{Cell, RefCell};
 use std::time::Instant;

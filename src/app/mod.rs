@@ -9,6 +9,7 @@ mod charts;
 mod class_card;
 mod dataset_flow;
 mod dataset_panel;
+mod device;
 mod error;
 mod files;
 mod header;

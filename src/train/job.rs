@@ -1,7 +1,7 @@
 //! One whole training as the page asks for it — embed what is not cached, then train the head epoch by epoch —
-//! reporting [`TrainEvent`]s. Whatever runs it (the page's thread now, a Web Worker later) supplies a [`Host`]:
-//! a clock, a pause that lets its event loop run (so a stop request can arrive), the stop flag and where the
-//! events go. A stop takes effect within one step: a batch of images, or an epoch.
+//! reporting [`TrainEvent`]s. Whatever runs it (the training worker, `src/worker.rs`; a native test) supplies
+//! a [`Host`]: a clock, a pause that lets its event loop run (so a stop request can arrive), the stop flag and
+//! where the events go. A stop takes effect within one step: a batch of images, or an epoch.
 
 use burn::tensor::Device;
 

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod optimizer;
 pub mod options;
 pub mod pipeline;
+pub mod protocol;
 pub mod trainer;
 
 pub use augment::{AugmentOptions, augment};

@@ -104,6 +104,7 @@ test('CPU: the bundled sample trains to a useful accuracy; bad input keeps what 
   const status = await waitForTraining(page);
   assert.equal(status.state, 'done', `${status.text}\n${logs.join('\n')}`);
   assert.ok(Number(status.valAccuracy) >= 0.8, `val accuracy ${status.valAccuracy}`);
+  assert.ok(page.workers().some((w) => w.url().endsWith('/worker_loader.js')), 'the training ran in the worker');
   await page.getByTestId('confusion-matrix').waitFor();
   await page.screenshot({ path: join(RESULTS, 'trained-cpu.png'), fullPage: true });
   const head = parseSafetensors(await download(page, 'export-head', 'head.safetensors'));
