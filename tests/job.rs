@@ -7,7 +7,7 @@ use std::time::Instant;
 use ajuste::data::{ClassData, Dataset, Sample};
 use ajuste::model::load_efficientnet;
 use ajuste::train::job::{Host, Job, run_job};
-use ajuste::train::{EmbeddingCache, Stage, TrainEvent, TrainOptions};
+use ajuste::train::{EmbeddingCache, FinetuneChoice, Stage, TrainEvent, TrainOptions};
 use burn::tensor::Device;
 
 struct TestHost {
@@ -75,6 +75,7 @@ fn a_job_embeds_trains_reuses_the_cache_and_stops_within_a_step() {
     let options = TrainOptions {
         epochs: 4,
         val_fraction: 0.34,
+        finetune: FinetuneChoice::Head,
         ..TrainOptions::default()
     };
     let job = || Job {
@@ -112,7 +113,7 @@ fn a_job_embeds_trains_reuses_the_cache_and_stops_within_a_step() {
         panic!("{:?}", events[0])
     };
     assert_eq!((first.stage, first.total), (Stage::Embedding, 4));
-    let epochs = events.iter().filter(|e| matches!(e, TrainEvent::Epoch(_))).count();
+    let epochs = events.iter().filter(|e| matches!(e, TrainEvent::Epoch { .. })).count();
     let Some(TrainEvent::Finished(trained)) = events.last() else {
         panic!("{:?}", events.last())
     };

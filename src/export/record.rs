@@ -1,9 +1,10 @@
 //! What a deeper fine-tune did, recorded in `config.json` under `"finetune"`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::finetune::{FinetuneMode, FinetuneOptions};
-use crate::train::AugmentOptions;
+use crate::train::{AugmentOptions, RunMode, TrainingReport};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FinetuneRecord {
@@ -52,5 +53,41 @@ impl FinetuneRecord {
             runs,
             reason,
         }
+    }
+}
+
+impl FinetuneRecord {
+    /// What a job's report says about fine-tuning: `None` when the head alone was asked for (it exports as
+    /// before); otherwise the kept model's mode, its settings, and every run tried with its epochs.
+    pub fn from_report(report: &TrainingReport) -> Option<Self> {
+        let deep = report.options.deep_mode()?;
+        let options = report.options.finetune_options(deep);
+        let augmentation = report.options.augment.enabled.then(|| report.options.augment.clone());
+        let runs = report
+            .runs
+            .iter()
+            .map(|run| {
+                let best = run.best();
+                json!({
+                    "mode": run.mode.name(),
+                    "epochs_run": run.history.len(),
+                    "best_epoch": best.map(|b| b.epoch + 1),
+                    "best_val_loss": best.map(|b| b.val_loss),
+                    "best_val_accuracy": best.map(|b| b.val_accuracy),
+                    "stop_reason": run.stop_reason,
+                    "history": run.history,
+                })
+            })
+            .collect();
+        let requested = report.options.finetune.name();
+        let mut record = Self::from_options(&options, requested, augmentation, runs, report.explanation.clone());
+        if report.mode == RunMode::Head {
+            record.mode = RunMode::Head.name().into();
+            record.blocks = 0;
+            record.lora_rank = None;
+            record.lora_alpha = None;
+            record.backbone_lr = None;
+        }
+        Some(record)
     }
 }

@@ -10,6 +10,13 @@ use crate::model::embed::embed_batch;
 use crate::model::{BackboneDelta, EfficientNetLite0};
 use crate::train::{EpochMetrics, Head, TrainOptions, Trainer};
 
+/// Auto's second run: LoRA r16 (α 16) on the last 8 blocks and the head conv.
+pub const AUTO_LORA: FinetuneMode = FinetuneMode::Lora {
+    blocks: 8,
+    rank: 16,
+    alpha: 16.0,
+};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AutoChoice {
@@ -64,11 +71,7 @@ impl AutoTrainer {
     ) -> Result<Self, String> {
         head_options.validate()?;
         let lora_options = FinetuneOptions {
-            mode: FinetuneMode::Lora {
-                blocks: 8,
-                rank: 16,
-                alpha: 16.0,
-            },
+            mode: AUTO_LORA,
             ..lora_options
         };
         lora_options.validate()?;
@@ -178,7 +181,12 @@ impl AutoTrainer {
             Stage::Deep { head, mut deep } => {
                 let report = deep.step().await?;
                 if deep.is_done() || report.phase == Phase::Done {
-                    let report_all = choose(&head, &deep);
+                    let report_all = choose(
+                        head.history(),
+                        head.best().1.val_loss,
+                        deep.history(),
+                        deep.best_metrics(),
+                    );
                     (
                         Stage::Done {
                             head,
@@ -198,9 +206,15 @@ impl AutoTrainer {
     }
 }
 
-fn choose(head: &Trainer, deep: &DeepTrainer) -> AutoReport {
-    let head_loss = head.best().1.val_loss;
-    let lora_loss = deep.best_metrics().map_or(f32::INFINITY, |m| m.val_loss);
+/// Keeps the run with the lower best validation loss (the head on a tie, or when LoRA ran no epoch), and says
+/// why in words.
+pub fn choose(
+    head_history: &[EpochMetrics],
+    head_loss: f32,
+    lora_history: &[EpochMetrics],
+    lora_best: Option<&EpochMetrics>,
+) -> AutoReport {
+    let lora_loss = lora_best.map_or(f32::INFINITY, |m| m.val_loss);
     let choice = if lora_loss < head_loss {
         AutoChoice::Lora
     } else {
@@ -217,8 +231,8 @@ fn choose(head: &Trainer, deep: &DeepTrainer) -> AutoReport {
         ),
     };
     AutoReport {
-        head_history: head.history().to_vec(),
-        lora_history: deep.history().to_vec(),
+        head_history: head_history.to_vec(),
+        lora_history: lora_history.to_vec(),
         choice,
         explanation,
     }

@@ -13,7 +13,7 @@ pub mod step;
 pub mod tail;
 pub mod trainer;
 
-pub use auto::{AutoChoice, AutoReport, AutoTrainer};
+pub use auto::{AUTO_LORA, AutoChoice, AutoReport, AutoTrainer, choose};
 pub use cache::{ActivationCache, cut_bytes_per_image};
 pub use options::{FinetuneMode, FinetuneOptions};
 pub use step::{Augment, Phase, StepReport, TrainData};

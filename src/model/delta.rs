@@ -4,7 +4,7 @@
 //! folded weight and bias; a `Lora` update adds `scale · B·A` to the folded weight (the bias is unchanged).
 
 /// A trained change to one conv of the pretrained backbone, in the BN-folded space the model runs in.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ConvUpdate {
     /// The trained folded weight `[c_out·c_in·kh·kw]` and folded bias `[c_out]`, row-major.
     Full { weight: Vec<f32>, bias: Vec<f32> },
@@ -18,7 +18,7 @@ pub enum ConvUpdate {
 }
 
 /// One changed conv: its clean name (e.g. `"blocks.12.project.conv"`, `"head.conv"`) and weight shape.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConvDelta {
     pub name: String,
     /// `[c_out, c_in/groups, kh, kw]`.
@@ -27,7 +27,7 @@ pub struct ConvDelta {
 }
 
 /// Every conv that fine-tuning changed; empty for a head-only model.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct BackboneDelta {
     pub convs: Vec<ConvDelta>,
 }

@@ -1,13 +1,17 @@
-//! One whole training as the page asks for it — embed what is not cached, then train the head epoch by epoch —
-//! reporting [`TrainEvent`]s. Whatever runs it (the training worker, `src/worker.rs`; a native test) supplies
-//! a [`Host`]: a clock, a pause that lets its event loop run (so a stop request can arrive), the stop flag and
-//! where the events go. A stop takes effect within one step: a batch of images, or an epoch.
+//! One whole training as the page asks for it — embed what is not cached and train the head epoch by epoch,
+//! fine-tune deeper one mini-batch at a time (`deep_job.rs`), or both for Auto — reporting [`TrainEvent`]s.
+//! Whatever runs it (the training worker, `src/worker.rs`; a native test) supplies a [`Host`]: a clock, a pause
+//! that lets its event loop run (so a stop request can arrive), the stop flag and where the events go. A stop
+//! takes effect within one step: a batch of images, an epoch of the head, or a mini-batch of a deeper run.
 
 use burn::tensor::Device;
 
+use super::deep_job::{finish_deep, run_deep};
+use super::mode::{FinetuneChoice, RunMode};
 use super::options::TrainOptions;
-use super::pipeline::{EmbeddingCache, Progress, Stage, Timings, TrainEvent, TrainingRun};
+use super::pipeline::{EmbeddingCache, Progress, RunHistory, Stage, Timings, TrainEvent, Trained, TrainingRun};
 use crate::data::Dataset;
+use crate::finetune::{AutoChoice, choose};
 use crate::model::EfficientNetLite0;
 use crate::model::embed::embed_batch;
 
@@ -30,8 +34,86 @@ pub struct Job<'a> {
     pub batch_size: usize,
 }
 
-/// Runs `job`, adding new embeddings to `cache`. Ends with exactly one of `Finished`, `Stopped` or `Failed`.
+/// Runs `job` in the mode its options choose, adding new embeddings to `cache`. Ends with exactly one of
+/// `Finished`, `Stopped` or `Failed`.
 pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host) {
+    let started = host.now_seconds();
+    let head = match job.options.finetune {
+        FinetuneChoice::Head | FinetuneChoice::Auto => match head_run(&job, cache, host).await {
+            Some(trained) => Some(trained),
+            None => return,
+        },
+        _ => None,
+    };
+    let Some(mode) = job.options.deep_mode() else {
+        return finished(host, head);
+    };
+    // A stop during Auto's head run keeps the head: the LoRA run does not start.
+    if head.is_some() && host.stop_requested() {
+        return finished(host, head);
+    }
+    let deep_started = host.now_seconds();
+    let deep = match run_deep(&job, mode, host).await {
+        Ok(deep) => deep,
+        Err(e) => return host.emit(TrainEvent::Failed(format!("fine-tuning failed: {e}"))),
+    };
+    let embed_seconds = head.as_ref().map_or(0.0, |h| h.report.timings.embed_seconds);
+    let Some(mut head) = head else {
+        return match deep {
+            None => host.emit(TrainEvent::Stopped {
+                stage: Stage::FineTuning,
+                done: 0,
+                total: job.options.epochs,
+            }),
+            Some(deep) => match finish_deep(&job, &deep, host, 0.0, deep_started).await {
+                Ok(trained) => finished(host, Some(trained)),
+                Err(e) => host.emit(TrainEvent::Failed(e)),
+            },
+        };
+    };
+    // Auto: keep the lower best validation loss.
+    let lora_history = deep.as_ref().map(|d| d.history()).unwrap_or_default();
+    let report = choose(
+        &head.report.history,
+        head.report.best.val_loss,
+        lora_history,
+        deep.as_ref().and_then(|d| d.best_metrics()),
+    );
+    let runs = vec![
+        head.report.runs[0].clone(),
+        RunHistory {
+            mode: RunMode::Lora,
+            history: lora_history.to_vec(),
+            stop_reason: deep
+                .as_ref()
+                .map_or("stopped by you before its first epoch", |d| d.stop_reason())
+                .into(),
+        },
+    ];
+    let mut kept = match (report.choice, &deep) {
+        (AutoChoice::Lora, Some(deep)) => match finish_deep(&job, deep, host, embed_seconds, started).await {
+            Ok(trained) => trained,
+            Err(e) => return host.emit(TrainEvent::Failed(e)),
+        },
+        _ => {
+            head.report.timings.train_seconds = host.now_seconds() - started - embed_seconds;
+            head
+        }
+    };
+    kept.report.runs = runs;
+    kept.report.explanation = Some(report.explanation);
+    finished(host, Some(kept))
+}
+
+fn finished(host: &impl Host, trained: Option<Trained>) {
+    if let Some(trained) = trained {
+        host.emit(TrainEvent::Finished(Box::new(trained)));
+    }
+}
+
+/// The head alone: embeds what `cache` lacks, then trains epoch by epoch. `None` when it ended otherwise (the
+/// final `Stopped` or `Failed` event is sent).
+async fn head_run(job: &Job<'_>, cache: &mut EmbeddingCache, host: &impl Host) -> Option<Trained> {
     let missing = cache.missing(job.dataset);
     let total = missing.len();
     let started = host.now_seconds();
@@ -41,20 +123,21 @@ pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host)
     for chunk in missing.chunks(job.batch_size.max(1)) {
         if host.stop_requested() {
             // What was embedded stays cached: the next run resumes from there.
-            return host.emit(TrainEvent::Stopped {
+            host.emit(TrainEvent::Stopped {
                 stage: Stage::Embedding,
                 done,
                 total,
             });
+            return None;
         }
         let keys: Vec<u64> = chunk.iter().map(|(k, _)| *k).collect();
         let pixels: Vec<&[u8]> = chunk.iter().map(|(_, p)| *p).collect();
         let rows = match embed_batch(job.model, &pixels, job.device).await {
             Ok(rows) => rows,
-            Err(e) => return host.emit(TrainEvent::Failed(format!("embedding failed: {e}"))),
+            Err(e) => return fail(host, format!("embedding failed: {e}")),
         };
         if let Err(e) = cache.insert(&keys, &rows) {
-            return host.emit(TrainEvent::Failed(e));
+            return fail(host, e);
         }
         done += chunk.len();
         let elapsed = host.now_seconds() - started;
@@ -69,10 +152,10 @@ pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host)
     let embed_seconds = host.now_seconds() - started;
     let mut run = match cache
         .train_data(job.dataset)
-        .and_then(|data| TrainingRun::new(data, job.options))
+        .and_then(|data| TrainingRun::new(data, job.options.clone()))
     {
         Ok(run) => run,
-        Err(e) => return host.emit(TrainEvent::Failed(e)),
+        Err(e) => return fail(host, e),
     };
     let epochs = run.epochs();
     let train_started = host.now_seconds();
@@ -83,7 +166,10 @@ pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host)
         }
         let Some(metrics) = run.step() else { break };
         let epoch = metrics.epoch + 1;
-        host.emit(TrainEvent::Epoch(metrics));
+        host.emit(TrainEvent::Epoch {
+            run: RunMode::Head,
+            metrics,
+        });
         let elapsed = host.now_seconds() - train_started;
         host.emit(TrainEvent::Progress(Progress::new(
             Stage::Training,
@@ -95,11 +181,12 @@ pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host)
     }
     if run.history().is_empty() {
         // Stopped before the first epoch: nothing was trained, the previous model stays.
-        return host.emit(TrainEvent::Stopped {
+        host.emit(TrainEvent::Stopped {
             stage: Stage::Training,
             done: 0,
             total: epochs,
         });
+        return None;
     }
     let timings = Timings {
         embed_seconds,
@@ -110,5 +197,10 @@ pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host)
         },
         train_seconds: host.now_seconds() - train_started,
     };
-    host.emit(TrainEvent::Finished(Box::new(run.finish(timings))));
+    Some(run.finish(timings))
+}
+
+fn fail<T>(host: &impl Host, message: String) -> Option<T> {
+    host.emit(TrainEvent::Failed(message));
+    None
 }

@@ -6,9 +6,11 @@
 //! the UI repaint between epochs.
 
 pub mod augment;
+mod deep_job;
 pub mod head;
 pub mod job;
 pub mod metrics;
+pub mod mode;
 pub mod optimizer;
 pub mod options;
 pub mod pipeline;
@@ -18,6 +20,9 @@ pub mod trainer;
 pub use augment::{AugmentOptions, augment};
 pub use head::{Dense, Head, NamedTensor};
 pub use metrics::{ConfusionMatrix, EpochMetrics, evaluate};
+pub use mode::{FinetuneChoice, RunMode};
 pub use options::TrainOptions;
-pub use pipeline::{EmbeddingCache, Progress, Stage, TrainData, TrainEvent, Trained, TrainingReport, TrainingRun};
+pub use pipeline::{
+    EmbeddingCache, Progress, RunHistory, Stage, TrainData, TrainEvent, Trained, TrainingReport, TrainingRun,
+};
 pub use trainer::Trainer;

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::augment::AugmentOptions;
+use super::mode::FinetuneChoice;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainOptions {
@@ -22,6 +25,12 @@ pub struct TrainOptions {
     /// Early stopping: epochs without a lower validation loss before stopping (0: never stop early).
     pub patience: usize,
     pub seed: u64,
+    /// What trains: the head alone, the last blocks, LoRA adapters, or Auto (head, then LoRA; the better kept).
+    pub finetune: FinetuneChoice,
+    /// Augmentation of the training images in the deeper modes (the head alone trains on fixed embeddings).
+    pub augment: AugmentOptions,
+    /// Learning rate of the backbone weights or adapters (`None`: 1e-4 for last blocks, 1e-3 for LoRA).
+    pub backbone_learning_rate: Option<f32>,
 }
 
 impl Default for TrainOptions {
@@ -38,6 +47,9 @@ impl Default for TrainOptions {
             dropout: 0.2,
             patience: 10,
             seed: 0,
+            finetune: FinetuneChoice::default(),
+            augment: AugmentOptions::default(),
+            backbone_learning_rate: None,
         }
     }
 }
@@ -96,6 +108,7 @@ impl TrainOptions {
                 self.dropout
             ));
         }
+        problems.extend(self.validate_finetune());
         if problems.is_empty() {
             Ok(())
         } else {

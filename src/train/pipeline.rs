@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use super::head::{Head, NamedTensor};
 use super::metrics::{ConfusionMatrix, EpochMetrics};
+use super::mode::RunMode;
 use super::options::TrainOptions;
 use super::trainer::Trainer;
 use crate::data::Dataset;
 use crate::data::split::stratified_split;
+use crate::model::BackboneDelta;
 
 /// What a head is trained on: one feature row per image.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,19 +124,47 @@ pub struct TrainingReport {
     pub num_train: usize,
     pub num_val: usize,
     pub timings: Timings,
+    /// Mode of the kept model (`history` and `best` are its run's).
+    #[serde(default)]
+    pub mode: RunMode,
+    /// Every run the job made, in order: one, or Auto's two.
+    #[serde(default)]
+    pub runs: Vec<RunHistory>,
+    /// Why Auto kept the model it kept, in words.
+    #[serde(default)]
+    pub explanation: Option<String>,
 }
 
-/// A trained head and its report. Serialised with the head as named tensors.
+/// One run of a job: its mode, every epoch, and why it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunHistory {
+    pub mode: RunMode,
+    pub history: Vec<EpochMetrics>,
+    pub stop_reason: String,
+}
+
+impl RunHistory {
+    /// The epoch with the lowest validation loss.
+    pub fn best(&self) -> Option<&EpochMetrics> {
+        self.history.iter().min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
+    }
+}
+
+/// A trained head, what fine-tuning changed in the backbone (empty for head only) and the report. Serialised
+/// with the head as named tensors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(into = "SavedTrained", try_from = "SavedTrained")]
 pub struct Trained {
     pub head: Head,
+    pub delta: BackboneDelta,
     pub report: TrainingReport,
 }
 
 #[derive(Serialize, Deserialize)]
 struct SavedTrained {
     head: Vec<NamedTensor>,
+    #[serde(default)]
+    delta: BackboneDelta,
     report: TrainingReport,
 }
 
@@ -142,6 +172,7 @@ impl From<Trained> for SavedTrained {
     fn from(t: Trained) -> Self {
         Self {
             head: t.head.tensors(),
+            delta: t.delta,
             report: t.report,
         }
     }
@@ -152,6 +183,7 @@ impl TryFrom<SavedTrained> for Trained {
     fn try_from(s: SavedTrained) -> Result<Self, String> {
         Ok(Self {
             head: Head::from_tensors(&s.head)?,
+            delta: s.delta,
             report: s.report,
         })
     }
@@ -212,11 +244,20 @@ impl TrainingRun {
     pub fn finish(self, timings: Timings) -> Trained {
         let (val_loss, val_accuracy, confusion) = self.trainer.evaluate_best();
         let (head, best) = self.trainer.best();
+        let history = self.trainer.history().to_vec();
         Trained {
             head: head.clone(),
+            delta: BackboneDelta::default(),
             report: TrainingReport {
                 labels: self.labels,
-                history: self.trainer.history().to_vec(),
+                runs: vec![RunHistory {
+                    mode: RunMode::Head,
+                    history: history.clone(),
+                    stop_reason: self.trainer.stop_reason().to_string(),
+                }],
+                mode: RunMode::Head,
+                explanation: None,
+                history,
                 best: best.clone(),
                 val_loss,
                 val_accuracy,
@@ -239,6 +280,12 @@ pub enum Stage {
     Embedding,
     /// The head (steps: epochs).
     Training,
+    /// Deeper modes: the frozen part of the backbone once per image, kept for the epochs (steps: batches).
+    Caching,
+    /// Deeper modes: mini-batches through the trainable part, then validation (steps: training batches).
+    FineTuning,
+    /// Deeper modes: the kept model on the validation images, for the per-class results (steps: images).
+    Evaluating,
 }
 
 /// How far a stage got, with its speed and the time left at that speed.
@@ -250,6 +297,17 @@ pub struct Progress {
     /// Steps per second so far (images while embedding, epochs while training).
     pub per_second: f64,
     pub seconds_left: Option<f64>,
+    /// The run this progress belongs to.
+    #[serde(default)]
+    pub run: RunMode,
+    /// Deeper modes: the epoch under way (1-based) and the most epochs (0 otherwise).
+    #[serde(default)]
+    pub epoch: usize,
+    #[serde(default)]
+    pub epochs: usize,
+    /// Deeper modes: images through the network per second (0 otherwise).
+    #[serde(default)]
+    pub images_per_second: f64,
 }
 
 impl Progress {
@@ -266,16 +324,31 @@ impl Progress {
             total,
             per_second,
             seconds_left,
+            run: RunMode::Head,
+            epoch: 0,
+            epochs: 0,
+            images_per_second: 0.0,
         }
+    }
+
+    /// Tags the progress with a deep run, its epoch and its image rate.
+    pub fn deep(mut self, run: RunMode, epoch: usize, epochs: usize, images: usize, elapsed_seconds: f64) -> Self {
+        self.run = run;
+        self.epoch = epoch;
+        self.epochs = epochs;
+        if elapsed_seconds > 0.0 {
+            self.images_per_second = images as f64 / elapsed_seconds;
+        }
+        self
     }
 }
 
-/// What a run reports, in order: progress and epoch metrics while it goes, then exactly one of `Finished`,
-/// `Stopped` (stopped before any epoch: nothing trained) or `Failed`.
+/// What a run reports, in order: progress and epoch metrics (tagged with their run: Auto makes two) while it
+/// goes, then exactly one of `Finished`, `Stopped` (stopped before any epoch: nothing trained) or `Failed`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum TrainEvent {
     Progress(Progress),
-    Epoch(EpochMetrics),
+    Epoch { run: RunMode, metrics: EpochMetrics },
     Finished(Box<Trained>),
     Stopped { stage: Stage, done: usize, total: usize },
     Failed(String),

@@ -1,0 +1,162 @@
+//! The deeper part of a job: a [`DeepTrainer`] stepped one mini-batch at a time with events between steps, and
+//! the kept epoch's network evaluated on the validation images for the report.
+
+use super::job::{Host, Job};
+use super::metrics::evaluate;
+use super::mode::RunMode;
+use super::pipeline::{Progress, RunHistory, Stage, Timings, TrainEvent, Trained, TrainingReport};
+use crate::data::split::stratified_split;
+use crate::finetune::{DeepTrainer, FinetuneMode, Phase, TrainData};
+use crate::model::embed::embed_batch;
+
+/// Runs `mode` to its end (all epochs, early stop, or a stop request). `Ok(None)` when it ended before its
+/// first epoch (nothing trained).
+pub(crate) async fn run_deep(
+    job: &Job<'_>,
+    mode: FinetuneMode,
+    host: &impl Host,
+) -> Result<Option<DeepTrainer>, String> {
+    let run = RunMode::of(mode);
+    let labels = job.dataset.labels();
+    let split = stratified_split(&labels, job.options.val_fraction, job.options.seed);
+    let data = TrainData {
+        images: job
+            .dataset
+            .classes
+            .iter()
+            .flat_map(|c| c.samples.iter().map(|s| s.pixels.clone()))
+            .collect(),
+        labels,
+        num_classes: job.dataset.classes.len(),
+        train: split.train,
+        val: split.val,
+    };
+    let options = job.options.finetune_options(mode);
+    let epochs = options.epochs;
+    let mut trainer = DeepTrainer::new(job.model, data, options, job.options.augment.transform())?;
+    let total = trainer.total_steps();
+    let started = host.now_seconds();
+    let (mut steps, mut images) = (0, 0);
+    host.emit(TrainEvent::Progress(
+        Progress::new(Stage::FineTuning, 0, total, 0.0).deep(run, 1, epochs, 0, 0.0),
+    ));
+    host.pause().await;
+    loop {
+        if host.stop_requested() {
+            trainer.request_stop();
+        }
+        if trainer.is_done() {
+            break;
+        }
+        let report = trainer.step().await?;
+        if report.phase == Phase::Done {
+            break;
+        }
+        images += report.images;
+        let stage = if report.phase == Phase::Caching {
+            Stage::Caching
+        } else {
+            Stage::FineTuning
+        };
+        if report.phase == Phase::Training {
+            steps += 1;
+        }
+        if let Some(metrics) = report.epoch_metrics {
+            host.emit(TrainEvent::Epoch { run, metrics });
+        }
+        let elapsed = host.now_seconds() - started;
+        let (done, of) = if stage == Stage::Caching {
+            (report.step, report.steps)
+        } else {
+            (steps, total)
+        };
+        host.emit(TrainEvent::Progress(Progress::new(stage, done, of, elapsed).deep(
+            run,
+            report.epoch + 1,
+            epochs,
+            images,
+            elapsed,
+        )));
+        host.pause().await;
+    }
+    Ok((!trainer.history().is_empty()).then_some(trainer))
+}
+
+/// The kept epoch's head and backbone changes, and its report: the network is evaluated on the validation
+/// images (the training images without a validation split) a batch at a time.
+pub(crate) async fn finish_deep(
+    job: &Job<'_>,
+    trainer: &DeepTrainer,
+    host: &impl Host,
+    embed_seconds: f64,
+    started: f64,
+) -> Result<Trained, String> {
+    let run = RunMode::of(trainer.options().mode);
+    let labels = job.dataset.labels();
+    let split = stratified_split(&labels, job.options.val_fraction, job.options.seed);
+    let ids = if split.val.is_empty() { &split.train } else { &split.val };
+    let pixels: Vec<&[u8]> = job
+        .dataset
+        .classes
+        .iter()
+        .flat_map(|c| c.samples.iter().map(|s| s.pixels.as_slice()))
+        .collect();
+    let model = trainer.best_model();
+    let head = trainer.best_head().await?;
+    let mut features = Vec::new();
+    let eval_started = host.now_seconds();
+    for (n, chunk) in ids.chunks(job.batch_size.max(1)).enumerate() {
+        let batch: Vec<&[u8]> = chunk.iter().map(|&i| pixels[i]).collect();
+        features.extend(embed_batch(&model, &batch, job.device).await?);
+        let done = (n * job.batch_size.max(1) + chunk.len()).min(ids.len());
+        let elapsed = host.now_seconds() - eval_started;
+        host.emit(TrainEvent::Progress(
+            Progress::new(Stage::Evaluating, done, ids.len(), elapsed).deep(
+                run,
+                trainer.history().len(),
+                trainer.options().epochs,
+                done,
+                elapsed,
+            ),
+        ));
+        host.pause().await;
+    }
+    let eval_labels: Vec<usize> = ids.iter().map(|&i| labels[i]).collect();
+    let idx: Vec<usize> = (0..ids.len()).collect();
+    let (val_loss, val_accuracy, confusion) = evaluate(&head, &features, &eval_labels, &idx);
+    let best = trainer
+        .best_metrics()
+        .cloned()
+        .ok_or("the fine-tuned run has no epoch to keep")?;
+    let history = trainer.history().to_vec();
+    let seconds = host.now_seconds() - started;
+    Ok(Trained {
+        head,
+        delta: trainer.best_delta().await?,
+        report: TrainingReport {
+            labels: job.dataset.class_names(),
+            options: job.options.clone(),
+            runs: vec![RunHistory {
+                mode: run,
+                history: history.clone(),
+                stop_reason: trainer.stop_reason().to_string(),
+            }],
+            history,
+            best,
+            val_loss,
+            val_accuracy,
+            per_class_accuracy: confusion.per_class_accuracy(),
+            confusion,
+            stop_reason: trainer.stop_reason().to_string(),
+            num_train: split.train.len(),
+            num_val: split.val.len(),
+            timings: Timings {
+                embed_seconds,
+                images_per_second: 0.0,
+                train_seconds: seconds,
+            },
+            mode: run,
+            explanation: None,
+        },
+    })
+}

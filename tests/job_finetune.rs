@@ -1,0 +1,234 @@
+//! Jobs in the deeper modes, driven through a `Host` as the training worker drives them: LoRA and last blocks
+//! alone, Auto's two runs and its choice, progress with epochs and image rates, and a stop within one step.
+
+use std::cell::{Cell, RefCell};
+use std::time::Instant;
+
+use ajuste::data::{ClassData, Dataset, Sample};
+use ajuste::export::{ExportMetadata, FinetuneRecord};
+use ajuste::model::{ConvUpdate, EfficientNetLite0, load_efficientnet};
+use ajuste::train::job::{Host, Job, run_job};
+use ajuste::train::{EmbeddingCache, FinetuneChoice, RunMode, Stage, TrainEvent, TrainOptions, Trained};
+use burn::tensor::Device;
+
+struct TestHost {
+    start: Instant,
+    events: RefCell<Vec<TrainEvent>>,
+    /// Ask to stop at the first fine-tuning progress.
+    stop_when_fine_tuning: bool,
+    stop: Cell<bool>,
+}
+
+impl Host for TestHost {
+    fn now_seconds(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+    async fn pause(&self) {}
+    fn stop_requested(&self) -> bool {
+        self.stop.get()
+    }
+    fn emit(&self, event: TrainEvent) {
+        if let TrainEvent::Progress(p) = &event
+            && self.stop_when_fine_tuning
+            && p.stage == Stage::FineTuning
+            && p.done >= 1
+        {
+            self.stop.set(true);
+        }
+        self.events.borrow_mut().push(event);
+    }
+}
+
+/// Two classes of three flat-coloured 224×224 images (red-ish and blue-ish), each image distinct.
+fn dataset() -> Dataset {
+    let class = |name: &str, rgb: [u8; 3]| {
+        let samples = (0..3u8)
+            .map(|i| {
+                let pixels = (0..224 * 224)
+                    .flat_map(|_| rgb.map(|c| c.saturating_add(i * 20)))
+                    .collect();
+                Sample::new(format!("{i}.png"), pixels)
+            })
+            .collect();
+        ClassData::new(name, samples)
+    };
+    Dataset {
+        classes: vec![class("red", [200, 30, 30]), class("blue", [30, 30, 200])],
+    }
+}
+
+fn run(model: &EfficientNetLite0, finetune: FinetuneChoice, epochs: usize, stop: bool) -> Vec<TrainEvent> {
+    let device = Device::flex();
+    let data = dataset();
+    let options = TrainOptions {
+        epochs,
+        val_fraction: 0.34,
+        batch_size: 2,
+        finetune,
+        ..TrainOptions::default()
+    };
+    let host = TestHost {
+        start: Instant::now(),
+        events: RefCell::new(Vec::new()),
+        stop_when_fine_tuning: stop,
+        stop: Cell::new(false),
+    };
+    let job = Job {
+        model,
+        device: &device,
+        dataset: &data,
+        options,
+        batch_size: 3,
+    };
+    pollster::block_on(run_job(job, &mut EmbeddingCache::default(), &host));
+    host.events.into_inner()
+}
+
+fn finished(events: &[TrainEvent]) -> &Trained {
+    match events.last() {
+        Some(TrainEvent::Finished(trained)) => trained,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn epochs_of(events: &[TrainEvent], mode: RunMode) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, TrainEvent::Epoch { run, .. } if *run == mode))
+        .count()
+}
+
+fn model() -> EfficientNetLite0 {
+    let weights = std::fs::read("public/models/efficientnet_lite0.safetensors").unwrap();
+    load_efficientnet(&weights, &Device::flex()).unwrap()
+}
+
+#[test]
+fn lora_and_last_blocks_jobs_report_steps_and_keep_their_backbone_changes() {
+    let model = model();
+    let events = run(
+        &model,
+        FinetuneChoice::Lora {
+            blocks: 2,
+            rank: 4,
+            alpha: 4.0,
+        },
+        2,
+        false,
+    );
+    let trained = finished(&events);
+    assert_eq!(trained.report.mode, RunMode::Lora);
+    assert_eq!(
+        (epochs_of(&events, RunMode::Lora), epochs_of(&events, RunMode::Head)),
+        (2, 0)
+    );
+    assert_eq!(trained.report.history.len(), 2);
+    assert_eq!(trained.report.runs.len(), 1);
+    assert!(!trained.delta.convs.is_empty());
+    assert!(
+        trained
+            .delta
+            .convs
+            .iter()
+            .all(|c| matches!(c.update, ConvUpdate::Lora { rank: 4, .. }))
+    );
+    assert_eq!(trained.report.confusion.total(), trained.report.num_val);
+    // Four training images in batches of two: two steps per epoch, four in all, with epochs and image rates.
+    let steps: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Progress(p) if p.stage == Stage::FineTuning && p.done > 0 => Some(p),
+            _ => None,
+        })
+        .collect();
+    let last = steps.last().unwrap();
+    assert_eq!((last.total, last.epochs, last.run), (4, 2, RunMode::Lora));
+    assert!(steps.iter().any(|p| p.epoch == 2));
+    assert!(last.images_per_second > 0.0 && last.seconds_left.is_some());
+    let record = FinetuneRecord::from_report(&trained.report).unwrap();
+    assert_eq!(
+        (record.mode.as_str(), record.lora_rank, record.blocks),
+        ("lora", Some(4), 2)
+    );
+    assert!(record.augmentation.is_some(), "augmentation is on by default");
+
+    let events = run(&model, FinetuneChoice::LastBlocks { blocks: 1 }, 1, false);
+    let trained = finished(&events);
+    assert_eq!(trained.report.mode, RunMode::LastBlocks);
+    assert!(
+        trained
+            .delta
+            .convs
+            .iter()
+            .all(|c| matches!(c.update, ConvUpdate::Full { .. }))
+    );
+}
+
+#[test]
+fn auto_trains_both_runs_and_keeps_the_lower_validation_loss() {
+    let model = model();
+    let events = run(&model, FinetuneChoice::Auto, 2, false);
+    let trained = finished(&events);
+    assert_eq!(
+        (epochs_of(&events, RunMode::Head), epochs_of(&events, RunMode::Lora)),
+        (2, 2)
+    );
+    let report = &trained.report;
+    assert_eq!(
+        report.runs.iter().map(|r| r.mode).collect::<Vec<_>>(),
+        [RunMode::Head, RunMode::Lora]
+    );
+    let [head, lora] = [&report.runs[0], &report.runs[1]].map(|r| r.best().unwrap().val_loss);
+    let expected = if lora < head { RunMode::Lora } else { RunMode::Head };
+    assert_eq!(report.mode, expected, "head {head}, LoRA {lora}");
+    assert_eq!(trained.delta.convs.is_empty(), expected == RunMode::Head);
+    let explanation = report.explanation.as_deref().unwrap();
+    assert!(explanation.contains("validation loss"), "{explanation}");
+    let record = FinetuneRecord::from_report(report).unwrap();
+    assert_eq!(
+        (record.requested.as_str(), record.mode.as_str()),
+        ("auto", expected.name())
+    );
+    assert_eq!(record.runs.len(), 2);
+    let meta = ExportMetadata::from_report(report);
+    let config: serde_json::Value =
+        serde_json::from_str(&ajuste::export::config_json_finetuned(&meta, &record)).unwrap();
+    assert_eq!(config["finetune"]["runs"][1]["mode"], "lora");
+    // The trained model survives the save across reloads, backbone changes included.
+    let back: Trained = serde_json::from_str(&serde_json::to_string(trained).unwrap()).unwrap();
+    assert_eq!(back.delta, trained.delta);
+    assert_eq!(back.report, trained.report);
+}
+
+#[test]
+fn a_stop_during_fine_tuning_takes_effect_before_the_next_step() {
+    let model = model();
+    let events = run(
+        &model,
+        FinetuneChoice::Lora {
+            blocks: 1,
+            rank: 2,
+            alpha: 2.0,
+        },
+        3,
+        true,
+    );
+    // The stop came after the first step of the first epoch: no other step ran and nothing was trained.
+    let steps = events
+        .iter()
+        .filter(|e| matches!(e, TrainEvent::Progress(p) if p.stage == Stage::FineTuning && p.done > 0))
+        .count();
+    assert_eq!(steps, 1);
+    assert!(
+        matches!(
+            events.last(),
+            Some(TrainEvent::Stopped {
+                stage: Stage::FineTuning,
+                done: 0,
+                ..
+            })
+        ),
+        "{:?}",
+        events.last()
+    );
+}
