@@ -42,21 +42,18 @@ pub fn OptionsForm() -> impl IntoView {
             .options
             .with(|o| if o.decoupled_weight_decay { "adamw" } else { "adam" })
     };
-    let epochs_help = format!(
-        "Passes over the training images ({}–{}).",
-        TrainOptions::EPOCHS.start(),
-        TrainOptions::EPOCHS.end()
-    );
     view! {
         <details class="options">
             <summary>"Options"</summary>
             <div class="fields">
-                <NumberField id="opt-epochs" label="Epochs" help=epochs_help step="1"
-                    get=|o| o.epochs.to_string() set=|o, v| o.epochs = v.max(0.0) as usize />
                 <NumberField id="opt-batch" label="Batch size" help="Images per update." step="1"
                     get=|o| o.batch_size.to_string() set=|o, v| o.batch_size = v.max(0.0) as usize />
-                <NumberField id="opt-lr" label="Learning rate" help="Adam step size (default 0.001)." step="0.0001"
+                <NumberField id="opt-lr" label="Learning rate" help="Step size of the new head (default 0.001)." step="0.0001"
                     get=|o| o.learning_rate.to_string() set=|o, v| o.learning_rate = v as f32 />
+                <NumberField id="opt-backbone-lr" label="Backbone learning rate"
+                    help="Step size of the network's own weights or adapters in the deeper modes (empty or 0: 0.0001 for last blocks, 0.001 for LoRA)." step="0.0001"
+                    get=|o| o.backbone_learning_rate.map(|v| v.to_string()).unwrap_or_default()
+                    set=|o, v| o.backbone_learning_rate = (v > 0.0).then_some(v as f32) />
                 <NumberField id="opt-wd" label="Weight decay" help="Regularisation against overfitting." step="0.0001"
                     get=|o| o.weight_decay.to_string() set=|o, v| o.weight_decay = v as f32 />
                 <NumberField id="opt-smooth" label="Label smoothing" help="0 to 0.5; softens overconfident targets." step="0.05"

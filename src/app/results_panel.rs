@@ -1,6 +1,7 @@
 //! Step 3: how good the kept head is on the validation images (confusion matrix, per-class accuracy), and the
 //! downloads. Both come from the same kept model, so a download always matches what is shown here.
 
+use ajuste::train::RunMode;
 use leptos::prelude::*;
 
 use super::ErrorLine;
@@ -12,8 +13,9 @@ pub fn ResultsPanel() -> impl IntoView {
     let training = expect_context::<TrainingFlow>();
     let model = expect_context::<ModelFlow>();
     let done = move || training.trained.with(Option::is_some);
-    let matrix = move || {
-        training.trained.get().map(|t| {
+    let matrix =
+        move || {
+            training.trained.get().map(|t| {
             let r = &t.trained.report;
             let k = r.confusion.k;
             let max = r.confusion.counts.iter().copied().max().unwrap_or(1).max(1);
@@ -44,14 +46,15 @@ pub fn ResultsPanel() -> impl IntoView {
                 </div>
                 <p class="timings" data-testid="timings">
                     {format!(
-                        "{} training / {} validation images. Features: {:.1} s ({:.1} images/s). Head training: {:.2} s.",
+                        "{} training / {} validation images. Features: {:.1} s ({:.1} images/s). Training: {:.2} s.",
                         r.num_train, r.num_val, timings.embed_seconds, timings.images_per_second, timings.train_seconds
                     )}
                 </p>
             }
         })
-    };
+        };
     let export = move |what: Download| move |_| training.export(&model, what);
+    let lora = move || training.kept_mode() == Some(RunMode::Lora);
     view! {
         <section class="panel" aria-labelledby="results-title">
             <h2 id="results-title">"3. Results and download"</h2>
@@ -66,6 +69,13 @@ pub fn ResultsPanel() -> impl IntoView {
             <div class="actions downloads">
                 <button type="button" class="primary" data-testid="export-button" disabled=move || !done()
                     on:click=export(Download::Model)>"Download model.safetensors"</button>
+                <Show when=lora>
+                    <button type="button" data-testid="export-adapter"
+                        title="The LoRA adapter for Hugging Face PEFT on timm's tf_efficientnet_lite0"
+                        on:click=export(Download::Adapter)>"adapter.safetensors"</button>
+                    <button type="button" data-testid="export-adapter-config"
+                        on:click=export(Download::AdapterConfig)>"adapter_config.json"</button>
+                </Show>
                 <button type="button" data-testid="export-head" disabled=move || !done()
                     on:click=export(Download::Head)>"Head only"</button>
                 <button type="button" data-testid="export-labels" disabled=move || !done()

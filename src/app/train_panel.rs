@@ -1,19 +1,44 @@
 //! Step 2: options, Train / Stop, progress, and the live loss and accuracy charts.
 
-use ajuste::train::{Progress as RunProgress, Stage};
+use ajuste::train::{Progress as RunProgress, RunMode, Stage};
 use leptos::prelude::*;
 
 use super::Progress;
-use super::charts::{LineChart, Series};
 use super::dataset_flow::DatasetFlow;
+use super::finetune_form::FinetuneForm;
 use super::model_flow::ModelFlow;
 use super::options_form::OptionsForm;
+use super::run_charts::RunCharts;
 use super::runner::Job;
 use super::training_flow::TrainingFlow;
 
 fn time_left(p: &RunProgress) -> String {
     p.seconds_left
         .map_or(String::new(), |s| format!(", about {s:.0} s left"))
+}
+
+/// The status line of a deeper run's step: epoch, step, speed, time left.
+fn deep_status(p: &RunProgress) -> String {
+    let what = match p.run {
+        RunMode::Lora => "Training LoRA adapters on the last blocks",
+        _ => "Retraining the last blocks",
+    };
+    match p.stage {
+        Stage::Caching => format!(
+            "{what}: running the frozen part once per image, batch {} / {} ({:.1} images/s)",
+            p.done, p.total, p.images_per_second
+        ),
+        Stage::Evaluating => format!("Evaluating the kept model: {} / {} validation images", p.done, p.total),
+        _ => format!(
+            "{what}: epoch {} / {}, step {} / {} ({:.1} images/s{})",
+            p.epoch,
+            p.epochs,
+            p.done,
+            p.total,
+            p.images_per_second,
+            time_left(p)
+        ),
+    }
 }
 
 #[component]
@@ -25,15 +50,13 @@ pub fn TrainPanel() -> impl IntoView {
     let trainable = Memo::new(move |_| dataset.dataset.with(|d| d.check_trainable()));
     let ready = move || model.ready();
     let can_train = move || ready() && !training.is_running() && trainable.with(Result::is_ok);
-    let last = move || training.live.with(|h| h.last().cloned());
+    let last = move || training.live.with(|h| h.last().map(|(_, m)| m.clone()));
     let state = move || match training.running.get() {
         Some(RunProgress {
             stage: Stage::Embedding,
             ..
         }) => "embedding",
-        Some(RunProgress {
-            stage: Stage::Training, ..
-        }) => "training",
+        Some(_) => "training",
         None if training.error.with(Option::is_some) => "error",
         None if training.trained.with(Option::is_some) => "done",
         None => "idle",
@@ -49,6 +72,7 @@ pub fn TrainPanel() -> impl IntoView {
                     time_left(&p)
                 ),
                 Stage::Training => format!("Training the new head: epoch {} / {}{}", p.done, p.total, time_left(&p)),
+                Stage::Caching | Stage::FineTuning | Stage::Evaluating => deep_status(&p),
             };
         }
         if let Some(e) = training.error.get() {
@@ -57,8 +81,13 @@ pub fn TrainPanel() -> impl IntoView {
         if let Some(t) = training.trained.get() {
             let r = &t.trained.report;
             let done = format!(
-                "Done: {}. Kept the head of epoch {} (lowest validation loss {:.3}, accuracy {:.1}%).",
+                "Done: {}. Kept {} from epoch {} (lowest validation loss {:.3}, accuracy {:.1}%).",
                 r.stop_reason,
+                match r.mode {
+                    RunMode::Head => "the head",
+                    RunMode::Lora => "the LoRA-adapted model",
+                    RunMode::LastBlocks => "the retrained model",
+                },
                 r.best.epoch + 1,
                 r.val_loss,
                 r.val_accuracy * 100.0
@@ -80,40 +109,22 @@ pub fn TrainPanel() -> impl IntoView {
             let label = match p.stage {
                 Stage::Embedding => "Features",
                 Stage::Training => "Training",
+                Stage::Caching => "Preparing",
+                Stage::FineTuning => "Fine-tuning",
+                Stage::Evaluating => "Evaluating",
             };
             (label.to_string(), p.done as f64 / p.total as f64)
         })
     };
     let history = Memo::new(move |_| training.history());
-    let series = move |train_name, val_name, pick: fn(&ajuste::train::EpochMetrics) -> (f32, f32)| {
-        Signal::derive(move || {
-            history.with(|h| {
-                vec![
-                    Series {
-                        name: train_name,
-                        class: "train",
-                        values: h.iter().map(|m| pick(m).0).collect(),
-                    },
-                    Series {
-                        name: val_name,
-                        class: "val",
-                        values: h.iter().map(|m| pick(m).1).collect(),
-                    },
-                ]
-            })
-        })
+    let runs = Memo::new(move |_| training.runs());
+    let kept = move || training.kept_mode().filter(|_| !training.is_running());
+    let explanation = move || {
+        training
+            .trained
+            .with(|t| t.as_ref().and_then(|t| t.trained.report.explanation.clone()))
+            .filter(|_| !training.is_running())
     };
-    let loss_series = series("training loss", "validation loss", |m| (m.train_loss, m.val_loss));
-    let acc_series = series("training accuracy", "validation accuracy", |m| {
-        (m.train_accuracy, m.val_accuracy)
-    });
-    let best_epoch = Signal::derive(move || {
-        history.with(|h| {
-            h.iter()
-                .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
-                .map(|m| m.epoch)
-        })
-    });
     let shown = move || {
         if training.is_running() {
             last()
@@ -126,6 +137,7 @@ pub fn TrainPanel() -> impl IntoView {
     view! {
         <section class="panel" aria-labelledby="train-title">
             <h2 id="train-title">"2. Train"</h2>
+            <FinetuneForm />
             <OptionsForm />
             <div class="actions">
                 <button type="button" class="primary" data-testid="train-button" disabled=move || !can_train()
@@ -145,6 +157,7 @@ pub fn TrainPanel() -> impl IntoView {
                 data-testid="training-status"
                 data-state=state
                 data-stale=move || training.stale.get().to_string()
+                data-mode=move || training.kept_mode().map(|m| m.name()).unwrap_or_default()
                 data-epoch=move || history.with(|h| h.len().to_string())
                 data-val-loss=move || shown().map(|m| m.val_loss.to_string()).unwrap_or_default()
                 data-val-accuracy=move || shown().map(|m| m.val_accuracy.to_string()).unwrap_or_default()>
@@ -152,9 +165,18 @@ pub fn TrainPanel() -> impl IntoView {
             </p>
             <p class="notice" role="status" data-testid="training-notice">{move || training.notice.get()}</p>
             {move || progress().map(|(label, value)| view! { <Progress label=label value=Some(value) /> })}
-            <div class="charts" data-testid="charts">
-                <LineChart title="Loss" y_label="cross-entropy" series=loss_series y_range=None marker=best_epoch />
-                <LineChart title="Accuracy" y_label="accuracy" series=acc_series y_range=Some((0.0, 1.0)) marker=best_epoch />
+            <p class="explanation" data-testid="auto-explanation">{explanation}</p>
+            <div data-testid="charts">
+                {move || {
+                    let several = runs.with(|r| r.len() > 1);
+                    runs.get()
+                        .into_iter()
+                        .map(|run| {
+                            let is_kept = several && kept() == Some(run.mode);
+                            view! { <RunCharts run=run kept=is_kept /> }
+                        })
+                        .collect_view()
+                }}
             </div>
         </section>
     }

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use ajuste::export::{self, ExportMetadata};
-use ajuste::train::{EpochMetrics, Progress, Stage, TrainEvent, TrainOptions, Trained};
+use ajuste::export::{self, ExportMetadata, FinetuneRecord};
+use ajuste::train::{EpochMetrics, Progress, RunHistory, RunMode, Stage, TrainEvent, TrainOptions, Trained};
 use leptos::prelude::*;
 
 use super::browser::download;
@@ -24,6 +24,9 @@ pub struct TrainedOn {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Download {
     Model,
+    /// The PEFT LoRA adapter (`adapter.safetensors`), when the kept model is LoRA.
+    Adapter,
+    AdapterConfig,
     Head,
     Labels,
     Config,
@@ -34,8 +37,8 @@ pub struct TrainingFlow {
     pub options: RwSignal<TrainOptions>,
     /// `Some` from the click on Train until the run ends: the one-run-at-a-time guard and the progress.
     pub running: RwSignal<Option<Progress>>,
-    /// The epochs of the run under way.
-    pub live: RwSignal<Vec<EpochMetrics>>,
+    /// The epochs of the job under way, tagged by run (Auto makes two).
+    pub live: RwSignal<Vec<(RunMode, EpochMetrics)>>,
     pub trained: RwSignal<Option<Arc<TrainedOn>>>,
     /// The trained model does not match the dataset any more (renamed, removed, added or cleared images).
     pub stale: Memo<bool>,
@@ -75,15 +78,51 @@ impl TrainingFlow {
         self.running.with(Option::is_some)
     }
 
-    /// The epochs the charts draw: the run under way, else the kept model's.
-    pub fn history(&self) -> Vec<EpochMetrics> {
+    /// The runs the charts draw: the job under way's, else the kept model's (one, or Auto's two).
+    pub fn runs(&self) -> Vec<RunHistory> {
         if self.is_running() {
-            self.live.get()
-        } else {
-            self.trained
-                .with(|t| t.as_ref().map(|t| t.trained.report.history.clone()))
-                .unwrap_or_default()
+            return self.live.with(|live| {
+                let mut runs: Vec<RunHistory> = Vec::new();
+                for (mode, metrics) in live {
+                    match runs.last_mut() {
+                        Some(run) if run.mode == *mode => run.history.push(metrics.clone()),
+                        _ => runs.push(RunHistory {
+                            mode: *mode,
+                            history: vec![metrics.clone()],
+                            stop_reason: String::new(),
+                        }),
+                    }
+                }
+                runs
+            });
         }
+        self.trained
+            .with(|t| {
+                t.as_ref().map(|t| {
+                    let r = &t.trained.report;
+                    if r.runs.is_empty() {
+                        // Saved before runs were recorded: the head's history.
+                        vec![RunHistory {
+                            mode: r.mode,
+                            history: r.history.clone(),
+                            stop_reason: r.stop_reason.clone(),
+                        }]
+                    } else {
+                        r.runs.clone()
+                    }
+                })
+            })
+            .unwrap_or_default()
+    }
+
+    /// The epochs of the latest run (the one under way, else the kept model's last).
+    pub fn history(&self) -> Vec<EpochMetrics> {
+        self.runs().pop().map(|r| r.history).unwrap_or_default()
+    }
+
+    /// Mode of the model a download gives now (`None` before any training).
+    pub fn kept_mode(&self) -> Option<RunMode> {
+        self.trained.with(|t| t.as_ref().map(|t| t.trained.report.mode))
     }
 
     /// Checks everything and claims the single run slot, synchronously: a second click in the same task finds
@@ -130,7 +169,7 @@ impl TrainingFlow {
         service
             .run(job, stop, move |event| match event {
                 TrainEvent::Progress(p) => self.running.set(Some(p)),
-                TrainEvent::Epoch(m) => self.live.update(|h| h.push(m)),
+                TrainEvent::Epoch { run, metrics } => self.live.update(|h| h.push((run, metrics))),
                 TrainEvent::Finished(trained) => self.trained.set(Some(Arc::new(TrainedOn {
                     trained: *trained,
                     fingerprint,
@@ -139,7 +178,9 @@ impl TrainingFlow {
                     Stage::Embedding => {
                         format!("Stopped while computing features ({done} of {total} done); the previous results stay.")
                     }
-                    Stage::Training => "Stopped before the first epoch; the previous results stay.".into(),
+                    Stage::Training | Stage::Caching | Stage::FineTuning | Stage::Evaluating => {
+                        "Stopped before the first epoch; the previous results stay.".into()
+                    }
                 })),
                 TrainEvent::Failed(e) => self.error.set(Some(AppError::Training(e))),
             })
@@ -155,23 +196,45 @@ impl TrainingFlow {
     pub fn export(&self, model: &ModelFlow, what: Download) {
         let outcome = (|| -> Result<(), String> {
             let trained = self.trained.get_untracked().ok_or("train a model first")?;
-            let Trained { head, report } = &trained.trained;
+            let Trained { head, delta, report } = &trained.trained;
             let meta = ExportMetadata::from_report(report);
+            let weights = || {
+                model
+                    .engine
+                    .with_untracked(|e| e.as_ref().map(|e| e.weights.clone()))
+                    .ok_or("the model weights are not loaded")
+            };
             match what {
                 Download::Model => {
-                    let weights = model
-                        .engine
-                        .with_untracked(|e| e.as_ref().map(|e| e.weights.clone()))
-                        .ok_or("the model weights are not loaded")?;
-                    let bytes = export::model_safetensors(&weights, head, &meta).map_err(|e| e.to_string())?;
+                    // The fine-tuned backbone merged into the shipped layout (unchanged for head only).
+                    let bytes =
+                        export::merged_model_safetensors(&weights()?, delta, head, &meta).map_err(|e| e.to_string())?;
                     download("model.safetensors", &bytes, "application/octet-stream")
+                }
+                Download::Adapter | Download::AdapterConfig => {
+                    let adapter = export::peft_adapter(&weights()?, delta, head, &meta).map_err(|e| e.to_string())?;
+                    if what == Download::Adapter {
+                        download("adapter.safetensors", &adapter.safetensors, "application/octet-stream")
+                    } else {
+                        download(
+                            "adapter_config.json",
+                            adapter.config_json.as_bytes(),
+                            "application/json",
+                        )
+                    }
                 }
                 Download::Head => {
                     let bytes = export::head_safetensors(head, &meta).map_err(|e| e.to_string())?;
                     download("head.safetensors", &bytes, "application/octet-stream")
                 }
                 Download::Labels => download("labels.txt", export::labels_txt(&meta.labels).as_bytes(), "text/plain"),
-                Download::Config => download("config.json", export::config_json(&meta).as_bytes(), "application/json"),
+                Download::Config => {
+                    let config = match FinetuneRecord::from_report(report) {
+                        Some(record) => export::config_json_finetuned(&meta, &record),
+                        None => export::config_json(&meta),
+                    };
+                    download("config.json", config.as_bytes(), "application/json")
+                }
             }
         })();
         self.export_error.set(outcome.err().map(AppError::Export));

@@ -1,0 +1,146 @@
+//! What to fine-tune: the mode (head only, last blocks, LoRA, Auto), its size, the epochs and augmentation.
+//! Each field is bound to `TrainOptions` (saved as it changes), like the options form.
+
+use ajuste::train::{FinetuneChoice, TrainOptions};
+use leptos::prelude::*;
+
+use super::training_flow::TrainingFlow;
+
+/// Defaults a mode starts from when picked (the reference recipes: 8 blocks; LoRA rank 16, α = rank).
+fn choice(name: &str, blocks: usize, rank: usize) -> FinetuneChoice {
+    match name {
+        "head" => FinetuneChoice::Head,
+        "last-blocks" => FinetuneChoice::LastBlocks { blocks },
+        "lora" => FinetuneChoice::Lora {
+            blocks,
+            rank,
+            alpha: rank as f32,
+        },
+        _ => FinetuneChoice::Auto,
+    }
+}
+
+fn blocks_of(o: &TrainOptions) -> usize {
+    match o.finetune {
+        FinetuneChoice::LastBlocks { blocks } | FinetuneChoice::Lora { blocks, .. } => blocks,
+        _ => 8,
+    }
+}
+
+fn rank_of(o: &TrainOptions) -> usize {
+    match o.finetune {
+        FinetuneChoice::Lora { rank, .. } => rank,
+        _ => 16,
+    }
+}
+
+fn help(name: &str) -> &'static str {
+    match name {
+        "head" => {
+            "Trains only a new last layer on features of the frozen network. Fastest (seconds); good when \
+                   your images look like everyday photos."
+        }
+        "last-blocks" => {
+            "Also retrains the last blocks of the network itself. Slower; can adapt to unusual \
+                          images, but needs more images to avoid overfitting."
+        }
+        "lora" => {
+            "Adds small trainable adapters (LoRA) to the last blocks and trains them with the new layer. \
+                   Slower than the head alone; adapts the network while changing few numbers."
+        }
+        _ => {
+            "Trains the head alone first, then LoRA on the last 8 blocks, and keeps whichever has the lower \
+              loss on the held-out validation images. Takes as long as both."
+        }
+    }
+}
+
+/// A whole-number field of the fine-tune section.
+#[component]
+fn CountField(
+    id: &'static str,
+    testid: &'static str,
+    label: &'static str,
+    help: &'static str,
+    get: fn(&TrainOptions) -> usize,
+    set: fn(&mut TrainOptions, usize),
+) -> impl IntoView {
+    let training = expect_context::<TrainingFlow>();
+    let help_id = format!("{id}-help");
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input id=id data-testid=testid type="number" step="1" min="1" aria-describedby=help_id.clone()
+                prop:value=move || training.options.with(get).to_string()
+                disabled=move || training.is_running()
+                on:change=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).trim().parse::<f64>() {
+                        training.options.update(|o| set(o, v.max(0.0) as usize));
+                    }
+                } />
+            <small id=help_id>{help}</small>
+        </div>
+    }
+}
+
+#[component]
+pub fn FinetuneForm() -> impl IntoView {
+    let training = expect_context::<TrainingFlow>();
+    let mode = move || training.options.with(|o| o.finetune.name());
+    let deep = move || mode() != "head";
+    let sized = move || matches!(mode(), "last-blocks" | "lora");
+    let running = move || training.is_running();
+    view! {
+        <fieldset class="finetune">
+            <legend>"What to train"</legend>
+            <div class="fields">
+                <div class="field wide">
+                    <label for="finetune-mode">"Fine-tuning mode"</label>
+                    <select id="finetune-mode" data-testid="finetune-mode" aria-describedby="finetune-mode-help"
+                        prop:value=mode disabled=running
+                        on:change=move |ev| {
+                            let name = event_target_value(&ev);
+                            training.options.update(|o| o.finetune = choice(&name, blocks_of(o), rank_of(o)));
+                        }>
+                        <option value="auto">"Auto: try both, keep the better"</option>
+                        <option value="head">"Head only (fastest)"</option>
+                        <option value="lora">"LoRA adapters on the last blocks"</option>
+                        <option value="last-blocks">"Retrain the last blocks"</option>
+                    </select>
+                    <small id="finetune-mode-help">{move || help(mode())}</small>
+                </div>
+                <Show when=sized>
+                    <CountField id="finetune-blocks" testid="finetune-blocks" label="Blocks to train"
+                        help="How many of the network's 16 blocks, counted from the end (1–16; 8 is a good start)."
+                        get=blocks_of
+                        set=|o, blocks| o.finetune = choice(o.finetune.name(), blocks, rank_of(o)) />
+                </Show>
+                <Show when=move || mode() == "lora">
+                    <CountField id="lora-rank" testid="lora-rank" label="LoRA rank"
+                        help="Size of each adapter (1–256): larger adapts more and trains slower (16 is a good start)."
+                        get=rank_of
+                        set=|o, rank| o.finetune = choice("lora", blocks_of(o), rank) />
+                </Show>
+                <CountField id="opt-epochs" testid="epochs" label="Epochs"
+                    help="Passes over the training images, for each run (1–10000). Training stops early when the \
+                          validation loss stops improving."
+                    get=|o| o.epochs set=|o, v| o.epochs = v />
+                <Show when=deep>
+                    <div class="field">
+                        <label>
+                            <input type="checkbox" data-testid="augment" prop:checked=move || training.options.with(|o| o.augment.enabled)
+                                disabled=running
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    training.options.update(|o| o.augment.enabled = on);
+                                } />
+                            " Vary the training images"
+                        </label>
+                        <small>"Random crops, small rotations, brightness and contrast, a new variation each epoch: \
+                                helps the deeper modes generalise. Images are never mirrored (letters must not flip)."</small>
+                    </div>
+                </Show>
+            </div>
+        </fieldset>
+    }
+}

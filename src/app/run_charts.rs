@@ -1,0 +1,44 @@
+//! The loss and accuracy charts of one run, labelled with its mode: Auto's two runs get one pair each.
+
+use ajuste::train::{EpochMetrics, RunHistory};
+use leptos::prelude::*;
+
+use super::charts::{LineChart, Series};
+
+fn pair(history: &[EpochMetrics], names: [&'static str; 2], pick: fn(&EpochMetrics) -> (f32, f32)) -> Vec<Series> {
+    vec![
+        Series {
+            name: names[0],
+            class: "train",
+            values: history.iter().map(|m| pick(m).0).collect(),
+        },
+        Series {
+            name: names[1],
+            class: "val",
+            values: history.iter().map(|m| pick(m).1).collect(),
+        },
+    ]
+}
+
+#[component]
+pub fn RunCharts(run: RunHistory, kept: bool) -> impl IntoView {
+    let best = run.best().map(|m| m.epoch);
+    let loss = pair(&run.history, ["training loss", "validation loss"], |m| {
+        (m.train_loss, m.val_loss)
+    });
+    let accuracy = pair(&run.history, ["training accuracy", "validation accuracy"], |m| {
+        (m.train_accuracy, m.val_accuracy)
+    });
+    let title = format!("{}{}", run.mode.label(), if kept { " (kept)" } else { "" });
+    view! {
+        <div class="run-charts" data-testid="run-charts" data-run=run.mode.name() data-epochs=run.history.len()>
+            <h3>{title}</h3>
+            <div class="charts">
+                <LineChart title="Loss" y_label="cross-entropy" series=Signal::derive(move || loss.clone())
+                    y_range=None marker=Signal::derive(move || best) />
+                <LineChart title="Accuracy" y_label="accuracy" series=Signal::derive(move || accuracy.clone())
+                    y_range=Some((0.0, 1.0)) marker=Signal::derive(move || best) />
+            </div>
+        </div>
+    }
+}
