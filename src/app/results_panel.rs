@@ -72,7 +72,7 @@ pub fn ResultsPanel() -> impl IntoView {
                 <Show when=lora>
                     <button type="button" data-testid="export-adapter"
                         title="The LoRA adapter for Hugging Face PEFT on timm's tf_efficientnet_lite0"
-                        on:click=export(Download::Adapter)>"adapter.safetensors"</button>
+                        on:click=export(Download::Adapter)>"adapter_model.safetensors"</button>
                     <button type="button" data-testid="export-adapter-config"
                         on:click=export(Download::AdapterConfig)>"adapter_config.json"</button>
                 </Show>

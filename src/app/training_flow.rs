@@ -24,7 +24,7 @@ pub struct TrainedOn {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Download {
     Model,
-    /// The PEFT LoRA adapter (`adapter.safetensors`), when the kept model is LoRA.
+    /// The PEFT LoRA adapter (`adapter_model.safetensors`, the name PEFT loads), when the kept model is LoRA.
     Adapter,
     AdapterConfig,
     Head,
@@ -214,7 +214,7 @@ impl TrainingFlow {
                 Download::Adapter | Download::AdapterConfig => {
                     let adapter = export::peft_adapter(&weights()?, delta, head, &meta).map_err(|e| e.to_string())?;
                     if what == Download::Adapter {
-                        download("adapter.safetensors", &adapter.safetensors, "application/octet-stream")
+                        download("adapter_model.safetensors", &adapter.safetensors, "application/octet-stream")
                     } else {
                         download(
                             "adapter_config.json",

@@ -61,6 +61,8 @@ test('WebGPU: drop a folder, train, see the charts reach done, download model.sa
     assert.ok(rejected.some((t) => t.includes(name)), `${name} is named in the errors: ${rejected}`);
   }
 
+  // The head alone (seconds); the deeper modes have their own test (finetune.test.mjs).
+  await page.getByTestId('finetune-mode').selectOption('head');
   await page.getByTestId('train-button').click();
   const status = await waitForTraining(page);
   assert.equal(status.state, 'done', `${status.text}\n${logs.join('\n')}`);
@@ -100,6 +102,8 @@ test('CPU: the bundled sample trains to a useful accuracy; bad input keeps what 
   assert.match(await page.getByTestId('file-errors').textContent(), /empty\.png/);
   assert.equal(await page.getByTestId('dataset-summary').getAttribute('data-images'), '36');
 
+  // The head alone (seconds); the deeper modes have their own test (finetune.test.mjs).
+  await page.getByTestId('finetune-mode').selectOption('head');
   await page.getByTestId('train-button').click();
   const status = await waitForTraining(page);
   assert.equal(status.state, 'done', `${status.text}\n${logs.join('\n')}`);
