@@ -13,9 +13,8 @@ pub fn ResultsPanel() -> impl IntoView {
     let training = expect_context::<TrainingFlow>();
     let model = expect_context::<ModelFlow>();
     let done = move || training.trained.with(Option::is_some);
-    let matrix =
-        move || {
-            training.trained.get().map(|t| {
+    let matrix = move || {
+        training.trained.get().map(|t| {
             let r = &t.trained.report;
             let k = r.confusion.k;
             let max = r.confusion.counts.iter().copied().max().unwrap_or(1).max(1);
@@ -46,13 +45,21 @@ pub fn ResultsPanel() -> impl IntoView {
                 </div>
                 <p class="timings" data-testid="timings">
                     {format!(
-                        "{} training / {} validation images. Features: {:.1} s ({:.1} images/s). Training: {:.2} s.",
-                        r.num_train, r.num_val, timings.embed_seconds, timings.images_per_second, timings.train_seconds
+                        "{} training / {} validation images.{} Training: {:.2} s.",
+                        r.num_train,
+                        r.num_val,
+                        // Nothing embedded (a deeper mode alone, or every image cached): no feature time to show.
+                        if timings.images_per_second > 0.0 {
+                            format!(" Features: {:.1} s ({:.1} images/s).", timings.embed_seconds, timings.images_per_second)
+                        } else {
+                            String::new()
+                        },
+                        timings.train_seconds
                     )}
                 </p>
             }
         })
-        };
+    };
     let export = move |what: Download| move |_| training.export(&model, what);
     let lora = move || training.kept_mode() == Some(RunMode::Lora);
     view! {

@@ -214,7 +214,11 @@ impl TrainingFlow {
                 Download::Adapter | Download::AdapterConfig => {
                     let adapter = export::peft_adapter(&weights()?, delta, head, &meta).map_err(|e| e.to_string())?;
                     if what == Download::Adapter {
-                        download("adapter_model.safetensors", &adapter.safetensors, "application/octet-stream")
+                        download(
+                            "adapter_model.safetensors",
+                            &adapter.safetensors,
+                            "application/octet-stream",
+                        )
                     } else {
                         download(
                             "adapter_config.json",

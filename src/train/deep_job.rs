@@ -83,12 +83,13 @@ pub(crate) async fn run_deep(
 }
 
 /// The kept epoch's head and backbone changes, and its report: the network is evaluated on the validation
-/// images (the training images without a validation split) a batch at a time.
+/// images (the training images without a validation split) a batch at a time. `embedding`: the time Auto's
+/// head run spent embedding (default otherwise); the rest since `started` is training.
 pub(crate) async fn finish_deep(
     job: &Job<'_>,
     trainer: &DeepTrainer,
     host: &impl Host,
-    embed_seconds: f64,
+    embedding: Timings,
     started: f64,
 ) -> Result<Trained, String> {
     let run = RunMode::of(trainer.options().mode);
@@ -151,9 +152,8 @@ pub(crate) async fn finish_deep(
             num_train: split.train.len(),
             num_val: split.val.len(),
             timings: Timings {
-                embed_seconds,
-                images_per_second: 0.0,
-                train_seconds: seconds,
+                train_seconds: seconds - embedding.embed_seconds,
+                ..embedding
             },
             mode: run,
             explanation: None,

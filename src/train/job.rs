@@ -57,7 +57,7 @@ pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host)
         Ok(deep) => deep,
         Err(e) => return host.emit(TrainEvent::Failed(format!("fine-tuning failed: {e}"))),
     };
-    let embed_seconds = head.as_ref().map_or(0.0, |h| h.report.timings.embed_seconds);
+    let embedding = head.as_ref().map(|h| h.report.timings.clone()).unwrap_or_default();
     let Some(mut head) = head else {
         return match deep {
             None => host.emit(TrainEvent::Stopped {
@@ -65,7 +65,7 @@ pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host)
                 done: 0,
                 total: job.options.epochs,
             }),
-            Some(deep) => match finish_deep(&job, &deep, host, 0.0, deep_started).await {
+            Some(deep) => match finish_deep(&job, &deep, host, Timings::default(), deep_started).await {
                 Ok(trained) => finished(host, Some(trained)),
                 Err(e) => host.emit(TrainEvent::Failed(e)),
             },
@@ -91,12 +91,12 @@ pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host)
         },
     ];
     let mut kept = match (report.choice, &deep) {
-        (AutoChoice::Lora, Some(deep)) => match finish_deep(&job, deep, host, embed_seconds, started).await {
+        (AutoChoice::Lora, Some(deep)) => match finish_deep(&job, deep, host, embedding.clone(), started).await {
             Ok(trained) => trained,
             Err(e) => return host.emit(TrainEvent::Failed(e)),
         },
         _ => {
-            head.report.timings.train_seconds = host.now_seconds() - started - embed_seconds;
+            head.report.timings.train_seconds = host.now_seconds() - started - embedding.embed_seconds;
             head
         }
     };

@@ -63,7 +63,7 @@ test('Auto on the sample: both runs charted, the reason given, merged model and 
     await waitForImages(page, 36);
 
     assert.equal(await page.getByTestId('finetune-mode').inputValue(), 'auto', 'Auto is the default');
-    assert.match(await page.locator('#finetune-mode-help').textContent(), /validation loss/);
+    assert.match(await page.locator('#finetune-mode-help').textContent(), /keeps whichever has the lower loss on the held-out validation images/);
     assert.ok(await page.getByTestId('augment').isChecked(), 'augmentation is on for the deeper modes');
     await page.getByTestId('epochs').fill('2');
     await page.getByTestId('epochs').dispatchEvent('change');
