@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::model::{BackboneDelta, WeightsError};
 use crate::preprocess::IMAGE_SIZE;
-use crate::train::{Head, NamedTensor, TrainOptions, Trainer};
+use crate::train::{Head, NamedTensor, TrainOptions, Trainer, TrainingReport};
 
 pub const FORMAT: &str = "ajuste-efficientnet-lite0";
 pub const PREPROCESSING: &str = "RGB (alpha composited over white), centre square crop of the full short side, \
@@ -76,6 +76,24 @@ impl ExportMetadata {
             stop_reason: trainer.stop_reason().to_string(),
             num_train,
             num_val,
+        }
+    }
+
+    /// The metadata of a pipeline run: the same numbers the results panel shows.
+    pub fn from_report(report: &TrainingReport) -> Self {
+        Self {
+            labels: report.labels.clone(),
+            options: report.options.clone(),
+            best_epoch: report.best.epoch,
+            epochs_run: report.history.len(),
+            val_accuracy: report.best.val_accuracy,
+            val_loss: report.best.val_loss,
+            train_accuracy: report.best.train_accuracy,
+            train_loss: report.best.train_loss,
+            per_class_val_accuracy: report.per_class_accuracy.clone(),
+            stop_reason: report.stop_reason.clone(),
+            num_train: report.num_train,
+            num_val: report.num_val,
         }
     }
 

@@ -1,20 +1,15 @@
 //! Picks where the backbone runs: WebGPU on a hardware adapter; the CPU (burn's flex backend, wasm SIMD) when
-//! the adapter is a software fallback (SwiftShader in headless Chromium: ~100x slower than the CPU path) or
-//! there is none. `?backend=webgpu|cpu` and the UI override the choice.
+//! the adapter is a software fallback (SwiftShader in headless Chromium embeds about 15× slower than the CPU
+//! path: see the README's benchmark) or there is none. `?backend=webgpu|cpu` and the UI override the choice.
 
-use burn::tensor::Device;
-use burn::tensor::wgpu::WgpuBackend;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
 use super::browser::{js_error, url_param, window};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
-    WebGpu,
-    Cpu,
-}
+pub use super::device::{BackendKind, init_device};
 
+/// How the page names and shows a backend (the worker needs none of it).
 impl BackendKind {
     pub fn label(self) -> &'static str {
         match self {
@@ -120,16 +115,4 @@ pub fn choose(probe: &AdapterProbe, forced: Option<BackendKind>) -> (BackendKind
 
 pub fn forced_by_url() -> Option<BackendKind> {
     url_param("backend").and_then(|v| BackendKind::from_param(&v))
-}
-
-/// Creates the burn device. WebGPU must be initialised asynchronously in a browser.
-pub async fn init_device(kind: BackendKind) -> Result<Device, String> {
-    match kind {
-        BackendKind::Cpu => Ok(Device::flex()),
-        BackendKind::WebGpu => Device::wgpu_options()
-            .graphics_api(WgpuBackend::WebGpu)
-            .init_async()
-            .await
-            .map_err(|e| format!("WebGPU could not start: {e}")),
-    }
 }

@@ -2,15 +2,17 @@
 
 use leptos::prelude::*;
 
-use super::Progress;
 use super::backend::BackendKind;
-use super::session;
-use super::state::{ModelStatus, Ui};
+use super::model_flow::{ModelFlow, ModelStatus};
+use super::training_flow::TrainingFlow;
+use super::{ErrorLine, Progress};
 
 #[component]
 pub fn Header() -> impl IntoView {
-    let ui = expect_context::<Ui>();
-    let model_line = move || match ui.model.get() {
+    let model = expect_context::<ModelFlow>();
+    let training = expect_context::<TrainingFlow>();
+    let switch = Action::new_local(move |kind: &BackendKind| model.switch_to(*kind));
+    let model_line = move || match model.status.get() {
         ModelStatus::Starting => "Starting…".to_string(),
         ModelStatus::Downloading { loaded, total } => match total {
             Some(t) => format!(
@@ -34,19 +36,26 @@ pub fn Header() -> impl IntoView {
             },
             load_ms / 1000.0
         ),
-        ModelStatus::Failed(e) => format!("The model could not be loaded: {e}"),
+        ModelStatus::Failed => "The model could not be loaded.".to_string(),
     };
-    let download_fraction = move || match ui.model.get() {
+    let download_fraction = move || match model.status.get() {
         ModelStatus::Downloading { loaded, total: Some(t) } if t > 0 => Some(loaded as f64 / t as f64),
         _ => None,
     };
-    let downloading = move || matches!(ui.model.get(), ModelStatus::Downloading { .. } | ModelStatus::Starting);
-    let failed = move || matches!(ui.model.get(), ModelStatus::Failed(_));
+    let downloading = move || {
+        matches!(
+            model.status.get(),
+            ModelStatus::Downloading { .. } | ModelStatus::Starting
+        )
+    };
+    let failed = move || matches!(model.status.get(), ModelStatus::Failed);
     let on_backend = move |ev: leptos::ev::Event| {
         let kind = BackendKind::from_param(&event_target_value(&ev)).unwrap_or(BackendKind::Cpu);
-        leptos::task::spawn_local(session::switch_backend(ui, kind));
+        switch.dispatch_local(kind);
     };
-    let backend_kind = move || ui.backend.get().map(|b| b.kind.param()).unwrap_or("cpu");
+    let backend_kind = move || model.kind().map(|k| k.param()).unwrap_or("cpu");
+    let reason = move || model.backend.get().map(|b| format!(" — {}", b.reason));
+    let webgpu_available = move || model.backend.get().is_some_and(|b| b.webgpu_available);
     view! {
         <header class="top">
             <h1>"Ajuste"<span class="tagline">" fine-tune an image classifier in your browser"</span></h1>
@@ -57,14 +66,13 @@ pub fn Header() -> impl IntoView {
             <div class="backend" data-testid="backend" data-backend=backend_kind>
                 <label for="backend-select">"Runs on "</label>
                 <select id="backend-select" on:change=on_backend prop:value=backend_kind
-                    disabled=move || ui.phase.get().busy() || ui.backend.get().is_none()>
-                    <option value="webgpu" disabled=move || !ui.backend.get().is_some_and(|b| b.webgpu_available)>
-                        {BackendKind::WebGpu.label()}
-                    </option>
+                    disabled=move || training.is_running() || switch.pending().get() || model.kind().is_none()>
+                    <option value="webgpu" disabled=move || !webgpu_available()>{BackendKind::WebGpu.label()}</option>
                     <option value="cpu">{BackendKind::Cpu.label()}</option>
                 </select>
-                <span class="why">{move || ui.backend.get().map(|b| format!(" — {}", b.reason))}</span>
+                <span class="why">{reason}</span>
             </div>
+            <ErrorLine error=model.error test_id="model-error" />
         </header>
     }
 }

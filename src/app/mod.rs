@@ -1,21 +1,34 @@
-//! The Leptos (CSR) user interface. Small components over the `Ui` signals; the work itself is in `session`.
+//! The Leptos (CSR) user interface. Three flows own the state, each provided through context:
+//! `ModelFlow` (model and backend), `DatasetFlow` (the images), `TrainingFlow` (options, the run, the kept
+//! model); `saved` keeps the dataset, the model and the options across reloads. Panels read the flows and
+//! derive what they show.
 
 mod backend;
 mod browser;
 mod charts;
+mod class_card;
+mod dataset_flow;
 mod dataset_panel;
+mod device;
+mod error;
 mod files;
 mod header;
 mod model_fetch;
+mod model_flow;
+mod options_form;
 mod persist;
 mod results_panel;
-mod session;
-mod state;
+mod runner;
+mod saved;
 mod train_panel;
+mod training_flow;
 
 use leptos::prelude::*;
 
-use state::Ui;
+use dataset_flow::DatasetFlow;
+use error::AppError;
+use model_flow::ModelFlow;
+use training_flow::TrainingFlow;
 
 /// Mounts the app on `<body>`.
 pub fn run() {
@@ -25,10 +38,16 @@ pub fn run() {
 
 #[component]
 fn App() -> impl IntoView {
-    let ui = Ui::new(session::saved_options());
-    provide_context(ui);
-    leptos::task::spawn_local(session::start(ui));
-    warn_before_leaving(ui);
+    let model = ModelFlow::new();
+    let dataset = DatasetFlow::new();
+    let training = TrainingFlow::new(saved::saved_options(), dataset);
+    provide_context(model);
+    provide_context(dataset);
+    provide_context(training);
+    dataset_panel::provide_preview(model, dataset);
+    saved::keep(dataset, training);
+    leptos::task::spawn_local(model.start());
+    warn_before_leaving(dataset, training);
     view! {
         <header::Header />
         <main>
@@ -46,15 +65,17 @@ fn App() -> impl IntoView {
     }
 }
 
-/// The dataset and the trained head are saved as they change (`persist`): ask before leaving only while work
+/// The dataset and the trained head are saved as they change (`saved`): ask before leaving only while work
 /// is under way or when saving failed, when a reload or close would throw something away.
-fn warn_before_leaving(ui: Ui) {
+fn warn_before_leaving(dataset: DatasetFlow, training: TrainingFlow) {
     let listener = gloo::events::EventListener::new_with_options(
         &browser::window(),
         "beforeunload",
         gloo::events::EventListenerOptions::enable_prevent_default(),
         move |event| {
-            if ui.phase.with_untracked(state::Phase::busy) || persist::has_unsaved_work() {
+            let busy =
+                training.running.with_untracked(Option::is_some) || dataset.loading.with_untracked(Option::is_some);
+            if busy || persist::has_unsaved_work() {
                 event.prevent_default();
             }
         },
@@ -71,5 +92,13 @@ pub fn Progress(#[prop(into)] label: Signal<String>, #[prop(into)] value: Signal
             <progress max="1" value=move || value.get().map(|v| v.to_string()) aria-label=move || label.get()></progress>
             <span>{move || label.get()}</span>
         </div>
+    }
+}
+
+/// A panel's own error line (empty when there is none).
+#[component]
+pub fn ErrorLine(#[prop(into)] error: Signal<Option<AppError>>, test_id: &'static str) -> impl IntoView {
+    view! {
+        <p class="notice error" role="alert" data-testid=test_id>{move || error.get().map(|e| e.to_string())}</p>
     }
 }

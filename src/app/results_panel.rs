@@ -1,63 +1,79 @@
 //! Step 3: how good the kept head is on the validation images (confusion matrix, per-class accuracy), and the
-//! downloads.
+//! downloads. Both come from the same kept model, so a download always matches what is shown here.
 
 use leptos::prelude::*;
 
-use super::session::{self, Download};
-use super::state::Ui;
+use super::ErrorLine;
+use super::model_flow::ModelFlow;
+use super::training_flow::{Download, TrainingFlow};
 
 #[component]
 pub fn ResultsPanel() -> impl IntoView {
-    let ui = expect_context::<Ui>();
-    let done = move || ui.results.with(|r| r.is_some());
+    let training = expect_context::<TrainingFlow>();
+    let model = expect_context::<ModelFlow>();
+    let done = move || training.trained.with(Option::is_some);
     let matrix = move || {
-        ui.results.get().map(|r| {
-            let max = r.confusion.iter().flatten().copied().max().unwrap_or(1).max(1);
+        training.trained.get().map(|t| {
+            let r = &t.trained.report;
+            let k = r.confusion.k;
+            let max = r.confusion.counts.iter().copied().max().unwrap_or(1).max(1);
+            let rows = (0..k).map(|i| {
+                let cells = (0..k).map(|j| {
+                    let n = r.confusion.counts[i * k + j];
+                    let class = if i == j { "hit" } else { "miss" };
+                    view! { <td class=class style=format!("--a:{:.2}", n as f32 / max as f32)>{n}</td> }
+                }).collect_view();
+                view! {
+                    <tr>
+                        <th scope="row">{r.labels[i].clone()}</th>
+                        {cells}
+                        <td>{format!("{:.0}%", r.per_class_accuracy[i] * 100.0)}</td>
+                    </tr>
+                }
+            }).collect_view();
+            let timings = &r.timings;
             view! {
-                <table class="confusion" data-testid="confusion-matrix">
-                    <caption>"Validation images: rows are the true class, columns the predicted one"</caption>
-                    <thead><tr><th scope="col">"true \\ predicted"</th>
-                        {r.labels.iter().map(|l| view! { <th scope="col">{l.clone()}</th> }).collect_view()}
-                        <th scope="col">"accuracy"</th></tr></thead>
-                    <tbody>
-                        {r.confusion.iter().enumerate().map(|(i, row)| view! {
-                            <tr>
-                                <th scope="row">{r.labels[i].clone()}</th>
-                                {row.iter().enumerate().map(|(j, &n)| {
-                                    let alpha = n as f32 / max as f32;
-                                    let class = if i == j { "hit" } else { "miss" };
-                                    view! { <td class=class style=format!("--a:{alpha:.2}")>{n}</td> }
-                                }).collect_view()}
-                                <td>{format!("{:.0}%", r.per_class_accuracy[i] * 100.0)}</td>
-                            </tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
+                <div class="table-scroll">
+                    <table class="confusion" data-testid="confusion-matrix">
+                        <caption>"Validation images: rows are the true class, columns the predicted one"</caption>
+                        <thead><tr><th scope="col">"true \\ predicted"</th>
+                            {r.labels.iter().map(|l| view! { <th scope="col">{l.clone()}</th> }).collect_view()}
+                            <th scope="col">"accuracy"</th></tr></thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
                 <p class="timings" data-testid="timings">
                     {format!(
                         "{} training / {} validation images. Features: {:.1} s ({:.1} images/s). Head training: {:.2} s.",
-                        r.num_train, r.num_val, r.embed_seconds, r.images_per_second, r.train_seconds
+                        r.num_train, r.num_val, timings.embed_seconds, timings.images_per_second, timings.train_seconds
                     )}
                 </p>
             }
         })
     };
+    let export = move |what: Download| move |_| training.export(&model, what);
     view! {
         <section class="panel" aria-labelledby="results-title">
             <h2 id="results-title">"3. Results and download"</h2>
             <Show when=done fallback=|| view! { <p>"Train a model to see how it does on the held-out images and download it."</p> }>
+                <Show when=move || training.stale.get()>
+                    <p class="notice warn" role="status" data-testid="results-stale">
+                        "These results and downloads are of the model trained before your images changed: retrain needed."
+                    </p>
+                </Show>
                 {matrix}
             </Show>
             <div class="actions downloads">
                 <button type="button" class="primary" data-testid="export-button" disabled=move || !done()
-                    on:click=move |_| session::export(ui, Download::Model)>"Download model.safetensors"</button>
+                    on:click=export(Download::Model)>"Download model.safetensors"</button>
                 <button type="button" data-testid="export-head" disabled=move || !done()
-                    on:click=move |_| session::export(ui, Download::Head)>"Head only"</button>
+                    on:click=export(Download::Head)>"Head only"</button>
                 <button type="button" data-testid="export-labels" disabled=move || !done()
-                    on:click=move |_| session::export(ui, Download::Labels)>"labels.txt"</button>
+                    on:click=export(Download::Labels)>"labels.txt"</button>
                 <button type="button" data-testid="export-config" disabled=move || !done()
-                    on:click=move |_| session::export(ui, Download::Config)>"config.json"</button>
+                    on:click=export(Download::Config)>"config.json"</button>
             </div>
+            <ErrorLine error=training.export_error test_id="results-error" />
             <p class="hint">"The full model loads in PyTorch with the reference module; see the README for a five-line example."</p>
         </section>
     }

@@ -6,7 +6,10 @@ use std::collections::BTreeSet;
 
 use super::paths::{self, FileKind};
 use super::zip_archive::{ReadError, ZipReader};
-use super::{ClassData, Dataset, FileError, IngestReport, InputFile, Sample, clean_class_name, clean_file_name};
+use super::{
+    ClassData, Dataset, FileError, IngestReport, InputFile, MAX_CLASS_NAME_CHARS, Sample, class_name_is_cut,
+    clean_class_name, clean_file_name,
+};
 use crate::preprocess::{PreprocessError, SUPPORTED, prepare_rgb};
 
 /// Largest image file read (a bigger one is refused before decoding); also the cap on one zip entry.
@@ -71,6 +74,7 @@ pub fn plan_folder(paths: &[&str]) -> (Vec<Placement>, IngestReport) {
         .filter(|root| judged.iter().all(|p| p.len() >= 2 && &p[0] == root) && judged.iter().any(|p| p.len() >= 3));
     let mut nested = BTreeSet::new();
     let mut first_nested = None;
+    let mut cut = BTreeSet::new();
     for (i, mut parts) in kept {
         if root.as_ref().is_some_and(|r| parts.len() >= 2 && &parts[0] == r) {
             parts.remove(0);
@@ -80,6 +84,14 @@ pub fn plan_folder(paths: &[&str]) -> (Vec<Placement>, IngestReport) {
         } else if parts.len() < 2 {
             Placement::Refused("not in a class folder: put each image in a sub-folder named after its class".into())
         } else if let Some(class) = clean_class_name(&parts[0]) {
+            if class_name_is_cut(&parts[0]) && cut.insert(class.clone()) {
+                report.warnings.push(FileError::new(
+                    paths[i],
+                    format!(
+                        "the folder name is longer than {MAX_CLASS_NAME_CHARS} characters: the class is named “{class}”"
+                    ),
+                ));
+            }
             if parts.len() > 2 {
                 nested.insert(class.clone());
                 first_nested.get_or_insert(i);
@@ -327,16 +339,10 @@ impl Dataset {
                 return true;
             }
         };
-        let sample = Sample {
-            name: name.to_string(),
-            pixels,
-        };
+        let sample = Sample::new(name, pixels);
         match existing {
             Some(i) => self.classes[i].samples.push(sample),
-            None => self.classes.push(ClassData {
-                name: class,
-                samples: vec![sample],
-            }),
+            None => self.classes.push(ClassData::new(class, vec![sample])),
         }
         report.added += 1;
         true
@@ -358,6 +364,25 @@ mod tests {
                 Placement::Refused(_) => "refused".into(),
             })
             .collect()
+    }
+
+    #[test]
+    fn a_long_folder_name_is_cut_with_one_warning() {
+        let long = "x".repeat(70);
+        let paths = [
+            format!("{long}/a.jpg"),
+            format!("{long}/b.jpg"),
+            "short/c.jpg".to_string(),
+        ];
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let (plan, report) = plan_folder(&paths);
+        assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+        assert!(
+            report.warnings[0].problem.contains("longer than 64"),
+            "{}",
+            report.warnings[0]
+        );
+        assert!(matches!(&plan[0], Placement::Class { class, .. } if class.len() == 64));
     }
 
     #[test]

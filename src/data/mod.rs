@@ -28,13 +28,74 @@ pub struct Sample {
     pub name: String,
     /// 224×224×3 RGB (HWC), the output of `preprocess::prepare_rgb`.
     pub pixels: Vec<u8>,
+    /// `pixel_key(&pixels)`, computed once: the image's identity for the embedding cache (it survives renames,
+    /// moves between classes and reloads).
+    key: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Sample {
+    pub fn new(name: impl Into<String>, pixels: Vec<u8>) -> Self {
+        let key = pixel_key(&pixels);
+        Self {
+            name: name.into(),
+            pixels,
+            key,
+        }
+    }
+
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+}
+
+/// FNV-1a over the pixels: a cheap identity for a 224×224 image.
+pub fn pixel_key(pixels: &[u8]) -> u64 {
+    pixels.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// A class's identity while the page lives: stays the same through renames and other classes' removal, so
+/// the UI can key its cards by it. Not saved (a restored dataset gets fresh ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClassId(u64);
+
+impl ClassId {
+    fn fresh() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct ClassData {
+    id: ClassId,
     pub name: String,
     pub samples: Vec<Sample>,
 }
+
+impl ClassData {
+    pub fn new(name: impl Into<String>, samples: Vec<Sample>) -> Self {
+        Self {
+            id: ClassId::fresh(),
+            name: name.into(),
+            samples,
+        }
+    }
+
+    pub fn id(&self) -> ClassId {
+        self.id
+    }
+}
+
+/// Same name and images: the id only tells live classes apart, it is not content.
+impl PartialEq for ClassData {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.samples == other.samples
+    }
+}
+
+impl Eq for ClassData {}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dataset {
@@ -103,6 +164,12 @@ pub fn clean_class_name(raw: &str) -> Option<String> {
     paths::sanitize_class_name(&visible)
 }
 
+/// Whether [`clean_class_name`] cuts this name to fit (the user is told).
+pub(crate) fn class_name_is_cut(raw: &str) -> bool {
+    let visible: String = raw.chars().map(|c| if is_invisible(c) { ' ' } else { c }).collect();
+    visible.split_whitespace().collect::<Vec<_>>().join(" ").chars().count() > MAX_CLASS_NAME_CHARS
+}
+
 /// A file name made fit for display: invisible characters removed.
 pub(crate) fn clean_file_name(raw: &str) -> String {
     raw.chars().filter(|c| !is_invisible(*c)).collect()
@@ -124,6 +191,26 @@ impl Dataset {
             .enumerate()
             .flat_map(|(i, c)| std::iter::repeat_n(i, c.samples.len()))
             .collect()
+    }
+
+    /// Changes whenever a class is added, removed or renamed or an image is added or removed: a model trained
+    /// on a dataset with another fingerprint no longer matches it.
+    pub fn fingerprint(&self) -> u64 {
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        let mut mix = |bytes: &[u8]| {
+            for &b in bytes {
+                h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        for class in &self.classes {
+            mix(class.name.as_bytes());
+            mix(&[0xff]);
+            for s in &class.samples {
+                mix(&s.key.to_le_bytes());
+            }
+            mix(&[0xfe]);
+        }
+        h
     }
 
     /// Renames a class to what the user typed (surrounding spaces trimmed). Refuses empty names, names with
@@ -154,6 +241,11 @@ impl Dataset {
         }
         self.classes[index].name = name.to_string();
         Ok(())
+    }
+
+    /// The index of the class with this id (`None` once it is removed).
+    pub fn index_of(&self, id: ClassId) -> Option<usize> {
+        self.classes.iter().position(|c| c.id == id)
     }
 
     /// Removes a class and its images (an index past the end does nothing).
@@ -195,14 +287,13 @@ mod tests {
     fn dataset(counts: &[(&str, usize)]) -> Dataset {
         let classes = counts
             .iter()
-            .map(|(name, n)| ClassData {
-                name: name.to_string(),
-                samples: (0..*n)
-                    .map(|i| Sample {
-                        name: format!("{i}.jpg"),
-                        pixels: vec![0; 3],
-                    })
-                    .collect(),
+            .map(|(name, n)| {
+                ClassData::new(
+                    *name,
+                    (0..*n)
+                        .map(|i| Sample::new(format!("{i}.jpg"), vec![i as u8; 3]))
+                        .collect(),
+                )
             })
             .collect();
         Dataset { classes }
@@ -233,9 +324,35 @@ mod tests {
         d.rename_class(0, "  big cats ").unwrap();
         assert_eq!(d.class_names(), ["big cats", "b"]);
         d.rename_class(0, "big cats").unwrap();
+        let before = d.fingerprint();
+        d.rename_class(0, "big cats").unwrap();
+        assert_eq!(d.fingerprint(), before, "same name, same fingerprint");
+        d.rename_class(0, "cats").unwrap();
+        assert_ne!(d.fingerprint(), before, "a rename changes it");
+        let mut moved = d.clone();
+        let s = moved.classes[0].samples.pop().unwrap();
+        moved.classes[1].samples.push(s);
+        assert_ne!(
+            moved.fingerprint(),
+            d.fingerprint(),
+            "an image in another class changes it"
+        );
+        d.rename_class(0, "big cats").unwrap();
+        let b = d.classes[1].id();
+        assert_eq!(d.index_of(b), Some(1));
         d.remove_class(7);
         d.remove_class(0);
         assert_eq!(d.class_names(), ["b"]);
+        assert_eq!(d.index_of(b), Some(0), "the id follows the class");
+        assert_ne!(ClassData::new("b", vec![]).id(), b, "ids are never reused");
+    }
+
+    #[test]
+    fn sample_key_is_the_pixels_identity() {
+        let a = Sample::new("a.jpg", vec![1, 2, 3]);
+        assert_eq!(a.key(), Sample::new("other name.png", vec![1, 2, 3]).key());
+        assert_ne!(a.key(), Sample::new("a.jpg", vec![1, 2, 4]).key());
+        assert_eq!(a.key(), pixel_key(&[1, 2, 3]));
     }
 
     #[test]
@@ -245,6 +362,11 @@ mod tests {
         assert_eq!(clean_class_name("👨\u{200D}👩").as_deref(), Some("👨\u{200D}👩"));
         assert_eq!(clean_class_name("\u{1}\u{2} \u{FEFF}"), None);
         assert_eq!(clean_class_name(&"é".repeat(100)).unwrap().chars().count(), 64);
+        assert!(class_name_is_cut(&"é".repeat(65)));
+        assert!(
+            !class_name_is_cut(&format!("  {}   \u{7} ", "é".repeat(64))),
+            "spacing removed is not a cut"
+        );
         assert_eq!(clean_file_name("a\u{0}b\u{202E}.jpg"), "ab.jpg");
     }
 }

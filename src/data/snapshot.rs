@@ -86,12 +86,9 @@ pub fn decode(bytes: &[u8]) -> Result<Dataset, String> {
                     pixels.len()
                 ));
             }
-            samples.push(Sample {
-                name: sample_name,
-                pixels: pixels.to_vec(),
-            });
+            samples.push(Sample::new(sample_name, pixels.to_vec()));
         }
-        dataset.classes.push(ClassData { name, samples });
+        dataset.classes.push(ClassData::new(name, samples));
     }
     if r.at != bytes.len() {
         return Err(format!("{} unexpected bytes at the end", bytes.len() - r.at));
@@ -104,27 +101,15 @@ mod tests {
     use super::*;
 
     fn sample(name: &str, value: u8) -> Sample {
-        Sample {
-            name: name.into(),
-            pixels: vec![value; PIXELS],
-        }
+        Sample::new(name, vec![value; PIXELS])
     }
 
     fn dataset() -> Dataset {
         Dataset {
             classes: vec![
-                ClassData {
-                    name: "chats é".into(),
-                    samples: vec![sample("a.jpg", 1), sample("sub/b.png", 2)],
-                },
-                ClassData {
-                    name: "dogs".into(),
-                    samples: vec![sample("c.jpg", 3)],
-                },
-                ClassData {
-                    name: "empty".into(),
-                    samples: vec![],
-                },
+                ClassData::new("chats é", vec![sample("a.jpg", 1), sample("sub/b.png", 2)]),
+                ClassData::new("dogs", vec![sample("c.jpg", 3)]),
+                ClassData::new("empty", vec![]),
             ],
         }
     }
@@ -154,13 +139,7 @@ mod tests {
         assert!(decode(&version).unwrap_err().contains("another version"));
         // A sample whose pixel block has the wrong size (length prefix of a.jpg's pixels changed).
         let mut short = encode(&Dataset {
-            classes: vec![ClassData {
-                name: "x".into(),
-                samples: vec![Sample {
-                    name: "a".into(),
-                    pixels: vec![0; 10],
-                }],
-            }],
+            classes: vec![ClassData::new("x", vec![Sample::new("a", vec![0; 10])])],
         });
         assert!(decode(&short).unwrap_err().contains("not 150528"));
         short[20] = 0xff; // the sample count: now far more than the bytes hold

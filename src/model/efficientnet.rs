@@ -201,8 +201,7 @@ impl EfficientNetLite0 {
         relu6(self.stem.forward(input))
     }
 
-    /// Runs blocks `from..to` (0..16 is all of them). Later work caches activations at a cut and
-    /// trains only the blocks after it.
+    /// Runs blocks `from..to` (0..16 is all of them): a range, so a caller can run the backbone in parts.
     pub fn blocks(&self, mut x: Tensor<4>, from: usize, to: usize) -> Tensor<4> {
         for block in &self.blocks[from..to] {
             x = block.forward(x);

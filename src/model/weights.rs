@@ -74,7 +74,7 @@ impl<'a> TensorFile<'a> {
                 .collect(),
             Dtype::F16 => bytes
                 .chunks_exact(2)
-                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
                 .collect(),
             other => {
                 return Err(WeightsError::Dtype {
@@ -98,24 +98,6 @@ impl<'a> TensorFile<'a> {
         }
         Ok(data)
     }
-}
-
-/// IEEE 754 half → single precision (exact; handles subnormals, infinities and NaN).
-pub fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let mant = (h & 0x3ff) as u32;
-    let bits = match (exp, mant) {
-        (0, 0) => sign,
-        (0, m) => {
-            // Subnormal: value = m * 2^-24, renormalise into an f32.
-            let value = m as f32 * (1.0 / 16_777_216.0);
-            return if sign != 0 { -value } else { value };
-        }
-        (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
-        (e, m) => sign | ((e + 127 - 15) << 23) | (m << 13),
-    };
-    f32::from_bits(bits)
 }
 
 /// Conv weight [out, in/groups, k, k] with the BN that follows it folded in: returns (weight, bias).
@@ -277,21 +259,4 @@ pub fn load_efficientnet(bytes: &[u8], device: &Device) -> Result<EfficientNetLi
         head_lora: None,
         classifier,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::f16_to_f32;
-
-    #[test]
-    fn f16_conversion_is_exact() {
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0x3e00), 1.5);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x7bff), 65504.0);
-        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
-        assert_eq!(f16_to_f32(0x8000), -0.0);
-        assert!(f16_to_f32(0x7c00).is_infinite());
-        assert!(f16_to_f32(0x7e00).is_nan());
-    }
 }

@@ -7,13 +7,17 @@
 
 pub mod augment;
 pub mod head;
+pub mod job;
 pub mod metrics;
 pub mod optimizer;
 pub mod options;
+pub mod pipeline;
+pub mod protocol;
 pub mod trainer;
 
 pub use augment::{AugmentOptions, augment};
 pub use head::{Dense, Head, NamedTensor};
 pub use metrics::{ConfusionMatrix, EpochMetrics, evaluate};
 pub use options::TrainOptions;
+pub use pipeline::{EmbeddingCache, Progress, Stage, TrainData, TrainEvent, Trained, TrainingReport, TrainingRun};
 pub use trainer::Trainer;

@@ -43,6 +43,9 @@ impl Default for TrainOptions {
 }
 
 impl TrainOptions {
+    /// The epochs a user may ask for (the form's help and the error both say this range).
+    pub const EPOCHS: std::ops::RangeInclusive<usize> = 1..=10_000;
+
     /// Every out-of-range option, as messages a user can act on.
     pub fn validate(&self) -> Result<(), String> {
         let mut problems = Vec::new();
@@ -52,8 +55,13 @@ impl TrainOptions {
                 self.val_fraction
             ));
         }
-        if !(1..=10_000).contains(&self.epochs) {
-            problems.push(format!("epochs must be between 1 and 10000 (got {})", self.epochs));
+        if !Self::EPOCHS.contains(&self.epochs) {
+            problems.push(format!(
+                "epochs must be between {} and {} (got {})",
+                Self::EPOCHS.start(),
+                Self::EPOCHS.end(),
+                self.epochs
+            ));
         }
         if !(1..=65_536).contains(&self.batch_size) {
             problems.push(format!(

@@ -2,7 +2,7 @@
 //! after each epoch, early stopping on validation loss, and the best epoch's head kept.
 
 use super::head::{Dense, Head, axpy};
-use super::metrics::{EpochMetrics, cross_entropy, evaluate};
+use super::metrics::{ConfusionMatrix, EpochMetrics, cross_entropy, evaluate};
 use super::optimizer::Adam;
 use super::options::TrainOptions;
 use crate::rng::Rng;
@@ -119,10 +119,6 @@ impl Trainer {
         })
     }
 
-    pub fn options(&self) -> &TrainOptions {
-        &self.options
-    }
-
     pub fn history(&self) -> &[EpochMetrics] {
         &self.history
     }
@@ -157,6 +153,17 @@ impl Trainer {
             Some((head, metrics)) => (head, metrics),
             None => (&self.head, &NONE),
         }
+    }
+
+    /// The best head on the validation images (on the training images when there is no validation split):
+    /// loss, accuracy and confusion matrix.
+    pub fn evaluate_best(&self) -> (f32, f32, ConfusionMatrix) {
+        let idx = if self.val_idx.is_empty() {
+            &self.train_idx
+        } else {
+            &self.val_idx
+        };
+        evaluate(self.best().0, &self.features, &self.labels, idx)
     }
 
     /// Trains one epoch and returns its metrics.

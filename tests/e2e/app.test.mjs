@@ -3,7 +3,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { serveDist, launch, makeDataset, parseSafetensors, waitForTraining, SAMPLE, RESULTS } from './helpers.mjs';
+import { serveDist, launch, makeDataset, parseSafetensors, waitForTraining, waitForModel, waitForImages, SAMPLE, RESULTS }
+  from './helpers.mjs';
 
 let server, browser;
 const foreignRequests = [];
@@ -23,7 +24,7 @@ async function openPage(backend) {
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
   page.on('request', (r) => { if (!r.url().startsWith(server.url) && !/^(data|blob):/.test(r.url())) foreignRequests.push(r.url()); });
   await page.goto(`${server.url}?backend=${backend}`);
-  await page.getByTestId('model-status').filter({ hasText: 'ready' }).waitFor({ timeout: 120_000 });
+  await waitForModel(page);
   return { page, logs, context };
 }
 
@@ -41,7 +42,7 @@ const CLASSES3 = {
   tool: join(SAMPLE, 'tool'),
 };
 
-test('WebGPU: drop a folder, train, see the charts reach done, download model.safetensors', { timeout: 900_000 }, async () => {
+test('WebGPU: drop a folder, train, see the charts reach done, download model.safetensors', { timeout: 1_800_000 }, async () => {
   // Small on purpose: SwiftShader's WebGPU embeds well under one image per second.
   const dir = await makeDataset('webgpu', CLASSES3, 3, {
     'notes.txt': 'not in a class folder',
@@ -52,8 +53,7 @@ test('WebGPU: drop a folder, train, see the charts reach done, download model.sa
   assert.equal(await page.getByTestId('backend').getAttribute('data-backend'), 'webgpu');
   await page.getByTestId('dataset-input').setInputFiles(dir);
   const summary = page.getByTestId('dataset-summary');
-  await page.waitForFunction(() => document.querySelector('[data-testid=dataset-summary]')?.dataset.images === '9',
-    null, { timeout: 60_000 });
+  await waitForImages(page, 9);
   assert.equal(await summary.getAttribute('data-classes'), '3');
   const rejected = await page.getByTestId('file-errors').locator(':scope > li').allTextContents();
   assert.equal(rejected.length, 3, `rejected: ${rejected.join(' | ')}`);
@@ -62,7 +62,7 @@ test('WebGPU: drop a folder, train, see the charts reach done, download model.sa
   }
 
   await page.getByTestId('train-button').click();
-  const status = await waitForTraining(page, 840_000);
+  const status = await waitForTraining(page);
   assert.equal(status.state, 'done', `${status.text}\n${logs.join('\n')}`);
   assert.ok(Number(status.epoch) >= 1);
   assert.ok(Number.isFinite(Number(status.valLoss)));
@@ -82,15 +82,14 @@ test('WebGPU: drop a folder, train, see the charts reach done, download model.sa
   assert.deepEqual(foreignRequests, [], 'the page makes no request to another origin');
 });
 
-test('CPU: the bundled sample trains to a useful accuracy; bad input keeps what was loaded', { timeout: 600_000 }, async () => {
+test('CPU: the bundled sample trains to a useful accuracy; bad input keeps what was loaded', { timeout: 1_800_000 }, async () => {
   const { page, logs } = await openPage('cpu');
   assert.equal(await page.getByTestId('backend').getAttribute('data-backend'), 'cpu');
   // A reload takes the model from Cache Storage instead of downloading it again.
   await page.reload();
-  await page.getByTestId('model-status').filter({ hasText: 'from the browser cache' }).waitFor({ timeout: 60_000 });
+  await waitForModel(page, 'from the browser cache');
   await page.getByTestId('sample-button').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid=dataset-summary]')?.dataset.images === '36',
-    null, { timeout: 120_000 });
+  await waitForImages(page, 36);
   // What the pretrained model sees in the first photo (an alpaca) before any fine-tuning.
   await page.locator('.thumb').first().click();
   assert.match(await page.getByTestId('imagenet-top5').textContent(), /llama/);
@@ -102,9 +101,10 @@ test('CPU: the bundled sample trains to a useful accuracy; bad input keeps what 
   assert.equal(await page.getByTestId('dataset-summary').getAttribute('data-images'), '36');
 
   await page.getByTestId('train-button').click();
-  const status = await waitForTraining(page, 540_000);
+  const status = await waitForTraining(page);
   assert.equal(status.state, 'done', `${status.text}\n${logs.join('\n')}`);
   assert.ok(Number(status.valAccuracy) >= 0.8, `val accuracy ${status.valAccuracy}`);
+  assert.ok(page.workers().some((w) => w.url().endsWith('/worker_loader.js')), 'the training ran in the worker');
   await page.getByTestId('confusion-matrix').waitFor();
   await page.screenshot({ path: join(RESULTS, 'trained-cpu.png'), fullPage: true });
   const head = parseSafetensors(await download(page, 'export-head', 'head.safetensors'));
@@ -113,8 +113,7 @@ test('CPU: the bundled sample trains to a useful accuracy; bad input keeps what 
 
   // Nothing is lost on reload: the images and the trained model come back, and the same head downloads.
   await page.reload();
-  await page.waitForFunction(() => document.querySelector('[data-testid=dataset-summary]')?.dataset.images === '36',
-    null, { timeout: 60_000 });
+  await waitForImages(page, 36);
   await page.getByTestId('training-status').and(page.locator('[data-state=done]')).waitFor({ timeout: 30_000 });
   assert.equal(await page.getByTestId('training-status').getAttribute('data-val-accuracy'), valAccuracy);
   await page.getByTestId('confusion-matrix').waitFor();

@@ -1,5 +1,6 @@
 // Test tooling for the end-to-end tests: a static server for dist/, Chromium via playwright-core, a tiny
-// independent safetensors parser, and a small labelled dataset made from the bundled sample (public/sample).
+// independent safetensors parser, a small labelled dataset made from the bundled sample (public/sample), and
+// waits that follow visible progress.
 import { createServer } from 'node:http';
 import { readFile, mkdir, copyFile, writeFile, readdir, rm } from 'node:fs/promises';
 import { extname, join, resolve, dirname } from 'node:path';
@@ -17,7 +18,8 @@ const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'applic
 
 /** Serves dist/ on 127.0.0.1 at a free port. */
 export async function serveDist() {
-  const dist = join(ROOT, 'dist');
+  // AJUSTE_DIST: another build to test (e.g. the previous commit's, to see a new test fail there).
+  const dist = resolve(process.env.AJUSTE_DIST ?? join(ROOT, 'dist'));
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     const file = resolve(dist, '.' + (path.endsWith('/') ? path + 'index.html' : path));
@@ -86,12 +88,58 @@ export function parseSafetensors(buf) {
   return { header, metadata: header.__metadata__ ?? {}, tensors, f32 };
 }
 
-/** Waits for `training-status` to leave the busy states; returns its data attributes. */
-export async function waitForTraining(page, timeoutMs) {
-  const status = page.getByTestId('training-status');
-  await page.waitForFunction(() => {
-    const s = document.querySelector('[data-testid=training-status]')?.dataset.state;
-    return s === 'done' || s === 'error';
-  }, null, { timeout: timeoutMs, polling: 500 });
-  return status.evaluate((el) => ({ ...el.dataset, text: el.textContent }));
+/**
+ * Waits until `done` (evaluated in the page) is true. A busy machine may be slow, so there is no fixed time
+ * limit on the work itself: the wait gives up only when `progress` (a string read from the page, e.g. a status
+ * line) has not changed for `stallMs`, or after the generous `ceilingMs`. Its error says what it waited for
+ * and the progress it last saw.
+ */
+export async function waitForProgress(page, what, { done, progress, arg, stallMs = 300_000, ceilingMs = 1_500_000 }) {
+  const start = Date.now();
+  let last = null, lastChange = start;
+  for (;;) {
+    if (await page.evaluate(done, arg)) return;
+    const now = Date.now();
+    const seen = await page.evaluate(progress, arg);
+    if (seen !== last) { last = seen; lastChange = now; }
+    if (now - lastChange > stallMs || now - start > ceilingMs) {
+      const why = now - start > ceilingMs ? `${Math.round(ceilingMs / 1000)} s in all` : `no progress for ${Math.round(stallMs / 1000)} s`;
+      throw new Error(`gave up waiting for ${what} (${why}); last seen: ${JSON.stringify(last)}`);
+    }
+    await new Promise((ok) => setTimeout(ok, 500));
+  }
+}
+
+/** Waits for the model to be ready, following the download and build status. */
+export async function waitForModel(page, hasText = 'ready') {
+  await waitForProgress(page, `the model status to say “${hasText}”`, {
+    done: (t) => (document.querySelector('[data-testid=model-status]')?.textContent ?? '').includes(t),
+    progress: () => document.querySelector('[data-testid=model-status]')?.textContent,
+    arg: hasText,
+  });
+}
+
+/** Waits for the dataset summary to count `images` images, following the reading progress. */
+export async function waitForImages(page, images) {
+  await waitForProgress(page, `${images} images in the dataset`, {
+    done: (n) => document.querySelector('[data-testid=dataset-summary]')?.dataset.images === String(n),
+    progress: () => [document.querySelector('[data-testid=dataset-summary]')?.textContent,
+      document.querySelector('.progress span')?.textContent].join(' | '),
+    arg: images,
+  });
+}
+
+/** Waits for `training-status` to leave the busy states, following its status line; returns its data attributes. */
+export async function waitForTraining(page) {
+  await waitForProgress(page, 'the training to end (status done or error)', {
+    done: () => {
+      const s = document.querySelector('[data-testid=training-status]')?.dataset.state;
+      return s === 'done' || s === 'error';
+    },
+    progress: () => {
+      const s = document.querySelector('[data-testid=training-status]');
+      return `${s?.dataset.state} epoch ${s?.dataset.epoch}: ${s?.textContent}`;
+    },
+  });
+  return page.getByTestId('training-status').evaluate((el) => ({ ...el.dataset, text: el.textContent }));
 }

@@ -1,0 +1,53 @@
+//! What can go wrong, as values. Each flow keeps its own last error and its panel shows it there.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AppError {
+    /// The model could not be downloaded or built.
+    ModelLoad(String),
+    /// Building the model on another backend failed; the previous one stays in use.
+    BackendSwitch { backend: &'static str, why: String },
+    /// The bundled sample could not be fetched or read.
+    Sample(String),
+    /// A typed class name was refused; the box shows the old name again.
+    Rename { name: String, why: String },
+    /// A new class's name was refused before any image was read.
+    NewClass(String),
+    /// The backbone could not classify an image for the ImageNet preview.
+    Preview { image: String, why: String },
+    /// Out-of-range training options.
+    Options(String),
+    /// The dataset cannot be trained on yet (every reason).
+    NotTrainable(Vec<String>),
+    /// Embedding or training failed.
+    Training(String),
+    /// A download could not be made.
+    Export(String),
+    /// Work could not be kept for the next visit (it stays in this tab).
+    Save { what: &'static str, why: String },
+    /// Work saved at the last visit could not be read (it was dropped).
+    Restore { what: &'static str, why: String },
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AppError::ModelLoad(e) => write!(f, "The model could not be loaded: {e}"),
+            AppError::BackendSwitch { backend, why } => write!(f, "Could not switch to {backend}: {why}"),
+            AppError::Sample(e) => write!(f, "Could not load the sample: {e}"),
+            AppError::Rename { name, why } => write!(f, "Cannot rename to “{name}”: {why}."),
+            AppError::NewClass(why) => write!(f, "Cannot start that class: {why}."),
+            AppError::Preview { image, why } => write!(f, "Could not classify {image}: {why}"),
+            AppError::Options(e) => write!(f, "Options: {e}"),
+            AppError::NotTrainable(problems) => write!(f, "{}", problems.join(" ")),
+            AppError::Training(e) => write!(f, "Could not train: {e}"),
+            AppError::Export(e) => write!(f, "Export failed: {e}"),
+            AppError::Save { what, why } => write!(
+                f,
+                "{what} could not be saved for the next visit ({why}); it stays in this tab."
+            ),
+            AppError::Restore { what, why } => write!(f, "{what} saved at your last visit could not be read ({why})."),
+        }
+    }
+}

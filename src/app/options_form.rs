@@ -1,0 +1,94 @@
+//! The training options form: each field bound to one field of `TrainOptions` (saved as they change).
+
+use ajuste::train::TrainOptions;
+use leptos::prelude::*;
+
+use super::training_flow::TrainingFlow;
+
+/// A numeric option. `get` formats the value as typed (an f32 prints as `0.001`, not as its f64 widening).
+#[component]
+fn NumberField(
+    id: &'static str,
+    label: &'static str,
+    #[prop(into)] help: String,
+    step: &'static str,
+    get: fn(&TrainOptions) -> String,
+    set: fn(&mut TrainOptions, f64),
+) -> impl IntoView {
+    let training = expect_context::<TrainingFlow>();
+    let help_id = format!("{id}-help");
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input id=id type="number" step=step aria-describedby=help_id.clone()
+                prop:value=move || training.options.with(get)
+                disabled=move || training.is_running()
+                on:change=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).trim().parse::<f64>() {
+                        training.options.update(|o| set(o, v));
+                    }
+                } />
+            <small id=help_id>{help}</small>
+        </div>
+    }
+}
+
+#[component]
+pub fn OptionsForm() -> impl IntoView {
+    let training = expect_context::<TrainingFlow>();
+    let hidden = move || training.options.with(|o| o.hidden_units > 0);
+    let optimizer = move || {
+        training
+            .options
+            .with(|o| if o.decoupled_weight_decay { "adamw" } else { "adam" })
+    };
+    let epochs_help = format!(
+        "Passes over the training images ({}–{}).",
+        TrainOptions::EPOCHS.start(),
+        TrainOptions::EPOCHS.end()
+    );
+    view! {
+        <details class="options">
+            <summary>"Options"</summary>
+            <div class="fields">
+                <NumberField id="opt-epochs" label="Epochs" help=epochs_help step="1"
+                    get=|o| o.epochs.to_string() set=|o, v| o.epochs = v.max(0.0) as usize />
+                <NumberField id="opt-batch" label="Batch size" help="Images per update." step="1"
+                    get=|o| o.batch_size.to_string() set=|o, v| o.batch_size = v.max(0.0) as usize />
+                <NumberField id="opt-lr" label="Learning rate" help="Adam step size (default 0.001)." step="0.0001"
+                    get=|o| o.learning_rate.to_string() set=|o, v| o.learning_rate = v as f32 />
+                <NumberField id="opt-wd" label="Weight decay" help="Regularisation against overfitting." step="0.0001"
+                    get=|o| o.weight_decay.to_string() set=|o, v| o.weight_decay = v as f32 />
+                <NumberField id="opt-smooth" label="Label smoothing" help="0 to 0.5; softens overconfident targets." step="0.05"
+                    get=|o| o.label_smoothing.to_string() set=|o, v| o.label_smoothing = v as f32 />
+                <NumberField id="opt-val" label="Validation fraction" help="Share of each class held out (stratified)." step="0.05"
+                    get=|o| o.val_fraction.to_string() set=|o, v| o.val_fraction = v as f32 />
+                <NumberField id="opt-patience" label="Early-stopping patience" help="Stop after this many epochs without a lower validation loss (0: never)." step="1"
+                    get=|o| o.patience.to_string() set=|o, v| o.patience = v.max(0.0) as usize />
+                <NumberField id="opt-hidden" label="Hidden units" help="0: a linear head; otherwise a hidden layer with ReLU and dropout." step="16"
+                    get=|o| o.hidden_units.to_string() set=|o, v| o.hidden_units = v.max(0.0) as usize />
+                <Show when=hidden>
+                    <NumberField id="opt-dropout" label="Dropout" help="Only with a hidden layer." step="0.05"
+                        get=|o| o.dropout.to_string() set=|o, v| o.dropout = v as f32 />
+                </Show>
+                <NumberField id="opt-seed" label="Seed" help="Same seed, same split and same result." step="1"
+                    get=|o| o.seed.to_string() set=|o, v| o.seed = v.max(0.0) as u64 />
+                <div class="field">
+                    <label for="opt-optim">"Optimizer"</label>
+                    <select id="opt-optim" prop:value=optimizer disabled=move || training.is_running()
+                        on:change=move |ev| {
+                            let adamw = event_target_value(&ev) == "adamw";
+                            training.options.update(|o| o.decoupled_weight_decay = adamw);
+                        }>
+                        <option value="adam">"Adam (L2 weight decay)"</option>
+                        <option value="adamw">"AdamW (decoupled weight decay)"</option>
+                    </select>
+                </div>
+                <button type="button" class="link" disabled=move || training.is_running()
+                    on:click=move |_| training.options.set(TrainOptions::default())>
+                    "Reset to defaults"
+                </button>
+            </div>
+        </details>
+    }
+}

@@ -1,0 +1,235 @@
+//! The one interface between the page and training: [`TrainingService::run`] takes a [`Job`] (the dataset as
+//! it is when Train is pressed, the options, the engine) and reports [`TrainEvent`]s until the run ends; a
+//! [`StopSignal`] ends it within one step (a batch of images, or an epoch).
+//!
+//! The work runs in a Web Worker (`src/worker.rs`, built by Trunk as `worker_loader.js`), so embedding and
+//! training never block the page. The worker keeps its own copy of the backbone (sent once per backend) and
+//! the embedding cache; the messages are `ajuste::train::protocol`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use ajuste::data::{Dataset, snapshot};
+use ajuste::train::protocol::{FromWorker, ToWorker};
+use ajuste::train::{Stage, TrainEvent, TrainOptions};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{MessageEvent, Worker};
+
+use super::backend::BackendKind;
+use super::browser::js_error;
+use super::model_flow::Engine;
+
+const WORKER_URL: &str = "worker_loader.js";
+
+#[derive(Clone)]
+pub struct Job {
+    pub dataset: Arc<Dataset>,
+    pub options: TrainOptions,
+    pub engine: Engine,
+}
+
+/// Set once to end the run it was handed to (tells the worker at once).
+#[derive(Clone, Default)]
+pub struct StopSignal {
+    requested: Rc<Cell<bool>>,
+    worker: Rc<RefCell<Option<Worker>>>,
+}
+
+impl StopSignal {
+    pub fn stop(&self) {
+        self.requested.set(true);
+        if let Some(worker) = self.worker.borrow().as_ref() {
+            post(worker, &ToWorker::Stop, None);
+        }
+    }
+}
+
+/// The worker and what came from it, waiting to be read.
+struct Link {
+    worker: Worker,
+    inbox: Rc<RefCell<VecDeque<FromWorker>>>,
+    wake: Rc<RefCell<Option<js_sys::Function>>>,
+    /// The worker said it is listening.
+    ready: bool,
+    /// The backend and weights the worker's backbone was built from.
+    loaded: Option<(BackendKind, *const Vec<u8>)>,
+}
+
+#[derive(Clone, Default)]
+pub struct TrainingService {
+    link: Rc<RefCell<Option<Link>>>,
+}
+
+fn post(worker: &Worker, message: &ToWorker, bytes: Option<&[u8]>) {
+    let Ok(json) = serde_json::to_string(message) else {
+        return;
+    };
+    let data = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&data, &"json".into(), &json.into());
+    match bytes {
+        Some(bytes) => {
+            let array = js_sys::Uint8Array::from(bytes);
+            let _ = js_sys::Reflect::set(&data, &"bytes".into(), &array);
+            // Handed over, not copied again.
+            let _ = worker.post_message_with_transfer(&data, &js_sys::Array::of1(&array.buffer()));
+        }
+        None => {
+            let _ = worker.post_message(&data);
+        }
+    }
+}
+
+fn connect() -> Result<Link, String> {
+    let worker = Worker::new(WORKER_URL).map_err(js_error)?;
+    let inbox: Rc<RefCell<VecDeque<FromWorker>>> = Rc::default();
+    let wake: Rc<RefCell<Option<js_sys::Function>>> = Rc::default();
+    let deliver = {
+        let (inbox, wake) = (inbox.clone(), wake.clone());
+        move |message: FromWorker| {
+            inbox.borrow_mut().push_back(message);
+            if let Some(resolve) = wake.borrow_mut().take() {
+                let _ = resolve.call0(&JsValue::NULL);
+            }
+        }
+    };
+    let on_message = {
+        let deliver = deliver.clone();
+        Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
+            let parsed = event
+                .data()
+                .as_string()
+                .ok_or_else(|| "not text".to_string())
+                .and_then(|json| serde_json::from_str::<FromWorker>(&json).map_err(|e| e.to_string()));
+            deliver(
+                parsed
+                    .unwrap_or_else(|e| FromWorker::Event(TrainEvent::Failed(format!("the training worker sent {e}")))),
+            );
+        })
+    };
+    let on_error = Closure::<dyn Fn(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
+        deliver(FromWorker::LoadFailed(format!(
+            "the training worker failed: {}",
+            event.message()
+        )));
+    });
+    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    // The worker lives as long as the page: keep the handlers for good.
+    on_message.forget();
+    on_error.forget();
+    Ok(Link {
+        worker,
+        inbox,
+        wake,
+        ready: false,
+        loaded: None,
+    })
+}
+
+impl TrainingService {
+    /// The next message from the worker, waiting for it if none is there.
+    async fn next(&self) -> FromWorker {
+        loop {
+            let (inbox, wake) = match self.link.borrow().as_ref() {
+                Some(link) => (link.inbox.clone(), link.wake.clone()),
+                None => return FromWorker::LoadFailed("the training worker is not running".into()),
+            };
+            if let Some(message) = inbox.borrow_mut().pop_front() {
+                return message;
+            }
+            let promise = js_sys::Promise::new(&mut |resolve, _| *wake.borrow_mut() = Some(resolve));
+            let _ = JsFuture::from(promise).await;
+        }
+    }
+
+    /// Builds the backbone in the worker unless it was built from the same weights on the same backend.
+    async fn load(&self, engine: &Engine) -> Result<(), String> {
+        let key = (engine.kind, Rc::as_ptr(&engine.weights));
+        let (worker, ready) = {
+            let mut link = self.link.borrow_mut();
+            if link.is_none() {
+                *link = Some(connect()?);
+            }
+            let link = link.as_mut().expect("connected above");
+            if link.loaded == Some(key) {
+                return Ok(());
+            }
+            link.loaded = None;
+            (link.worker.clone(), link.ready)
+        };
+        if !ready {
+            // Until the worker listens, a message to it would be lost.
+            loop {
+                match self.next().await {
+                    FromWorker::Ready => break,
+                    FromWorker::LoadFailed(e) => return Err(e),
+                    _ => {}
+                }
+            }
+            if let Some(link) = self.link.borrow_mut().as_mut() {
+                link.ready = true;
+            }
+        }
+        let webgpu = engine.kind == BackendKind::WebGpu;
+        post(&worker, &ToWorker::Load { webgpu }, Some(&engine.weights));
+        loop {
+            match self.next().await {
+                FromWorker::Loaded => break,
+                FromWorker::LoadFailed(e) => return Err(e),
+                FromWorker::Ready | FromWorker::Event(_) => {} // the end of an earlier run
+            }
+        }
+        if let Some(link) = self.link.borrow_mut().as_mut() {
+            link.loaded = Some(key);
+        }
+        Ok(())
+    }
+
+    /// Embeds the images not embedded yet, then trains the head epoch by epoch, in the worker. Ends with
+    /// exactly one of `Finished`, `Stopped` or `Failed`.
+    pub async fn run(&self, job: Job, stop: StopSignal, on_event: impl Fn(TrainEvent)) {
+        if let Err(e) = self.load(&job.engine).await {
+            return on_event(TrainEvent::Failed(format!("on {}: {e}", job.engine.kind.label())));
+        }
+        if stop.requested.get() {
+            return on_event(TrainEvent::Stopped {
+                stage: Stage::Embedding,
+                done: 0,
+                total: 0,
+            });
+        }
+        let Some(worker) = self.link.borrow().as_ref().map(|l| l.worker.clone()) else {
+            return;
+        };
+        let batch_size = if job.engine.kind == BackendKind::WebGpu { 16 } else { 4 };
+        let start = ToWorker::Start {
+            options: job.options,
+            batch_size,
+        };
+        post(&worker, &start, Some(&snapshot::encode(&job.dataset)));
+        *stop.worker.borrow_mut() = Some(worker);
+        loop {
+            match self.next().await {
+                message @ FromWorker::Event(_) => {
+                    let last = message.is_final();
+                    if let FromWorker::Event(event) = message {
+                        on_event(event);
+                    }
+                    if last {
+                        break;
+                    }
+                }
+                FromWorker::LoadFailed(e) => {
+                    on_event(TrainEvent::Failed(e));
+                    break;
+                }
+                FromWorker::Ready | FromWorker::Loaded => {}
+            }
+        }
+        stop.worker.borrow_mut().take();
+    }
+}

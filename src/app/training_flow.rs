@@ -1,0 +1,179 @@
+//! Training: the options, the run under way (at most one), and the last trained model with the fingerprint
+//! of the dataset it was trained on. Results, charts and downloads all read `trained`; `stale` says when the
+//! dataset has changed since.
+
+use std::sync::Arc;
+
+use ajuste::export::{self, ExportMetadata};
+use ajuste::train::{EpochMetrics, Progress, Stage, TrainEvent, TrainOptions, Trained};
+use leptos::prelude::*;
+
+use super::browser::download;
+use super::dataset_flow::DatasetFlow;
+use super::error::AppError;
+use super::model_flow::ModelFlow;
+use super::runner::{Job, StopSignal, TrainingService};
+
+/// A trained model and the fingerprint of the dataset it was trained on.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrainedOn {
+    pub trained: Trained,
+    pub fingerprint: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Download {
+    Model,
+    Head,
+    Labels,
+    Config,
+}
+
+#[derive(Clone, Copy)]
+pub struct TrainingFlow {
+    pub options: RwSignal<TrainOptions>,
+    /// `Some` from the click on Train until the run ends: the one-run-at-a-time guard and the progress.
+    pub running: RwSignal<Option<Progress>>,
+    /// The epochs of the run under way.
+    pub live: RwSignal<Vec<EpochMetrics>>,
+    pub trained: RwSignal<Option<Arc<TrainedOn>>>,
+    /// The trained model does not match the dataset any more (renamed, removed, added or cleared images).
+    pub stale: Memo<bool>,
+    /// A remark on the last run (stopped before anything was trained).
+    pub notice: RwSignal<Option<String>>,
+    pub error: RwSignal<Option<AppError>>,
+    /// A download that failed, shown in the results panel.
+    pub export_error: RwSignal<Option<AppError>>,
+    stop: StoredValue<StopSignal, LocalStorage>,
+    service: StoredValue<TrainingService, LocalStorage>,
+}
+
+impl TrainingFlow {
+    pub fn new(options: TrainOptions, dataset: DatasetFlow) -> Self {
+        let trained: RwSignal<Option<Arc<TrainedOn>>> = RwSignal::new(None);
+        let stale = Memo::new(move |_| {
+            trained.with(|t| {
+                t.as_ref()
+                    .is_some_and(|t| dataset.dataset.with(|d| d.fingerprint()) != t.fingerprint)
+            })
+        });
+        Self {
+            options: RwSignal::new(options),
+            running: RwSignal::new(None),
+            live: RwSignal::new(Vec::new()),
+            trained,
+            stale,
+            notice: RwSignal::new(None),
+            error: RwSignal::new(None),
+            export_error: RwSignal::new(None),
+            stop: StoredValue::new_local(StopSignal::default()),
+            service: StoredValue::new_local(TrainingService::default()),
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.with(Option::is_some)
+    }
+
+    /// The epochs the charts draw: the run under way, else the kept model's.
+    pub fn history(&self) -> Vec<EpochMetrics> {
+        if self.is_running() {
+            self.live.get()
+        } else {
+            self.trained
+                .with(|t| t.as_ref().map(|t| t.trained.report.history.clone()))
+                .unwrap_or_default()
+        }
+    }
+
+    /// Checks everything and claims the single run slot, synchronously: a second click in the same task finds
+    /// it taken. `None` (with the reason shown) when training cannot start.
+    pub fn begin(&self, dataset: &DatasetFlow, model: &ModelFlow) -> Option<Job> {
+        if self.running.with_untracked(Option::is_some) {
+            return None;
+        }
+        let options = self.options.get_untracked();
+        let dataset = dataset.dataset.get_untracked();
+        let problem = if let Err(e) = options.validate() {
+            Some(AppError::Options(e))
+        } else if let Err(problems) = dataset.check_trainable() {
+            Some(AppError::NotTrainable(problems))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.error.set(Some(problem));
+            return None;
+        }
+        let Some(engine) = model.engine.get_untracked() else {
+            self.error
+                .set(Some(AppError::Training("the model is not loaded yet".into())));
+            return None;
+        };
+        self.running.set(Some(Progress::new(Stage::Embedding, 0, 0, 0.0)));
+        self.live.set(Vec::new());
+        self.error.set(None);
+        self.notice.set(None);
+        Some(Job {
+            dataset,
+            options,
+            engine,
+        })
+    }
+
+    /// Runs a job claimed by [`Self::begin`]; the previous model stays until this one finishes.
+    pub async fn run(self, job: Job) {
+        let stop = StopSignal::default();
+        self.stop.set_value(stop.clone());
+        let fingerprint = job.dataset.fingerprint();
+        let service = self.service.get_value();
+        service
+            .run(job, stop, move |event| match event {
+                TrainEvent::Progress(p) => self.running.set(Some(p)),
+                TrainEvent::Epoch(m) => self.live.update(|h| h.push(m)),
+                TrainEvent::Finished(trained) => self.trained.set(Some(Arc::new(TrainedOn {
+                    trained: *trained,
+                    fingerprint,
+                }))),
+                TrainEvent::Stopped { stage, done, total } => self.notice.set(Some(match stage {
+                    Stage::Embedding => {
+                        format!("Stopped while computing features ({done} of {total} done); the previous results stay.")
+                    }
+                    Stage::Training => "Stopped before the first epoch; the previous results stay.".into(),
+                })),
+                TrainEvent::Failed(e) => self.error.set(Some(AppError::Training(e))),
+            })
+            .await;
+        self.running.set(None);
+    }
+
+    pub fn request_stop(&self) {
+        self.stop.with_value(StopSignal::stop);
+    }
+
+    /// Downloads one file of the kept model: always the model the results panel shows.
+    pub fn export(&self, model: &ModelFlow, what: Download) {
+        let outcome = (|| -> Result<(), String> {
+            let trained = self.trained.get_untracked().ok_or("train a model first")?;
+            let Trained { head, report } = &trained.trained;
+            let meta = ExportMetadata::from_report(report);
+            match what {
+                Download::Model => {
+                    let weights = model
+                        .engine
+                        .with_untracked(|e| e.as_ref().map(|e| e.weights.clone()))
+                        .ok_or("the model weights are not loaded")?;
+                    let bytes = export::model_safetensors(&weights, head, &meta).map_err(|e| e.to_string())?;
+                    download("model.safetensors", &bytes, "application/octet-stream")
+                }
+                Download::Head => {
+                    let bytes = export::head_safetensors(head, &meta).map_err(|e| e.to_string())?;
+                    download("head.safetensors", &bytes, "application/octet-stream")
+                }
+                Download::Labels => download("labels.txt", export::labels_txt(&meta.labels).as_bytes(), "text/plain"),
+                Download::Config => download("config.json", export::config_json(&meta).as_bytes(), "application/json"),
+            }
+        })();
+        self.export_error.set(outcome.err().map(AppError::Export));
+    }
+}

@@ -1,0 +1,62 @@
+//! The messages between the page and the training worker. Each message is JSON (these types) plus, for
+//! `Load` and `Start`, one byte buffer: the weights file, or the dataset as `data::snapshot` bytes.
+
+use serde::{Deserialize, Serialize};
+
+use super::options::TrainOptions;
+use super::pipeline::TrainEvent;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Build the backbone from the weights (the bytes) on this backend.
+    Load { webgpu: bool },
+    /// Train on the dataset (the bytes); embeddings of images seen before are reused.
+    Start { options: TrainOptions, batch_size: usize },
+    /// End the run within one step.
+    Stop,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// The worker is listening (messages posted before this would be lost).
+    Ready,
+    Loaded,
+    LoadFailed(String),
+    Event(TrainEvent),
+}
+
+impl FromWorker {
+    /// Whether this message ends a `Load` or a `Start`.
+    pub fn is_final(&self) -> bool {
+        match self {
+            FromWorker::Ready => false,
+            FromWorker::Loaded | FromWorker::LoadFailed(_) => true,
+            FromWorker::Event(e) => matches!(
+                e,
+                TrainEvent::Finished(_) | TrainEvent::Stopped { .. } | TrainEvent::Failed(_)
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::{Progress, Stage};
+
+    #[test]
+    fn messages_round_trip_and_final_ones_are_known() {
+        let start = ToWorker::Start {
+            options: TrainOptions::default(),
+            batch_size: 4,
+        };
+        let json = serde_json::to_string(&start).unwrap();
+        assert_eq!(serde_json::from_str::<ToWorker>(&json).unwrap(), start);
+        let progress = FromWorker::Event(TrainEvent::Progress(Progress::new(Stage::Embedding, 1, 2, 1.0)));
+        let back: FromWorker = serde_json::from_str(&serde_json::to_string(&progress).unwrap()).unwrap();
+        assert!(!back.is_final());
+        assert!(FromWorker::Event(TrainEvent::Failed("x".into())).is_final());
+        assert!(FromWorker::Loaded.is_final());
+        assert!(!FromWorker::Ready.is_final());
+    }
+}

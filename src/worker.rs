@@ -1,0 +1,151 @@
+//! The training worker (built by Trunk as a Web Worker, wasm32 only): holds its own copy of the backbone and
+//! the embedding cache, and runs `train::job::run_job` for the page, so embedding and training never block
+//! the page. Messages: `train::protocol` (JSON, plus one byte buffer for weights or the dataset).
+
+#[cfg(target_arch = "wasm32")]
+#[path = "app/device.rs"]
+mod device;
+
+#[cfg(target_arch = "wasm32")]
+mod worker {
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+
+    use ajuste::data::snapshot;
+    use ajuste::model::{EfficientNetLite0, load_efficientnet};
+    use ajuste::train::job::{Host, Job, run_job};
+    use ajuste::train::protocol::{FromWorker, ToWorker};
+    use ajuste::train::{EmbeddingCache, TrainEvent};
+    use burn::tensor::Device;
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::prelude::*;
+    use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+    use super::device::{BackendKind, init_device};
+
+    #[derive(Default)]
+    struct State {
+        engine: Option<(Device, Rc<EfficientNetLite0>)>,
+        cache: EmbeddingCache,
+    }
+
+    thread_local! {
+        static STATE: RefCell<State> = RefCell::new(State::default());
+        static STOP: Rc<Cell<bool>> = Rc::new(Cell::new(false));
+    }
+
+    fn scope() -> DedicatedWorkerGlobalScope {
+        js_sys::global().unchecked_into()
+    }
+
+    fn post(message: &FromWorker) {
+        match serde_json::to_string(message) {
+            Ok(json) => {
+                let _ = scope().post_message(&JsValue::from_str(&json));
+            }
+            Err(e) => web_sys::console::error_1(&format!("worker: {e}").into()),
+        }
+    }
+
+    struct WorkerHost {
+        stop: Rc<Cell<bool>>,
+    }
+
+    impl Host for WorkerHost {
+        fn now_seconds(&self) -> f64 {
+            js_sys::Date::now() / 1000.0
+        }
+        async fn pause(&self) {
+            // A macrotask turn: a Stop message waiting in the queue is handled before the next step.
+            gloo::timers::future::TimeoutFuture::new(0).await;
+        }
+        fn stop_requested(&self) -> bool {
+            self.stop.get()
+        }
+        fn emit(&self, event: TrainEvent) {
+            post(&FromWorker::Event(event));
+        }
+    }
+
+    async fn load(webgpu: bool, weights: Vec<u8>) {
+        let kind = if webgpu { BackendKind::WebGpu } else { BackendKind::Cpu };
+        let built = match init_device(kind).await {
+            Ok(device) => load_efficientnet(&weights, &device)
+                .map(|model| (device, Rc::new(model)))
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match built {
+            Ok(engine) => {
+                STATE.with(|s| s.borrow_mut().engine = Some(engine));
+                post(&FromWorker::Loaded);
+            }
+            Err(e) => post(&FromWorker::LoadFailed(e)),
+        }
+    }
+
+    async fn start(options: ajuste::train::TrainOptions, batch_size: usize, dataset: Vec<u8>) {
+        let dataset = match snapshot::decode(&dataset) {
+            Ok(d) => d,
+            Err(e) => return post(&FromWorker::Event(TrainEvent::Failed(e))),
+        };
+        let Some((device, model)) = STATE.with(|s| s.borrow().engine.clone()) else {
+            return post(&FromWorker::Event(TrainEvent::Failed("the model is not loaded".into())));
+        };
+        let stop = STOP.with(|s| {
+            s.set(false);
+            s.clone()
+        });
+        // Taken out for the run (the page runs one at a time) and put back with the new embeddings.
+        let mut cache = STATE.with(|s| std::mem::take(&mut s.borrow_mut().cache));
+        let job = Job {
+            model: &model,
+            device: &device,
+            dataset: &dataset,
+            options,
+            batch_size,
+        };
+        run_job(job, &mut cache, &WorkerHost { stop }).await;
+        STATE.with(|s| s.borrow_mut().cache = cache);
+    }
+
+    fn on_message(event: MessageEvent) {
+        let data = event.data();
+        let json = js_sys::Reflect::get(&data, &"json".into())
+            .ok()
+            .and_then(|v| v.as_string());
+        let bytes = js_sys::Reflect::get(&data, &"bytes".into())
+            .ok()
+            .and_then(|v| v.dyn_into::<js_sys::Uint8Array>().ok())
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
+        let message = json.as_deref().map(serde_json::from_str::<ToWorker>);
+        match message {
+            Some(Ok(ToWorker::Load { webgpu })) => wasm_bindgen_futures::spawn_local(load(webgpu, bytes)),
+            Some(Ok(ToWorker::Start { options, batch_size })) => {
+                wasm_bindgen_futures::spawn_local(start(options, batch_size, bytes))
+            }
+            Some(Ok(ToWorker::Stop)) => STOP.with(|s| s.set(true)),
+            other => web_sys::console::error_1(&format!("worker: unreadable message {other:?}").into()),
+        }
+    }
+
+    pub fn run() {
+        ajuste::wasm_init::init_once();
+        let handler = Closure::<dyn Fn(MessageEvent)>::new(on_message);
+        scope().set_onmessage(Some(handler.as_ref().unchecked_ref()));
+        // The worker lives as long as the page: keep the handler for good.
+        handler.forget();
+        post(&FromWorker::Ready);
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    worker::run();
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    eprintln!("The training worker runs in a browser only (started by the web app).");
+}
