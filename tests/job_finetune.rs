@@ -201,7 +201,7 @@ fn auto_trains_both_runs_and_keeps_the_lower_validation_loss() {
 }
 
 #[test]
-fn a_stop_during_fine_tuning_takes_effect_before_the_next_step() {
+fn a_stop_during_fine_tuning_takes_effect_before_the_next_step_and_auto_then_keeps_the_head() {
     let model = model();
     let events = run(
         &model,
@@ -231,4 +231,14 @@ fn a_stop_during_fine_tuning_takes_effect_before_the_next_step() {
         "{:?}",
         events.last()
     );
+
+    // Auto stopped in its LoRA run before an epoch ended: the head is kept, and the reason says so.
+    let events = run(&model, FinetuneChoice::Auto, 3, true);
+    let trained = finished(&events);
+    assert_eq!(trained.report.mode, RunMode::Head);
+    assert!(trained.delta.convs.is_empty());
+    assert_eq!(trained.report.runs.len(), 2);
+    assert!(trained.report.runs[1].history.is_empty());
+    let explanation = trained.report.explanation.as_deref().unwrap();
+    assert!(explanation.contains("nothing to compare"), "{explanation}");
 }

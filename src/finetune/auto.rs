@@ -221,6 +221,10 @@ pub fn choose(
         AutoChoice::HeadOnly
     };
     let explanation = match choice {
+        _ if lora_best.is_none() => format!(
+            "The head alone was kept (best validation loss {head_loss:.3}): LoRA on the last 8 blocks ended \
+             before its first epoch, so there was nothing to compare."
+        ),
         AutoChoice::Lora => format!(
             "LoRA on the last 8 blocks was kept: its best validation loss ({lora_loss:.3}) is lower than the \
              head alone's ({head_loss:.3}), so adapting the backbone helps on these images."

@@ -3,8 +3,8 @@
 
 use super::job::{Host, Job};
 use super::metrics::evaluate;
-use super::mode::RunMode;
-use super::pipeline::{Progress, RunHistory, Stage, Timings, TrainEvent, Trained, TrainingReport};
+use super::mode::{RunHistory, RunMode};
+use super::pipeline::{Progress, Stage, Timings, TrainEvent, Trained, TrainingReport};
 use crate::data::split::stratified_split;
 use crate::finetune::{DeepTrainer, FinetuneMode, Phase, TrainData};
 use crate::model::embed::embed_batch;

@@ -7,9 +7,9 @@
 use burn::tensor::Device;
 
 use super::deep_job::{finish_deep, run_deep};
-use super::mode::{FinetuneChoice, RunMode};
+use super::mode::{FinetuneChoice, RunHistory, RunMode};
 use super::options::TrainOptions;
-use super::pipeline::{EmbeddingCache, Progress, RunHistory, Stage, Timings, TrainEvent, Trained, TrainingRun};
+use super::pipeline::{EmbeddingCache, Progress, Stage, Timings, TrainEvent, Trained, TrainingRun};
 use crate::data::Dataset;
 use crate::finetune::{AutoChoice, choose};
 use crate::model::EfficientNetLite0;

@@ -20,9 +20,7 @@ pub mod trainer;
 pub use augment::{AugmentOptions, augment};
 pub use head::{Dense, Head, NamedTensor};
 pub use metrics::{ConfusionMatrix, EpochMetrics, evaluate};
-pub use mode::{FinetuneChoice, RunMode};
+pub use mode::{FinetuneChoice, RunHistory, RunMode};
 pub use options::TrainOptions;
-pub use pipeline::{
-    EmbeddingCache, Progress, RunHistory, Stage, TrainData, TrainEvent, Trained, TrainingReport, TrainingRun,
-};
+pub use pipeline::{EmbeddingCache, Progress, Stage, TrainData, TrainEvent, Trained, TrainingReport, TrainingRun};
 pub use trainer::Trainer;

@@ -1,8 +1,9 @@
-//! The fine-tuning mode a user picks, the mode of each run a job makes, and the deep trainer's options derived
-//! from the job's [`TrainOptions`].
+//! The fine-tuning mode a user picks, the mode and history of each run a job makes, and the deep trainer's
+//! options derived from the job's [`TrainOptions`].
 
 use serde::{Deserialize, Serialize};
 
+use super::metrics::EpochMetrics;
 use super::options::TrainOptions;
 use crate::finetune::auto::AUTO_LORA;
 use crate::finetune::{FinetuneMode, FinetuneOptions};
@@ -76,6 +77,21 @@ impl RunMode {
             FinetuneMode::LastBlocks { .. } => Self::LastBlocks,
             FinetuneMode::Lora { .. } => Self::Lora,
         }
+    }
+}
+
+/// One run of a job: its mode, every epoch, and why it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunHistory {
+    pub mode: RunMode,
+    pub history: Vec<EpochMetrics>,
+    pub stop_reason: String,
+}
+
+impl RunHistory {
+    /// The epoch with the lowest validation loss.
+    pub fn best(&self) -> Option<&EpochMetrics> {
+        self.history.iter().min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
     }
 }
 

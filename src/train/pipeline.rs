@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::head::{Head, NamedTensor};
 use super::metrics::{ConfusionMatrix, EpochMetrics};
-use super::mode::RunMode;
+use super::mode::{RunHistory, RunMode};
 use super::options::TrainOptions;
 use super::trainer::Trainer;
 use crate::data::Dataset;
@@ -133,21 +133,6 @@ pub struct TrainingReport {
     /// Why Auto kept the model it kept, in words.
     #[serde(default)]
     pub explanation: Option<String>,
-}
-
-/// One run of a job: its mode, every epoch, and why it ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunHistory {
-    pub mode: RunMode,
-    pub history: Vec<EpochMetrics>,
-    pub stop_reason: String,
-}
-
-impl RunHistory {
-    /// The epoch with the lowest validation loss.
-    pub fn best(&self) -> Option<&EpochMetrics> {
-        self.history.iter().min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
-    }
 }
 
 /// A trained head, what fine-tuning changed in the backbone (empty for head only) and the report. Serialised
