@@ -117,3 +117,29 @@ test('Auto on the sample: both runs charted, the reason given, merged model and 
     console.log(`main-thread long tasks during training: ${longTasks.length}, longest ${worst.toFixed(0)} ms`);
     assert.deepEqual(longTasks.filter((t) => t.duration > 100), [], 'no main-thread task over 100 ms');
   });
+
+test('Stop during a LoRA run ends it within a step, from the worker', { timeout: 1_800_000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
+  const page = await context.newPage();
+  await page.goto(`${server.url}?backend=cpu`);
+  await waitForModel(page);
+  await page.getByTestId('sample-button').click();
+  await waitForImages(page, 36);
+  await page.getByTestId('finetune-mode').selectOption('lora');
+  await page.getByTestId('epochs').fill('50');
+  await page.getByTestId('epochs').dispatchEvent('change');
+  await page.getByTestId('train-button').click();
+  // The first LoRA step has reported: the run is in its mini-batches.
+  await page.locator('[data-testid=training-status]', { hasText: /step [1-9]\d* \// }).waitFor({ timeout: 600_000 });
+  const clicked = Date.now();
+  await page.getByTestId('stop-button').click();
+  await page.waitForFunction(() => !['embedding', 'training'].includes(
+    document.querySelector('[data-testid=training-status]').dataset.state), null, { timeout: 120_000, polling: 100 });
+  const status = await page.getByTestId('training-status').evaluate((el) => ({ ...el.dataset, text: el.textContent }));
+  const seconds = (Date.now() - clicked) / 1000;
+  console.log(`LoRA run ended ${seconds.toFixed(1)} s after Stop (${status.state}: ${status.text})`);
+  assert.ok(['done', 'idle'].includes(status.state), status.text);
+  assert.ok(seconds < 60, `Stop took ${seconds} s`);
+  if (status.state === 'done') assert.equal(status.mode, 'lora');
+  else assert.match(await page.getByTestId('training-notice').textContent(), /Stopped before the first epoch/);
+});
