@@ -8,6 +8,7 @@ mod common;
 use ajuste::model::load_efficientnet;
 use burn::tensor::Device;
 use burn::tensor::wgpu::WgpuBackend;
+use common::lora_steps::{lora_history, max_diff};
 use common::run_goldens;
 use wasm_bindgen_test::*;
 
@@ -16,6 +17,28 @@ wasm_bindgen_test_configure!(run_in_browser);
 /// The weights the app ships, and the PyTorch reference's outputs for them (scripts/make_goldens.py).
 static SHIPPED_WEIGHTS: &[u8] = include_bytes!("../public/models/efficientnet_lite0.safetensors");
 static GOLDEN: &[u8] = include_bytes!("fixtures/golden_shipped.safetensors");
+/// The native run's losses for `common::lora_steps` (pinned by tests/finetune.rs).
+static LORA_STEPS: &str = include_str!("fixtures/lora_steps.json");
+
+async fn webgpu() -> Device {
+    // No skip: a browser without a WebGPU adapter fails here, loudly.
+    Device::wgpu_options()
+        .graphics_api(WgpuBackend::WebGpu)
+        .init_async()
+        .await
+        .expect("a WebGPU adapter (Chromium needs --enable-unsafe-webgpu)")
+}
+
+/// A few LoRA steps (burn autodiff on `device`) give the native losses within 1e-3.
+async fn check_lora_steps(device: Device, name: &str) {
+    let model = load_efficientnet(SHIPPED_WEIGHTS, &device).expect("weights load");
+    let history = lora_history(&model).await;
+    let pinned: serde_json::Value = serde_json::from_str(LORA_STEPS).unwrap();
+    let pinned: Vec<[f32; 2]> = serde_json::from_value(pinned["history"].clone()).unwrap();
+    let diff = max_diff(&history, &pinned);
+    log(&format!("{name} LoRA steps: {history:?}, max |diff| to native {diff}"));
+    assert!(diff < 1e-3, "{name}: LoRA losses differ from native by {diff}");
+}
 
 fn log(message: &str) {
     web_sys::console::log_1(&message.into());
@@ -24,12 +47,7 @@ fn log(message: &str) {
 #[wasm_bindgen_test]
 async fn webgpu_backbone_matches_the_reference() {
     ajuste::wasm_init::init_once();
-    // No skip: a browser without a WebGPU adapter fails here, loudly.
-    let device = Device::wgpu_options()
-        .graphics_api(WgpuBackend::WebGpu)
-        .init_async()
-        .await
-        .expect("a WebGPU adapter (Chromium needs --enable-unsafe-webgpu)");
+    let device = webgpu().await;
     let model = load_efficientnet(SHIPPED_WEIGHTS, &device).expect("weights load");
     let report = run_goldens(&model, GOLDEN, &device).await;
     log(&format!("webgpu golden: {report:?}"));
@@ -44,4 +62,16 @@ async fn cpu_fallback_backbone_matches_the_reference() {
     let report = run_goldens(&model, GOLDEN, &device).await;
     log(&format!("cpu golden: {report:?}"));
     report.assert_within(1e-4);
+}
+
+#[wasm_bindgen_test]
+async fn cpu_lora_steps_match_native() {
+    ajuste::wasm_init::init_once();
+    check_lora_steps(Device::flex(), "cpu").await;
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_lora_steps_match_native() {
+    ajuste::wasm_init::init_once();
+    check_lora_steps(webgpu().await, "webgpu").await;
 }

@@ -1,6 +1,8 @@
 //! Deep fine-tuning: LoRA algebra and gradients on tiny modules, then a few real steps on the pretrained
 //! backbone (repo's public/models weights) with a short synthetic dataset.
 
+mod common;
+
 use ajuste::finetune::{
     AutoChoice, AutoTrainer, DeepTrainer, FinetuneMode, FinetuneOptions, Phase, TrainData, cut_bytes_per_image,
 };
@@ -376,4 +378,32 @@ fn augmentation_runs_per_training_image_and_only_validation_is_cached() {
     assert_eq!(trainer.cache().len(), 2, "only the validation images are cached");
     assert_eq!(calls.get(), 2 * 8, "every training image is transformed once per epoch");
     assert_eq!(trainer.history().len(), 2);
+}
+
+/// Pins a few LoRA steps' losses for the in-browser tests (CPU and WebGPU must reproduce them within 1e-3).
+/// `AJUSTE_BLESS=1 cargo test --release --test finetune lora_steps` rewrites the fixture after a deliberate change.
+#[test]
+fn lora_steps_match_the_pinned_losses() {
+    use common::lora_steps::{FIXTURE, lora_history, max_diff};
+    let history = pollster::block_on(lora_history(&model()));
+    assert!(
+        history.len() == 3 && history.iter().flatten().all(|v| v.is_finite()),
+        "{history:?}"
+    );
+    assert!(history[2][0] < history[0][0], "training lowered the loss: {history:?}");
+    let path = format!("{}/{FIXTURE}", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("AJUSTE_BLESS").is_some() {
+        let json = serde_json::json!({
+            "what": "train and validation loss per epoch of tests/common/lora_steps.rs, native flex CPU",
+            "history": history,
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap() + "\n").unwrap();
+    }
+    let pinned: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("the fixture")).unwrap();
+    let pinned: Vec<[f32; 2]> = serde_json::from_value(pinned["history"].clone()).unwrap();
+    let diff = max_diff(&history, &pinned);
+    assert!(
+        diff < 1e-4,
+        "native losses moved by {diff} from the fixture: {history:?} vs {pinned:?}"
+    );
 }

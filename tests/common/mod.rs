@@ -3,6 +3,8 @@
 //! (`tests/fixtures/golden_shipped.safetensors`, made by `scripts/make_goldens.py`).
 #![allow(dead_code)]
 
+pub mod lora_steps;
+
 use ajuste::model::{EfficientNetLite0, TensorFile};
 use burn::tensor::{Device, Tensor, TensorData, Transaction};
 

@@ -1,0 +1,46 @@
+// LoRA fine-tuning speed in the built app (dist/), CPU backend, in headless Chromium: the bundled sample, LoRA r16
+// on the last 8 blocks, a few epochs, with and without augmentation. Reads the images/s the page itself reports
+// while it fine-tunes (in its worker) and extrapolates to issue 8's target workload (200 images x 30 epochs).
+// `trunk build` first. Prints markdown rows.
+//   node bench/app_finetune.mjs [epochs=3]
+import { serveDist, launch, waitForTraining, waitForModel, waitForImages } from '../tests/e2e/helpers.mjs';
+
+const epochs = process.argv[2] ?? '3';
+const server = await serveDist();
+const browser = await launch();
+console.log(`| CPU path, LoRA r16 last 8 blocks, sample (36 images), ${epochs} epochs | images/s (median of the page's readings) | LoRA phase s | 200 images × 30 epochs, extrapolated |`);
+console.log('|---|---:|---:|---:|');
+for (const augment of [false, true]) {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${server.url}?backend=cpu`);
+  await waitForModel(page);
+  await page.getByTestId('sample-button').click();
+  await waitForImages(page, 36);
+  await page.getByTestId('finetune-mode').selectOption('lora');
+  const set = async (selector, value) => {
+    await page.locator(selector).fill(value);
+    await page.locator(selector).dispatchEvent('change');
+  };
+  await set('[data-testid=epochs]', epochs);
+  await page.locator('details.options').evaluate((d) => { d.open = true; });
+  await set('#opt-patience', '0');
+  if ((await page.getByTestId('augment').isChecked()) !== augment) await page.getByTestId('augment').click();
+  await page.evaluate(() => {
+    window.__rates = [];
+    const status = document.querySelector('[data-testid=training-status]');
+    new MutationObserver(() => {
+      const m = status.textContent.match(/step \d+ \/ \d+ \(([\d.]+) images\/s/);
+      if (m) window.__rates.push({ t: performance.now(), rate: Number(m[1]) });
+    }).observe(status, { childList: true, characterData: true, subtree: true });
+  });
+  await page.getByTestId('train-button').click();
+  const status = await waitForTraining(page);
+  const rates = await page.evaluate(() => window.__rates);
+  const sorted = rates.map((r) => r.rate).sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)] ?? NaN;
+  const phase = rates.length ? (rates[rates.length - 1].t - rates[0].t) / 1000 : NaN;
+  console.log(`| augmentation ${augment ? 'on' : 'off'} (${status.state}) | ${median.toFixed(1)} | ${phase.toFixed(0)} | ${(6000 / median / 60).toFixed(1)} min |`);
+  await page.context().close();
+}
+await browser.close();
+server.close();

@@ -1,0 +1,60 @@
+//! A few LoRA steps on the shipped backbone, the same on every device: the native test pins the losses in
+//! `tests/fixtures/lora_steps.json`, and the in-browser tests check the CPU and WebGPU paths against them.
+
+use ajuste::finetune::{DeepTrainer, FinetuneMode, FinetuneOptions, Phase, TrainData};
+use ajuste::model::EfficientNetLite0;
+
+pub const FIXTURE: &str = "tests/fixtures/lora_steps.json";
+
+/// Two classes of stripes (horizontal, vertical) at different periods: 2 + 2 to train on, 1 + 1 to validate.
+fn data() -> TrainData {
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    for (class, periods) in [(0, [10, 14, 22]), (1, [12, 18, 26])] {
+        for period in periods {
+            let mut im = vec![0u8; 224 * 224 * 3];
+            for (i, px) in im.chunks_mut(3).enumerate() {
+                let t = if class == 0 { i / 224 } else { i % 224 };
+                px.fill(if t % period < period / 2 { 220 } else { 40 });
+            }
+            images.push(im);
+            labels.push(class);
+        }
+    }
+    TrainData {
+        images,
+        labels,
+        num_classes: 2,
+        train: vec![0, 1, 3, 4],
+        val: vec![2, 5],
+    }
+}
+
+/// (train loss, validation loss) of each of 3 epochs of LoRA r4 on the last 2 blocks + head conv, batch 4.
+pub async fn lora_history(model: &EfficientNetLite0) -> Vec<[f32; 2]> {
+    let options = FinetuneOptions {
+        mode: FinetuneMode::Lora {
+            blocks: 2,
+            rank: 4,
+            alpha: 4.0,
+        },
+        epochs: 3,
+        batch_size: 4,
+        patience: 0,
+        seed: 7,
+        ..FinetuneOptions::default()
+    };
+    let mut trainer = DeepTrainer::new(model, data(), options, None).expect("trainer");
+    while trainer.step().await.expect("step").phase != Phase::Done {}
+    trainer.history().iter().map(|m| [m.train_loss, m.val_loss]).collect()
+}
+
+/// Largest |difference| between two histories of the same length.
+pub fn max_diff(a: &[[f32; 2]], b: &[[f32; 2]]) -> f32 {
+    assert_eq!(a.len(), b.len(), "histories of different lengths");
+    a.iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
