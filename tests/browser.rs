@@ -20,13 +20,23 @@ static GOLDEN: &[u8] = include_bytes!("fixtures/golden_shipped.safetensors");
 /// The native run's losses for `common::lora_steps` (pinned by tests/finetune.rs).
 static LORA_STEPS: &str = include_str!("fixtures/lora_steps.json");
 
+thread_local! {
+    /// One WebGPU device for the whole page: burn refuses to initialise the same device twice.
+    static WEBGPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
+}
+
 async fn webgpu() -> Device {
+    if let Some(device) = WEBGPU.with_borrow(Clone::clone) {
+        return device;
+    }
     // No skip: a browser without a WebGPU adapter fails here, loudly.
-    Device::wgpu_options()
+    let device = Device::wgpu_options()
         .graphics_api(WgpuBackend::WebGpu)
         .init_async()
         .await
-        .expect("a WebGPU adapter (Chromium needs --enable-unsafe-webgpu)")
+        .expect("a WebGPU adapter (Chromium needs --enable-unsafe-webgpu)");
+    WEBGPU.set(Some(device.clone()));
+    device
 }
 
 /// A few LoRA steps (burn autodiff on `device`) give the native losses within 1e-3.
