@@ -1,4 +1,4 @@
-//! The downloads: `model.safetensors` (backbone + new head, fp32, the clean names of shared/model/README.md),
+//! The downloads: `model.safetensors` (backbone + new head, fp32, the clean names of docs/model.md),
 //! `head.safetensors`, `labels.txt` and `config.json`; after a deeper fine-tune, the merged backbone
 //! (`merge.rs`) and the PEFT LoRA adapter (`peft.rs`).
 

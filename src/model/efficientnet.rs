@@ -13,7 +13,7 @@ use burn::tensor::{Device, Tensor};
 use super::EMBEDDING_DIM;
 use super::lora::{Lora, conv_with_lora};
 
-/// One MBConv stage of the architecture table in `shared/model/README.md`.
+/// One MBConv stage of the architecture table in `docs/model.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockSpec {
     pub kernel: usize,

@@ -1,4 +1,4 @@
-//! Loads EfficientNet-Lite0 from safetensors bytes with the clean names of `shared/model/README.md`,
+//! Loads EfficientNet-Lite0 from safetensors bytes with the clean names of `docs/model.md`,
 //! folding each batch norm into the conv before it. Every problem with the file is an error naming the
 //! tensor, never a panic: the bytes may come from a user's download or a half-finished fetch.
 
