@@ -1,18 +1,20 @@
-// LoRA fine-tuning speed in the built app (dist/), CPU backend, in headless Chromium: the bundled sample, LoRA r16
+// LoRA fine-tuning speed in the built app (dist/), CPU or WebGPU backend, in headless Chromium: the bundled sample, LoRA r16
 // on the last 8 blocks, a few epochs, with and without augmentation. Reads the images/s the page itself reports
 // while it fine-tunes (in its worker) and extrapolates to issue 8's target workload (200 images x 30 epochs).
 // `trunk build` first. Prints markdown rows.
-//   node bench/app_finetune.mjs [epochs=3]
+//   node bench/app_finetune.mjs [epochs=3] [backend=cpu] [augmentation=off,on]
 import { serveDist, launch, waitForTraining, waitForModel, waitForImages } from '../tests/e2e/helpers.mjs';
 
 const epochs = process.argv[2] ?? '3';
+const backend = process.argv[3] ?? 'cpu';
+const augments = (process.argv[4] ?? 'off,on').split(',').map((a) => a === 'on');
 const server = await serveDist();
 const browser = await launch();
-console.log(`| CPU path, LoRA r16 last 8 blocks, sample (36 images), ${epochs} epochs | images/s (median of the page's readings) | LoRA phase s | 200 images × 30 epochs, extrapolated |`);
+console.log(`| ${backend}, LoRA r16 last 8 blocks, sample (36 images), ${epochs} epochs | images/s (median of the page's readings) | LoRA phase s | 200 images × 30 epochs, extrapolated |`);
 console.log('|---|---:|---:|---:|');
-for (const augment of [false, true]) {
+for (const augment of augments) {
   const page = await (await browser.newContext()).newPage();
-  await page.goto(`${server.url}?backend=cpu`);
+  await page.goto(`${server.url}?backend=${backend}`);
   await waitForModel(page);
   await page.getByTestId('sample-button').click();
   await waitForImages(page, 36);
