@@ -1,70 +1,13 @@
 //! A whole training job as the page runs it (embed with the shipped backbone, train the head), driven
 //! through a `Host`, as the training worker runs it: the events, the cache reuse and a stop within one step.
 
-use std::cell::{Cell, RefCell};
-use std::time::Instant;
+mod common;
 
-use ajuste::data::{ClassData, Dataset, Sample};
 use ajuste::model::load_efficientnet;
-use ajuste::train::job::{Host, Job, run_job};
+use ajuste::train::job::{Job, run_job};
 use ajuste::train::{EmbeddingCache, FinetuneChoice, Stage, TrainEvent, TrainOptions};
 use burn::tensor::Device;
-
-struct TestHost {
-    start: Instant,
-    events: RefCell<Vec<TrainEvent>>,
-    /// Ask to stop once this many images are embedded.
-    stop_after_images: Option<usize>,
-    stop: Cell<bool>,
-}
-
-impl TestHost {
-    fn new(stop_after_images: Option<usize>) -> Self {
-        Self {
-            start: Instant::now(),
-            events: RefCell::new(Vec::new()),
-            stop_after_images,
-            stop: Cell::new(false),
-        }
-    }
-}
-
-impl Host for TestHost {
-    fn now_seconds(&self) -> f64 {
-        self.start.elapsed().as_secs_f64()
-    }
-    async fn pause(&self) {}
-    fn stop_requested(&self) -> bool {
-        self.stop.get()
-    }
-    fn emit(&self, event: TrainEvent) {
-        if let (TrainEvent::Progress(p), Some(n)) = (&event, self.stop_after_images)
-            && p.stage == Stage::Embedding
-            && p.done >= n
-        {
-            self.stop.set(true);
-        }
-        self.events.borrow_mut().push(event);
-    }
-}
-
-/// Two classes of three flat-coloured 224×224 images (red-ish and blue-ish), each image distinct.
-fn dataset() -> Dataset {
-    let class = |name: &str, rgb: [u8; 3]| {
-        let samples = (0..3u8)
-            .map(|i| {
-                let pixels = (0..224 * 224)
-                    .flat_map(|_| rgb.map(|c| c.saturating_add(i * 20)))
-                    .collect();
-                Sample::new(format!("{i}.png"), pixels)
-            })
-            .collect();
-        ClassData::new(name, samples)
-    };
-    Dataset {
-        classes: vec![class("red", [200, 30, 30]), class("blue", [30, 30, 200])],
-    }
-}
+use common::job_host::{TestHost, dataset};
 
 #[test]
 fn a_job_embeds_trains_reuses_the_cache_and_stops_within_a_step() {
@@ -88,7 +31,7 @@ fn a_job_embeds_trains_reuses_the_cache_and_stops_within_a_step() {
 
     // Stopped once the first batch is embedded: the next step does not start, and that batch stays cached.
     let mut cache = EmbeddingCache::default();
-    let host = TestHost::new(Some(1));
+    let host = TestHost::new(|p| p.stage == Stage::Embedding && p.done >= 1);
     pollster::block_on(run_job(job(), &mut cache, &host));
     let events = host.events.into_inner();
     assert!(
@@ -106,7 +49,7 @@ fn a_job_embeds_trains_reuses_the_cache_and_stops_within_a_step() {
     assert_eq!(cache.len(), 2);
 
     // Resumed: only the other four are embedded, then four epochs and the report.
-    let host = TestHost::new(None);
+    let host = TestHost::never_stopping();
     pollster::block_on(run_job(job(), &mut cache, &host));
     let events = host.events.into_inner();
     let TrainEvent::Progress(first) = &events[0] else {
@@ -123,7 +66,7 @@ fn a_job_embeds_trains_reuses_the_cache_and_stops_within_a_step() {
     assert_eq!(cache.len(), 6);
 
     // Everything cached: no image is embedded again.
-    let host = TestHost::new(None);
+    let host = TestHost::never_stopping();
     pollster::block_on(run_job(job(), &mut cache, &host));
     let events = host.events.into_inner();
     let TrainEvent::Progress(first) = &events[0] else {

@@ -1,61 +1,14 @@
 //! Jobs in the deeper modes, driven through a `Host` as the training worker drives them: LoRA and last blocks
 //! alone, Auto's two runs and its choice, progress with epochs and image rates, and a stop within one step.
 
-use std::cell::{Cell, RefCell};
-use std::time::Instant;
+mod common;
 
-use ajuste::data::{ClassData, Dataset, Sample};
 use ajuste::export::{ExportMetadata, FinetuneRecord};
 use ajuste::model::{ConvUpdate, EfficientNetLite0, load_efficientnet};
-use ajuste::train::job::{Host, Job, run_job};
+use ajuste::train::job::{Job, run_job};
 use ajuste::train::{EmbeddingCache, FinetuneChoice, RunMode, Stage, TrainEvent, TrainOptions, Trained};
 use burn::tensor::Device;
-
-struct TestHost {
-    start: Instant,
-    events: RefCell<Vec<TrainEvent>>,
-    /// Ask to stop at the first fine-tuning progress.
-    stop_when_fine_tuning: bool,
-    stop: Cell<bool>,
-}
-
-impl Host for TestHost {
-    fn now_seconds(&self) -> f64 {
-        self.start.elapsed().as_secs_f64()
-    }
-    async fn pause(&self) {}
-    fn stop_requested(&self) -> bool {
-        self.stop.get()
-    }
-    fn emit(&self, event: TrainEvent) {
-        if let TrainEvent::Progress(p) = &event
-            && self.stop_when_fine_tuning
-            && p.stage == Stage::FineTuning
-            && p.done >= 1
-        {
-            self.stop.set(true);
-        }
-        self.events.borrow_mut().push(event);
-    }
-}
-
-/// Two classes of three flat-coloured 224×224 images (red-ish and blue-ish), each image distinct.
-fn dataset() -> Dataset {
-    let class = |name: &str, rgb: [u8; 3]| {
-        let samples = (0..3u8)
-            .map(|i| {
-                let pixels = (0..224 * 224)
-                    .flat_map(|_| rgb.map(|c| c.saturating_add(i * 20)))
-                    .collect();
-                Sample::new(format!("{i}.png"), pixels)
-            })
-            .collect();
-        ClassData::new(name, samples)
-    };
-    Dataset {
-        classes: vec![class("red", [200, 30, 30]), class("blue", [30, 30, 200])],
-    }
-}
+use common::job_host::{TestHost, dataset};
 
 fn run(model: &EfficientNetLite0, finetune: FinetuneChoice, epochs: usize, stop: bool) -> Vec<TrainEvent> {
     let device = Device::flex();
@@ -67,12 +20,7 @@ fn run(model: &EfficientNetLite0, finetune: FinetuneChoice, epochs: usize, stop:
         finetune,
         ..TrainOptions::default()
     };
-    let host = TestHost {
-        start: Instant::now(),
-        events: RefCell::new(Vec::new()),
-        stop_when_fine_tuning: stop,
-        stop: Cell::new(false),
-    };
+    let host = TestHost::new(move |p| stop && p.stage == Stage::FineTuning && p.done >= 1);
     let job = Job {
         model,
         device: &device,

@@ -1,0 +1,67 @@
+//! A `Host` for driving training jobs natively (as the worker drives them), and a tiny dataset.
+
+use std::cell::{Cell, RefCell};
+use std::time::Instant;
+
+use ajuste::data::{ClassData, Dataset, Sample};
+use ajuste::train::job::Host;
+use ajuste::train::{Progress, TrainEvent};
+
+/// Records every event; asks to stop once `stop_when` holds for a progress report.
+pub struct TestHost {
+    start: Instant,
+    pub events: RefCell<Vec<TrainEvent>>,
+    stop_when: Box<dyn Fn(&Progress) -> bool>,
+    stop: Cell<bool>,
+}
+
+impl TestHost {
+    pub fn new(stop_when: impl Fn(&Progress) -> bool + 'static) -> Self {
+        Self {
+            start: Instant::now(),
+            events: RefCell::new(Vec::new()),
+            stop_when: Box::new(stop_when),
+            stop: Cell::new(false),
+        }
+    }
+
+    pub fn never_stopping() -> Self {
+        Self::new(|_| false)
+    }
+}
+
+impl Host for TestHost {
+    fn now_seconds(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+    async fn pause(&self) {}
+    fn stop_requested(&self) -> bool {
+        self.stop.get()
+    }
+    fn emit(&self, event: TrainEvent) {
+        if let TrainEvent::Progress(p) = &event
+            && (self.stop_when)(p)
+        {
+            self.stop.set(true);
+        }
+        self.events.borrow_mut().push(event);
+    }
+}
+
+/// Two classes of three flat-coloured 224×224 images (red-ish and blue-ish), each image distinct.
+pub fn dataset() -> Dataset {
+    let class = |name: &str, rgb: [u8; 3]| {
+        let samples = (0..3u8)
+            .map(|i| {
+                let pixels = (0..224 * 224)
+                    .flat_map(|_| rgb.map(|c| c.saturating_add(i * 20)))
+                    .collect();
+                Sample::new(format!("{i}.png"), pixels)
+            })
+            .collect();
+        ClassData::new(name, samples)
+    };
+    Dataset {
+        classes: vec![class("red", [200, 30, 30]), class("blue", [30, 30, 200])],
+    }
+}
