@@ -4,6 +4,8 @@
 use ajuste::train::{FinetuneChoice, TrainOptions};
 use leptos::prelude::*;
 
+use super::options_form::NumberField;
+
 use super::training_flow::TrainingFlow;
 
 /// Defaults a mode starts from when picked (the reference recipes: 8 blocks; LoRA rank 16, α = rank).
@@ -55,34 +57,6 @@ fn help(name: &str) -> &'static str {
     }
 }
 
-/// A whole-number field of the fine-tune section.
-#[component]
-fn CountField(
-    id: &'static str,
-    testid: &'static str,
-    label: &'static str,
-    help: &'static str,
-    get: fn(&TrainOptions) -> usize,
-    set: fn(&mut TrainOptions, usize),
-) -> impl IntoView {
-    let training = expect_context::<TrainingFlow>();
-    let help_id = format!("{id}-help");
-    view! {
-        <div class="field">
-            <label for=id>{label}</label>
-            <input id=id data-testid=testid type="number" step="1" min="1" aria-describedby=help_id.clone()
-                prop:value=move || training.options.with(get).to_string()
-                disabled=move || training.is_running()
-                on:change=move |ev| {
-                    if let Ok(v) = event_target_value(&ev).trim().parse::<f64>() {
-                        training.options.update(|o| set(o, v.max(0.0) as usize));
-                    }
-                } />
-            <small id=help_id>{help}</small>
-        </div>
-    }
-}
-
 #[component]
 pub fn FinetuneForm() -> impl IntoView {
     let training = expect_context::<TrainingFlow>();
@@ -110,21 +84,21 @@ pub fn FinetuneForm() -> impl IntoView {
                     <small id="finetune-mode-help">{move || help(mode())}</small>
                 </div>
                 <Show when=sized>
-                    <CountField id="finetune-blocks" testid="finetune-blocks" label="Blocks to train"
+                    <NumberField id="finetune-blocks" testid="finetune-blocks" label="Blocks to train" step="1" min="1"
                         help="How many of the network's 16 blocks, counted from the end (1–16; 8 is a good start)."
-                        get=blocks_of
-                        set=|o, blocks| o.finetune = choice(o.finetune.name(), blocks, rank_of(o)) />
+                        get=|o| blocks_of(o).to_string()
+                        set=|o, v| o.finetune = choice(o.finetune.name(), count(v), rank_of(o)) />
                 </Show>
                 <Show when=move || mode() == "lora">
-                    <CountField id="lora-rank" testid="lora-rank" label="LoRA rank"
+                    <NumberField id="lora-rank" testid="lora-rank" label="LoRA rank" step="1" min="1"
                         help="Size of each adapter (1–256): larger adapts more and trains slower (16 is a good start)."
-                        get=rank_of
-                        set=|o, rank| o.finetune = choice("lora", blocks_of(o), rank) />
+                        get=|o| rank_of(o).to_string()
+                        set=|o, v| o.finetune = choice("lora", blocks_of(o), count(v)) />
                 </Show>
-                <CountField id="opt-epochs" testid="epochs" label="Epochs"
+                <NumberField id="opt-epochs" testid="epochs" label="Epochs" step="1" min="1"
                     help="Passes over the training images, for each run (1–10000). Training stops early when the \
                           validation loss stops improving."
-                    get=|o| o.epochs set=|o, v| o.epochs = v />
+                    get=|o| o.epochs.to_string() set=|o, v| o.epochs = count(v) />
                 <Show when=deep>
                     <div class="field">
                         <label>
@@ -143,4 +117,9 @@ pub fn FinetuneForm() -> impl IntoView {
             </div>
         </fieldset>
     }
+}
+
+/// A typed whole number (negative or fractional input rounds down to one the validation then judges).
+fn count(v: f64) -> usize {
+    v.max(0.0) as usize
 }

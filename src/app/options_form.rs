@@ -7,11 +7,13 @@ use super::training_flow::TrainingFlow;
 
 /// A numeric option. `get` formats the value as typed (an f32 prints as `0.001`, not as its f64 widening).
 #[component]
-fn NumberField(
+pub fn NumberField(
     id: &'static str,
     label: &'static str,
     #[prop(into)] help: String,
     step: &'static str,
+    #[prop(optional)] testid: Option<&'static str>,
+    #[prop(optional)] min: Option<&'static str>,
     get: fn(&TrainOptions) -> String,
     set: fn(&mut TrainOptions, f64),
 ) -> impl IntoView {
@@ -20,7 +22,7 @@ fn NumberField(
     view! {
         <div class="field">
             <label for=id>{label}</label>
-            <input id=id type="number" step=step aria-describedby=help_id.clone()
+            <input id=id data-testid=testid type="number" step=step min=min aria-describedby=help_id.clone()
                 prop:value=move || training.options.with(get)
                 disabled=move || training.is_running()
                 on:change=move |ev| {
