@@ -14,6 +14,7 @@ use super::tail::{Tail, classifier_from_head};
 use crate::model::embed::input_tensor;
 use crate::model::{Classifier, EMBEDDING_DIM, EfficientNetLite0};
 use crate::rng::Rng;
+use crate::train::epoch_log::EpochLog;
 use crate::train::{EpochMetrics, Head};
 
 mod results;
@@ -55,9 +56,8 @@ pub struct DeepTrainer {
     step_count: usize,
     total_steps: usize,
     trainable_params: usize,
-    history: Vec<EpochMetrics>,
-    best: Option<(Tail, Classifier, EpochMetrics)>,
-    stop_reason: Option<String>,
+    /// History, the best epoch's trainable part (tail and classifier, off autodiff), why the run ended.
+    log: EpochLog<(Tail, Classifier)>,
 }
 
 impl DeepTrainer {
@@ -104,6 +104,7 @@ impl DeepTrainer {
         } else {
             State::Caching { queue, next: 0 }
         };
+        let log = EpochLog::new(options.epochs, options.patience);
         let mut trainer = Self {
             base: base.clone(),
             device,
@@ -121,9 +122,7 @@ impl DeepTrainer {
             state,
             step_count: 0,
             trainable_params,
-            history: Vec::new(),
-            best: None,
-            stop_reason: None,
+            log,
         };
         if matches!(trainer.state, State::Done) {
             trainer.state = trainer.start_epoch();
@@ -143,10 +142,8 @@ impl DeepTrainer {
 
     /// The user pressed Stop: takes effect now; the best epoch so far is kept.
     pub fn request_stop(&mut self) {
-        if self.stop_reason.is_none() {
-            self.stop_reason = Some(format!("stopped by you after {} epochs", self.history.len()));
-            self.state = State::Done;
-        }
+        self.log.request_stop();
+        self.state = State::Done;
     }
 
     /// Activations at the cut for `ids` (on the plain device), in the order of the returned ids: cached ones
@@ -195,7 +192,7 @@ impl DeepTrainer {
 
     /// Runs one step: a batch of caching, of training (forward, backward, AdamW) or of validation.
     pub async fn step(&mut self) -> Result<StepReport, String> {
-        let epoch = self.history.len();
+        let epoch = self.log.next_epoch();
         let bs = self.options.batch_size;
         let state = std::mem::replace(&mut self.state, State::Done);
         let (report, next) = match state {
@@ -344,7 +341,7 @@ impl DeepTrainer {
     }
 
     fn end_epoch(&mut self, train: Sums, val: Sums) -> EpochMetrics {
-        let epoch = self.history.len();
+        let epoch = self.log.next_epoch();
         let (train_loss, train_accuracy) = train.mean();
         let (val_loss, val_accuracy) = val.mean();
         let metrics = EpochMetrics {
@@ -354,21 +351,9 @@ impl DeepTrainer {
             val_loss,
             val_accuracy,
         };
-        self.history.push(metrics.clone());
-        if self.best.as_ref().is_none_or(|(_, _, b)| metrics.val_loss < b.val_loss) {
-            self.best = Some((self.tail.valid(), self.classifier.valid(), metrics.clone()));
-        }
-        let best_epoch = self.best.as_ref().map_or(0, |(_, _, b)| b.epoch);
-        if epoch + 1 >= self.options.epochs {
-            self.stop_reason = Some(format!("completed {} epochs", self.options.epochs));
-        } else if self.options.patience > 0 && epoch - best_epoch >= self.options.patience {
-            self.stop_reason = Some(format!(
-                "stopped early after {} epochs: no lower validation loss for {} epochs",
-                epoch + 1,
-                self.options.patience
-            ));
-        }
-        self.state = if self.stop_reason.is_some() {
+        let (tail, classifier) = (&self.tail, &self.classifier);
+        self.log.record(metrics.clone(), || (tail.valid(), classifier.valid()));
+        self.state = if self.log.is_done() {
             State::Done
         } else {
             self.start_epoch()

@@ -7,6 +7,7 @@
 
 pub mod augment;
 mod deep_job;
+pub mod epoch_log;
 pub mod head;
 pub mod job;
 pub mod metrics;

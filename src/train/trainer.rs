@@ -1,6 +1,7 @@
 //! The training loop, one epoch per call: shuffled mini-batches, hand-written backward pass, Adam, metrics
 //! after each epoch, early stopping on validation loss, and the best epoch's head kept.
 
+use super::epoch_log::EpochLog;
 use super::head::{Dense, Head, axpy};
 use super::metrics::{ConfusionMatrix, EpochMetrics, cross_entropy, evaluate};
 use super::optimizer::Adam;
@@ -17,9 +18,7 @@ pub struct Trainer {
     head: Head,
     adam: Adam,
     rng: Rng,
-    history: Vec<EpochMetrics>,
-    best: Option<(Head, EpochMetrics)>,
-    stop_reason: Option<String>,
+    log: EpochLog<Head>,
 }
 
 /// Gradients of one layer.
@@ -103,6 +102,7 @@ impl Trainer {
             options.weight_decay,
             options.decoupled_weight_decay,
         );
+        let log = EpochLog::new(options.epochs, options.patience);
         Ok(Self {
             features,
             dim,
@@ -113,30 +113,26 @@ impl Trainer {
             head,
             adam,
             rng,
-            history: Vec::new(),
-            best: None,
-            stop_reason: None,
+            log,
         })
     }
 
     pub fn history(&self) -> &[EpochMetrics] {
-        &self.history
+        self.log.history()
     }
 
     pub fn is_done(&self) -> bool {
-        self.stop_reason.is_some()
+        self.log.is_done()
     }
 
     /// Why training ended ("" while it runs).
     pub fn stop_reason(&self) -> &str {
-        self.stop_reason.as_deref().unwrap_or("")
+        self.log.stop_reason()
     }
 
     /// The user pressed Stop: the best head so far is kept.
     pub fn request_stop(&mut self) {
-        if self.stop_reason.is_none() {
-            self.stop_reason = Some(format!("stopped by you after {} epochs", self.history.len()));
-        }
+        self.log.request_stop();
     }
 
     /// The head of the epoch with the lowest validation loss (training loss without a validation split),
@@ -149,7 +145,7 @@ impl Trainer {
             val_loss: f32::NAN,
             val_accuracy: 0.0,
         };
-        match &self.best {
+        match self.log.best() {
             Some((head, metrics)) => (head, metrics),
             None => (&self.head, &NONE),
         }
@@ -173,7 +169,7 @@ impl Trainer {
         for batch in order.chunks(self.options.batch_size) {
             self.train_batch(batch);
         }
-        let epoch = self.history.len();
+        let epoch = self.log.next_epoch();
         let (train_loss, train_accuracy, _) = evaluate(&self.head, &self.features, &self.labels, &self.train_idx);
         let (val_loss, val_accuracy, _) = if self.val_idx.is_empty() {
             (train_loss, train_accuracy, None::<()>)
@@ -188,22 +184,8 @@ impl Trainer {
             val_loss,
             val_accuracy,
         };
-        self.history.push(metrics.clone());
-
-        let improved = self.best.as_ref().is_none_or(|(_, b)| metrics.val_loss < b.val_loss);
-        if improved {
-            self.best = Some((self.head.clone(), metrics.clone()));
-        }
-        let best_epoch = self.best.as_ref().map_or(0, |(_, b)| b.epoch);
-        if epoch + 1 >= self.options.epochs {
-            self.stop_reason = Some(format!("completed {} epochs", self.options.epochs));
-        } else if self.options.patience > 0 && epoch - best_epoch >= self.options.patience {
-            self.stop_reason = Some(format!(
-                "stopped early after {} epochs: no lower validation loss for {} epochs",
-                epoch + 1,
-                self.options.patience
-            ));
-        }
+        let head = &self.head;
+        self.log.record(metrics.clone(), || head.clone());
         metrics
     }
 

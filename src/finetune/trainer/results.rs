@@ -15,14 +15,14 @@ impl DeepTrainer {
         &self.options
     }
     pub fn history(&self) -> &[EpochMetrics] {
-        &self.history
+        self.log.history()
     }
     pub fn is_done(&self) -> bool {
-        self.stop_reason.is_some()
+        self.log.is_done()
     }
     /// Why training ended ("" while it runs).
     pub fn stop_reason(&self) -> &str {
-        self.stop_reason.as_deref().unwrap_or("")
+        self.log.stop_reason()
     }
     /// Parameters that train: adapters or tail convs, plus the classifier.
     pub fn trainable_params(&self) -> usize {
@@ -42,29 +42,29 @@ impl DeepTrainer {
 
     /// Metrics of the epoch with the lowest validation loss (None before the first epoch ends).
     pub fn best_metrics(&self) -> Option<&EpochMetrics> {
-        self.best.as_ref().map(|(_, _, m)| m)
+        self.log.best().map(|(_, m)| m)
     }
 
     /// The best epoch's whole network on the plain device (adapters kept, not merged).
     pub fn best_model(&self) -> EfficientNetLite0 {
-        match &self.best {
-            Some((tail, classifier, _)) => tail.assemble(&self.base, classifier),
+        match self.log.best() {
+            Some(((tail, classifier), _)) => tail.assemble(&self.base, classifier),
             None => self.tail.valid().assemble(&self.base, &self.classifier.valid()),
         }
     }
 
     /// The best epoch's changes to the backbone, for the export.
     pub async fn best_delta(&self) -> Result<BackboneDelta, String> {
-        match &self.best {
-            Some((tail, _, _)) => tail.delta().await,
+        match self.log.best() {
+            Some(((tail, _), _)) => tail.delta().await,
             None => self.tail.valid().delta().await,
         }
     }
 
     /// The best epoch's classifier as the plain-Rust head the export writes.
     pub async fn best_head(&self) -> Result<Head, String> {
-        match &self.best {
-            Some((_, classifier, _)) => head_from_classifier(classifier).await,
+        match self.log.best() {
+            Some(((_, classifier), _)) => head_from_classifier(classifier).await,
             None => head_from_classifier(&self.classifier.valid()).await,
         }
     }
