@@ -2,7 +2,8 @@
 //! `--features vulkan` on a GPU through wgpu/Vulkan; plus the 50-epoch head training on the reference
 //! embeddings, ours (plain Rust), and with `--features bench-burn-head` the same head written with burn's
 //! autodiff on each device. Prints markdown tables.
-//! `cargo run --release --example bench_native [--features bench-burn-head] [-- --iters N]`
+//! `cargo run --release --example bench_native [--features bench-burn-head] [-- --iters N] [--batches 1,16,64]
+//! [--gpu-only]`
 
 use std::time::Instant;
 
@@ -127,23 +128,25 @@ fn gpu_device() -> Option<(&'static str, Device)> {
     None
 }
 
+fn arg(name: &str) -> Option<String> {
+    std::env::args().skip_while(|a| a != name).nth(1)
+}
+
 fn main() {
-    let iters: usize = std::env::args()
-        .skip_while(|a| a != "--iters")
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let iters: usize = arg("--iters").and_then(|v| v.parse().ok()).unwrap_or(3);
+    let batches: Vec<usize> = arg("--batches").map_or(vec![1, 16, 64], |v| {
+        v.split(',').map(|b| b.parse().expect("--batches 1,16,64")).collect()
+    });
+    let gpu_only = std::env::args().any(|a| a == "--gpu-only");
     let weights = std::fs::read(WEIGHTS).expect("shipped weights");
-    let devices: Vec<(&str, Device)> = [Some(("CPU (flex, native)", Device::flex())), gpu_device()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let cpu = (!gpu_only).then(|| ("CPU (flex, native)", Device::flex()));
+    let devices: Vec<(&str, Device)> = [cpu, gpu_device()].into_iter().flatten().collect();
 
     println!("| backend | batch | images/s |");
     println!("|---|---|---|");
     for (name, device) in &devices {
         let model = load_efficientnet(&weights, device).expect("weights");
-        for batch in [1, 16] {
+        for &batch in &batches {
             let ips = images_per_second(&model, device, batch, iters);
             println!("| {name} | {batch} | {ips:.1} |");
         }
