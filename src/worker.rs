@@ -6,8 +6,10 @@
 #[path = "app/device.rs"]
 mod device;
 
+// Shared with the page, which uses the rest of it (writing images and the index).
 #[cfg(target_arch = "wasm32")]
 #[path = "app/store.rs"]
+#[allow(dead_code)]
 mod store;
 
 #[cfg(target_arch = "wasm32")]

@@ -122,31 +122,46 @@ impl DatasetFlow {
         });
     }
 
-    /// Writes the index once every image it names is stored, then removes the images it no longer names
+    /// Writes the index once every image it names is stored, then removes the images no index names any more
     /// (and, for an empty dataset, the features too).
     pub async fn save_index(&self) -> Result<(), String> {
-        self.store_new().await?;
-        // Images an ingest is still writing must be stored before an index names them.
-        while self.stored.with_value(|s| !s.writing.is_empty()) {
-            super::browser::yield_to_browser().await;
-        }
         let cache = store::open().await?;
-        let current: Arc<Dataset> = self.dataset.get_untracked();
+        let current: Arc<Dataset> = loop {
+            self.store_new().await?;
+            // Images an ingest is still writing must be stored before an index names them.
+            while self.stored.with_value(|s| !s.writing.is_empty()) {
+                super::browser::yield_to_browser().await;
+            }
+            let current = self.dataset.get_untracked();
+            if current.classes.iter().flat_map(|c| &c.samples).all(|s| !s.in_memory()) {
+                break current;
+            }
+        };
         store::write_index(&cache, &current).await?;
-        let named: HashSet<u64> = current
-            .classes
-            .iter()
-            .flat_map(|c| &c.samples)
-            .map(|s| s.key())
-            .collect();
-        let unnamed: Vec<u64> = self.stored.with_value(|s| s.keys.difference(&named).copied().collect());
+        // Named neither by the index just written nor by the dataset now (an ingest may have gone on).
+        let keys_of =
+            |d: &Dataset| -> HashSet<u64> { d.classes.iter().flat_map(|c| &c.samples).map(|s| s.key()).collect() };
+        let named = keys_of(&current);
+        let live = self.dataset.with_untracked(|d| keys_of(d));
+        let unnamed: Vec<u64> = self
+            .stored
+            .try_update_value(|s| {
+                let gone: Vec<u64> = s
+                    .keys
+                    .iter()
+                    .filter(|k| !named.contains(k) && !live.contains(k) && !s.writing.contains(k))
+                    .copied()
+                    .collect();
+                gone.iter().for_each(|k| {
+                    s.keys.remove(k);
+                });
+                gone
+            })
+            .unwrap_or_default();
         for key in unnamed {
             store::delete(&cache, &ajuste::data::store::image_entry(key)).await?;
-            self.stored.update_value(|s| {
-                s.keys.remove(&key);
-            });
         }
-        if named.is_empty() {
+        if named.is_empty() && live.is_empty() {
             for name in store::entries(&cache).await? {
                 if name.contains(ajuste::data::store::FEATURES_PREFIX) {
                     store::delete(&cache, &name).await?;

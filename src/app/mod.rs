@@ -24,6 +24,8 @@ mod run_charts;
 mod runner;
 mod saved;
 mod storage_use;
+// Shared with the training worker, which alone uses its features part.
+#[allow(dead_code)]
 mod store;
 mod train_panel;
 mod training_flow;
