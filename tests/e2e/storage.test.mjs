@@ -114,3 +114,23 @@ test('a reload during embedding keeps the features computed; the next run comput
   // After the run every image's features are in storage.
   await storageUse(page, 36);
 });
+
+test('a drop that would not fit in the browser storage is refused before any file is read', { timeout: 300_000 }, async () => {
+  const small = await makeDataset('store-small', CLASSES3, 2);
+  const big = await makeDataset('store-big', CLASSES3, 12);
+  const { page } = await openPage();
+  await page.getByTestId('dataset-input').setInputFiles(small);
+  await waitForImages(page, 6);
+  const { usage } = await storageUse(page);
+  // The browser now reports a quota just 1 MB above what the page uses: 36 more images (~85 kB each) cannot
+  // fit. (Chromium's DevTools quota override does not reach navigator.storage.estimate, so the answer is faked.)
+  await page.evaluate((quota) => {
+    const real = StorageManager.prototype.estimate;
+    StorageManager.prototype.estimate = async function () { return { ...(await real.call(this)), quota }; };
+  }, Number(usage) + 1e6);
+  await page.getByTestId('dataset-input').setInputFiles(big);
+  const error = page.getByTestId('dataset-error');
+  await error.filter({ hasText: 'Not added' }).waitFor({ timeout: 30_000 });
+  assert.match(await error.textContent(), /need about .* MB of browser storage and only .* is free.*Nothing already loaded changed/);
+  assert.equal(await page.getByTestId('dataset-summary').getAttribute('data-images'), '6');
+});
