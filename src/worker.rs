@@ -6,6 +6,12 @@
 #[path = "app/device.rs"]
 mod device;
 
+// Shared with the page, which uses the rest of it (writing images and the index).
+#[cfg(target_arch = "wasm32")]
+#[path = "app/store.rs"]
+#[allow(dead_code)]
+mod store;
+
 #[cfg(target_arch = "wasm32")]
 mod worker {
     use std::cell::{Cell, RefCell};
@@ -22,11 +28,14 @@ mod worker {
     use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
     use super::device::{BackendKind, init_device};
+    use super::store;
 
     #[derive(Default)]
     struct State {
         engine: Option<(Device, Rc<EfficientNetLite0>)>,
         cache: EmbeddingCache,
+        /// The features kept in storage were read into `cache` (once per worker).
+        restored: bool,
     }
 
     thread_local! {
@@ -65,6 +74,38 @@ mod worker {
         fn emit(&self, event: TrainEvent) {
             post(&FromWorker::Event(event));
         }
+        async fn load_pixels(&self, keys: &[u64]) -> Result<Vec<Vec<u8>>, String> {
+            store::read_images(&store::open().await?, keys).await
+        }
+        async fn embedded(&self, keys: &[u64], rows: &[f32]) {
+            // Kept as they come, so a reload does not compute them again; a failure only costs that.
+            let stored = match store::open().await {
+                Ok(cache) => store::put_features(&cache, keys, rows).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = stored {
+                web_sys::console::warn_1(&format!("features not kept: {e}").into());
+            }
+        }
+    }
+
+    /// Reads the features kept by earlier visits into `cache`.
+    async fn restore_features(cache: &mut EmbeddingCache) {
+        let read = match store::open().await {
+            Ok(storage) => store::read_features(&storage).await,
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok((batches, damaged)) => {
+                for (keys, rows) in batches {
+                    let _ = cache.insert(&keys, &rows);
+                }
+                if damaged > 0 {
+                    web_sys::console::warn_1(&format!("{damaged} damaged features entries dropped").into());
+                }
+            }
+            Err(e) => web_sys::console::warn_1(&format!("no features restored: {e}").into()),
+        }
     }
 
     async fn load(webgpu: bool, weights: Vec<u8>) {
@@ -98,6 +139,9 @@ mod worker {
         });
         // Taken out for the run (the page runs one at a time) and put back with the new embeddings.
         let mut cache = STATE.with(|s| std::mem::take(&mut s.borrow_mut().cache));
+        if !STATE.with(|s| std::mem::replace(&mut s.borrow_mut().restored, true)) {
+            restore_features(&mut cache).await;
+        }
         let job = Job {
             model: &model,
             device: &device,

@@ -14,11 +14,13 @@ use ajuste::preprocess::thumbnail_rgba;
 use leptos::prelude::*;
 
 use super::browser::{rgba_data_url, yield_to_browser};
+use super::dataset_store::Stored;
 use super::error::AppError;
 use super::files::{PickedFile, read_file, size_of};
 use super::model_fetch::fetch_bytes;
+use super::storage_use::StorageUse;
 
-const THUMBNAILS_PER_CLASS: usize = 4;
+pub(super) const THUMBNAILS_PER_CLASS: usize = 4;
 const THUMBNAIL_SIZE: usize = 64;
 
 /// One class card, derived from the dataset.
@@ -49,7 +51,8 @@ pub enum Target {
 
 #[derive(Clone, Copy)]
 pub struct DatasetFlow {
-    /// Shared with a running training (copied only when changed meanwhile).
+    /// Shared with a running training (copied only when changed meanwhile). Once an image is stored only its
+    /// name and key stay here (`dataset_store.rs`).
     pub dataset: RwSignal<Arc<Dataset>>,
     pub classes: Memo<Vec<ClassView>>,
     /// `(done, total)` while files are being read.
@@ -58,6 +61,14 @@ pub struct DatasetFlow {
     /// A remark on the last change (rename, removal, clear, restore).
     pub notice: RwSignal<Option<String>>,
     pub error: RwSignal<Option<AppError>>,
+    /// Thumbnails by pixel key, made once per image; `thumbnails_made` changes when some are added from
+    /// storage (after a reload).
+    pub(super) thumbnails: StoredValue<HashMap<u64, String>>,
+    pub(super) thumbnails_made: RwSignal<u64>,
+    /// What is in storage and being written there.
+    pub(super) stored: StoredValue<Stored>,
+    /// Space used and free in the browser's storage, when known.
+    pub storage: RwSignal<Option<StorageUse>>,
 }
 
 impl DatasetFlow {
@@ -65,7 +76,9 @@ impl DatasetFlow {
         let dataset = RwSignal::new(Arc::new(Dataset::default()));
         // Thumbnails by pixel key: made once per image, not on every change.
         let thumbnails = StoredValue::new(HashMap::<u64, String>::new());
+        let thumbnails_made = RwSignal::new(0u64);
         let classes = Memo::new(move |_| {
+            thumbnails_made.track();
             dataset.with(|d| {
                 d.classes
                     .iter()
@@ -91,6 +104,10 @@ impl DatasetFlow {
             ingested: RwSignal::new(None),
             notice: RwSignal::new(None),
             error: RwSignal::new(None),
+            thumbnails,
+            thumbnails_made,
+            stored: StoredValue::new(Stored::default()),
+            storage: RwSignal::new(None),
         }
     }
 
@@ -98,7 +115,7 @@ impl DatasetFlow {
         self.classes.with(|c| c.iter().map(|c| c.count).sum())
     }
 
-    fn change<R>(&self, f: impl FnOnce(&mut Dataset) -> R) -> R {
+    pub(super) fn change<R>(&self, f: impl FnOnce(&mut Dataset) -> R) -> R {
         let mut out = None;
         self.dataset.update(|d| out = Some(f(Arc::make_mut(d))));
         out.expect("update runs its closure")
@@ -121,6 +138,10 @@ impl DatasetFlow {
                 name.chars().count()
             ))));
         }
+        if let Err(why) = self.check_room(&picked).await {
+            return self.error.set(Some(AppError::NoRoom(why)));
+        }
+        self.stored.update_value(|s| s.failed = false);
         self.error.set(None);
         // Sorted, new classes come out in alphabetical order whatever order the browser listed the files in.
         picked.sort_by(|a, b| a.path.cmp(&b.path));
@@ -162,6 +183,8 @@ impl DatasetFlow {
                 Route::Planned(placement) => self.change(|d| d.add_planned(placement, &input)),
                 Route::Into(class) => self.change(|d| d.add_to_class(class, vec![input])),
             });
+            // Stored as they come, so the page never holds more than a few images' pixels.
+            self.store_new_or_report().await;
             // Each decode takes a few milliseconds: yield now and then so the page repaints.
             if i % 4 == 3 {
                 yield_to_browser().await;
@@ -201,6 +224,7 @@ impl DatasetFlow {
         }
         for chunk in files.chunks(8) {
             report.merge(self.change(|d| d.add_folder_files(chunk.to_vec())));
+            self.store_new_or_report().await;
             yield_to_browser().await;
         }
         self.finish("Sample dataset".into(), report);
@@ -246,12 +270,18 @@ impl DatasetFlow {
         self.notice.set(Some("Dataset cleared.".into()));
     }
 
-    /// The pixels and name of one sample, for the ImageNet preview.
-    pub fn sample(&self, id: ClassId, index: usize) -> Option<(String, Vec<u8>)> {
-        self.dataset.with_untracked(|d| {
+    /// The pixels and name of one sample, for the ImageNet preview (read back from storage if kept there).
+    pub async fn sample(self, id: ClassId, index: usize) -> Option<(String, Vec<u8>)> {
+        let (name, key, pixels) = self.dataset.with_untracked(|d| {
             let s = d.classes.get(d.index_of(id)?)?.samples.get(index)?;
-            Some((s.name.clone(), s.pixels.clone()))
-        })
+            Some((s.name.clone(), s.key(), s.pixels.clone()))
+        })?;
+        if !pixels.is_empty() {
+            return Some((name, pixels));
+        }
+        let cache = super::store::open().await.ok()?;
+        let pixels = super::store::read_images(&cache, &[key]).await.ok()?.pop()?;
+        Some((name, pixels))
     }
 }
 
@@ -280,9 +310,12 @@ async fn read_checked(file: PickedFile, zip: bool) -> Result<InputFile, FileErro
     read_file(file).await.map_err(|e| FileError::new(name, e))
 }
 
-fn thumbnail(cache: StoredValue<HashMap<u64, String>>, key: u64, pixels: &[u8]) -> Option<String> {
+pub(super) fn thumbnail(cache: StoredValue<HashMap<u64, String>>, key: u64, pixels: &[u8]) -> Option<String> {
     if let Some(url) = cache.with_value(|c| c.get(&key).cloned()) {
         return Some(url);
+    }
+    if pixels.is_empty() {
+        return None;
     }
     let rgba = thumbnail_rgba(pixels, THUMBNAIL_SIZE);
     let url = rgba_data_url(&rgba, THUMBNAIL_SIZE as u32, THUMBNAIL_SIZE as u32).ok()?;

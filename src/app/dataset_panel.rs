@@ -123,6 +123,7 @@ pub fn DatasetPanel() -> impl IntoView {
                     <button type="button" class="link" disabled=loading on:click=move |_| dataset.clear()>"Clear all"</button>
                 </Show>
             </div>
+            <super::storage_use::StorageLine />
             <ul class="classes">
                 <For each=move || dataset.classes.get() key=|class| class.id let:class>
                     <ClassCard id=class.id />
@@ -206,7 +207,7 @@ pub fn provide_preview(model: ModelFlow, dataset: DatasetFlow) {
     let action = Action::new_local(move |(id, index): &(ClassId, usize)| {
         let sample = dataset.sample(*id, *index);
         async move {
-            let (name, pixels) = sample?;
+            let (name, pixels) = sample.await?;
             Some((name, model.imagenet_top5(&pixels).await))
         }
     });

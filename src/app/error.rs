@@ -26,6 +26,8 @@ pub enum AppError {
     Export(String),
     /// Work could not be kept for the next visit (it stays in this tab).
     Save { what: &'static str, why: String },
+    /// A drop that would not fit in the browser's storage was refused before any file was read.
+    NoRoom(String),
     /// Work saved at the last visit could not be read (it was dropped).
     Restore { what: &'static str, why: String },
 }
@@ -47,6 +49,7 @@ impl fmt::Display for AppError {
                 f,
                 "{what} could not be saved for the next visit ({why}); it stays in this tab."
             ),
+            AppError::NoRoom(why) => write!(f, "Not added: {why}. Nothing already loaded changed."),
             AppError::Restore { what, why } => write!(f, "{what} saved at your last visit could not be read ({why})."),
         }
     }

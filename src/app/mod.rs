@@ -9,6 +9,7 @@ mod charts;
 mod class_card;
 mod dataset_flow;
 mod dataset_panel;
+mod dataset_store;
 mod device;
 mod error;
 mod files;
@@ -22,6 +23,10 @@ mod results_panel;
 mod run_charts;
 mod runner;
 mod saved;
+mod storage_use;
+// Shared with the training worker, which alone uses its features part.
+#[allow(dead_code)]
+mod store;
 mod train_panel;
 mod training_flow;
 

@@ -1,4 +1,4 @@
-//! Keeps the user's work across a reload: the loaded dataset and the last trained head, in the browser's
+//! Keeps the user's work across a reload: the last trained model (the images: `store.rs`), in the browser's
 //! Cache Storage under this origin (never sent anywhere). Until a change is stored (or when storing it failed)
 //! the page asks before it is closed.
 
@@ -12,6 +12,8 @@ use web_sys::{Cache, Response};
 use super::browser::{js_error, window};
 
 const CACHE_NAME: &str = "ajuste-work-v1";
+/// The dataset's save before the store (`store.rs`): read once, then removed; also the key that says the
+/// dataset has unsaved changes.
 pub const DATASET_KEY: &str = "saved/dataset.bin";
 pub const TRAINING_KEY: &str = "saved/training.json";
 

@@ -1,16 +1,22 @@
-//! Keeps the work across reloads: brings back the dataset and the last trained model, then saves each one
-//! whenever it changes (one `Effect` each) and the options to local storage.
+//! Keeps the work across reloads: brings back the dataset (its index and thumbnails; the images stay in
+//! storage, `dataset_store.rs`) and the last trained model, then saves each one whenever it changes (one
+//! `Effect` each) and the options to local storage.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use ajuste::data::store::image_key;
 use ajuste::data::{Dataset, snapshot};
 use leptos::prelude::*;
 
 use super::browser::{storage_get, storage_set, yield_to_browser};
 use super::dataset_flow::DatasetFlow;
 use super::error::AppError;
-use super::persist;
 use super::training_flow::{TrainedOn, TrainingFlow};
+use super::{persist, storage_use, store};
+
+/// While images are being read, the index is written at most this often (each write names every image).
+const INDEX_EVERY_MS: u32 = 2000;
 
 const OPTIONS_KEY: &str = "ajuste.options";
 
@@ -53,14 +59,19 @@ pub fn keep(dataset: DatasetFlow, training: TrainingFlow) {
         leptos::task::spawn_local(async move {
             loop {
                 // Let a burst of changes (a drop, then a rename) settle into one save.
-                yield_to_browser().await;
-                let saved_version = version.get_value();
-                let current: Arc<Dataset> = dataset.dataset.get_untracked();
-                let result = if current.num_images() > 0 {
-                    persist::save(persist::DATASET_KEY, &snapshot::encode(&current)).await
+                if dataset.loading.get_untracked().is_some() {
+                    gloo::timers::future::TimeoutFuture::new(INDEX_EVERY_MS).await;
                 } else {
-                    persist::remove(persist::DATASET_KEY).await
-                };
+                    yield_to_browser().await;
+                }
+                let saved_version = version.get_value();
+                let result = dataset.save_index().await;
+                if result.is_ok() {
+                    // The earlier single-blob save, once its images are in the store.
+                    let _ = persist::remove(persist::DATASET_KEY).await;
+                    storage_use::persist().await;
+                    storage_use::refresh(dataset, None).await;
+                }
                 if let Err(why) = result {
                     dataset.error.set(Some(AppError::Save {
                         what: "Your images",
@@ -82,6 +93,11 @@ pub fn keep(dataset: DatasetFlow, training: TrainingFlow) {
         if !restored.get() {
             return;
         }
+        // The worker stored features meanwhile.
+        leptos::task::spawn_local(async move {
+            let features = storage_use::count_features().await;
+            storage_use::refresh(dataset, features).await;
+        });
         persist::mark_unsaved(persist::TRAINING_KEY);
         leptos::task::spawn_local(async move {
             match save_training(&trained).await {
@@ -107,28 +123,24 @@ async fn save_training(trained: &TrainedOn) -> Result<(), String> {
 /// (a drop, a training) wins over the saved work.
 async fn restore(dataset: DatasetFlow, training: TrainingFlow) {
     let mut restored = Vec::new();
-    match persist::load(persist::DATASET_KEY).await {
-        Ok(Some(bytes)) => match snapshot::decode(&bytes) {
-            Ok(saved) if dataset.dataset.with_untracked(|d| d.num_images() == 0) => {
-                restored.push(format!(
-                    "{} images in {} classes",
-                    saved.num_images(),
-                    saved.classes.len()
-                ));
-                dataset.dataset.set(Arc::new(saved));
-            }
-            Ok(_) => {}
-            Err(why) => {
-                dataset.error.set(Some(AppError::Restore {
-                    what: "The images",
-                    why,
-                }));
-                let _ = persist::remove(persist::DATASET_KEY).await;
-            }
-        },
-        Ok(None) => {}
-        Err(e) => web_sys::console::warn_1(&format!("no saved work: {e}").into()),
+    match restore_images(dataset).await {
+        Ok(Some(saved)) if dataset.dataset.with_untracked(|d| d.num_images() == 0) => {
+            restored.push(format!(
+                "{} images in {} classes",
+                saved.num_images(),
+                saved.classes.len()
+            ));
+            dataset.dataset.set(Arc::new(saved));
+            leptos::task::spawn_local(dataset.load_thumbnails());
+        }
+        Ok(_) => {}
+        Err(why) => dataset.error.set(Some(AppError::Restore {
+            what: "The images",
+            why,
+        })),
     }
+    let features = storage_use::count_features().await;
+    storage_use::refresh(dataset, features).await;
     if let Ok(Some(json)) = persist::load(persist::TRAINING_KEY).await {
         match serde_json::from_slice::<TrainedOn>(&json) {
             Ok(saved) if !training.is_running() && training.trained.with_untracked(Option::is_none) => {
@@ -154,4 +166,53 @@ async fn restore(dataset: DatasetFlow, training: TrainingFlow) {
             restored.join(" and ")
         )));
     }
+}
+
+/// The saved dataset: the store's index, only the images found in storage (images no index names are removed);
+/// or else the earlier single-blob save, whose images the next save puts in the store. A damaged index is
+/// removed and reported.
+async fn restore_images(dataset: DatasetFlow) -> Result<Option<Dataset>, String> {
+    let cache = store::open().await?;
+    let index = match store::read_index(&cache).await {
+        Ok(index) => index,
+        Err(why) => {
+            store::delete(&cache, ajuste::data::store::INDEX_ENTRY).await?;
+            return Err(why);
+        }
+    };
+    let present: HashSet<u64> = store::entries(&cache)
+        .await?
+        .iter()
+        .filter_map(|n| image_key(n))
+        .collect();
+    let named: HashSet<u64> = index
+        .iter()
+        .flat_map(|d| d.classes.iter().flat_map(|c| &c.samples))
+        .map(|s| s.key())
+        .collect();
+    for orphan in present.difference(&named) {
+        store::delete(&cache, &ajuste::data::store::image_entry(*orphan)).await?;
+    }
+    let Some(mut saved) = index else {
+        return match persist::load(persist::DATASET_KEY).await {
+            Ok(Some(bytes)) => snapshot::decode(&bytes).map(Some),
+            _ => Ok(None),
+        };
+    };
+    let mut lost = 0;
+    for class in &mut saved.classes {
+        let before = class.samples.len();
+        class.samples.retain(|s| present.contains(&s.key()));
+        lost += before - class.samples.len();
+    }
+    dataset
+        .stored
+        .update_value(|s| s.keys = present.intersection(&named).copied().collect());
+    if lost > 0 {
+        dataset.error.set(Some(AppError::Restore {
+            what: "Some images",
+            why: format!("{lost} were no longer in the browser's storage"),
+        }));
+    }
+    Ok(Some(saved))
 }

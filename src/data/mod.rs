@@ -3,12 +3,14 @@
 //!
 //! This file holds the types and the dataset's bookkeeping (rename, remove, checks); `ingest` adds files,
 //! `zip_archive` reads zips safely, `paths` interprets file paths, `split` makes the train/validation split,
-//! `snapshot` turns a dataset into bytes and back (the page keeps them across reloads).
+//! `snapshot` turns a dataset into bytes and back (the worker gets it so), `store` is the format of what the
+//! page keeps across reloads (one entry per image, features, an index).
 
 pub mod ingest;
 pub mod paths;
 pub mod snapshot;
 pub mod split;
+pub mod store;
 pub mod zip_archive;
 
 pub use ingest::{Placement, plan_folder};
@@ -26,7 +28,8 @@ pub struct InputFile {
 pub struct Sample {
     /// The file's path below its class folder (`a.jpg`, or `sub/a.jpg` when nested): unique within a class.
     pub name: String,
-    /// 224×224×3 RGB (HWC), the output of `preprocess::prepare_rgb`.
+    /// 224×224×3 RGB (HWC), the output of `preprocess::prepare_rgb`; empty while the image is kept out of
+    /// memory (in the page's storage, see [`store`]), where whoever needs it reads it back by its key.
     pub pixels: Vec<u8>,
     /// `pixel_key(&pixels)`, computed once: the image's identity for the embedding cache (it survives renames,
     /// moves between classes and reloads).
@@ -43,8 +46,22 @@ impl Sample {
         }
     }
 
+    /// A sample whose pixels are kept elsewhere (in storage), known by name and pixel key.
+    pub fn stored(name: impl Into<String>, key: u64) -> Self {
+        Self {
+            name: name.into(),
+            pixels: Vec::new(),
+            key,
+        }
+    }
+
     pub fn key(&self) -> u64 {
         self.key
+    }
+
+    /// Whether the pixels are in memory.
+    pub fn in_memory(&self) -> bool {
+        !self.pixels.is_empty()
     }
 }
 
@@ -178,6 +195,37 @@ pub(crate) fn clean_file_name(raw: &str) -> String {
 impl Dataset {
     pub fn num_images(&self) -> usize {
         self.classes.iter().map(|c| c.samples.len()).sum()
+    }
+
+    /// Puts back the pixels of samples kept out of memory, read by `read` (keys in, pixels in the same order
+    /// out), a batch at a time; every pixel block is checked against its key.
+    pub async fn fill_pixels<F, Fut>(&mut self, batch: usize, read: F) -> Result<(), String>
+    where
+        F: Fn(Vec<u64>) -> Fut,
+        Fut: Future<Output = Result<Vec<Vec<u8>>, String>>,
+    {
+        let mut missing: Vec<&mut Sample> = self
+            .classes
+            .iter_mut()
+            .flat_map(|c| c.samples.iter_mut())
+            .filter(|s| !s.in_memory())
+            .collect();
+        for chunk in missing.chunks_mut(batch.max(1)) {
+            let pixels = read(chunk.iter().map(|s| s.key).collect()).await?;
+            if pixels.len() != chunk.len() {
+                return Err(format!("{} images read back, not {}", pixels.len(), chunk.len()));
+            }
+            for (sample, pixels) in chunk.iter_mut().zip(pixels) {
+                if pixel_key(&pixels) != sample.key {
+                    return Err(format!(
+                        "the image read back for “{}” is not the one stored",
+                        sample.name
+                    ));
+                }
+                sample.pixels = pixels;
+            }
+        }
+        Ok(())
     }
 
     pub fn class_names(&self) -> Vec<String> {
@@ -353,6 +401,32 @@ mod tests {
         assert_eq!(a.key(), Sample::new("other name.png", vec![1, 2, 3]).key());
         assert_ne!(a.key(), Sample::new("a.jpg", vec![1, 2, 4]).key());
         assert_eq!(a.key(), pixel_key(&[1, 2, 3]));
+    }
+
+    #[test]
+    fn pixels_kept_elsewhere_are_filled_back_and_checked() {
+        let mut d = dataset(&[("a", 3)]);
+        let full = d.clone();
+        for s in &mut d.classes[0].samples[1..] {
+            *s = Sample::stored(s.name.clone(), s.key());
+        }
+        assert_eq!(d.fingerprint(), full.fingerprint(), "the keys stay");
+        let store = full.classes[0].samples.clone();
+        let read = |keys: Vec<u64>| {
+            let found = keys
+                .iter()
+                .map(|k| store.iter().find(|s| s.key() == *k).unwrap().pixels.clone())
+                .collect();
+            async move { Ok(found) }
+        };
+        let mut filled = d.clone();
+        pollster::block_on(filled.fill_pixels(1, read)).unwrap();
+        assert_eq!(filled, full);
+        let wrong = |keys: Vec<u64>| async move { Ok(vec![vec![9u8; 3]; keys.len()]) };
+        let error = pollster::block_on(d.clone().fill_pixels(2, wrong)).unwrap_err();
+        assert!(error.contains("“1.jpg”"), "{error}");
+        let short = |_: Vec<u64>| async move { Ok(Vec::new()) };
+        assert!(pollster::block_on(d.fill_pixels(2, short)).is_err());
     }
 
     #[test]

@@ -23,7 +23,26 @@ pub trait Host {
     fn pause(&self) -> impl Future<Output = ()>;
     fn stop_requested(&self) -> bool;
     fn emit(&self, event: TrainEvent);
+    /// The pixels of images kept out of memory (`Sample::pixels` empty), by pixel key, in the same order.
+    /// A host that keeps every image in memory never gets asked.
+    fn load_pixels(&self, keys: &[u64]) -> impl Future<Output = Result<Vec<Vec<u8>>, String>> {
+        async move {
+            Err(format!(
+                "{} image(s) are not in memory and cannot be read back here",
+                keys.len()
+            ))
+        }
+    }
+    /// Features just computed (`keys.len()` rows one after the other), for the host to keep (the worker
+    /// stores them, so a reload does not compute them again).
+    fn embedded(&self, keys: &[u64], rows: &[f32]) -> impl Future<Output = ()> {
+        let _ = (keys, rows);
+        async {}
+    }
 }
+
+/// Images read back per `Host::load_pixels` call when a deeper run needs them all.
+const FILL_BATCH: usize = 16;
 
 pub struct Job<'a> {
     pub model: &'a EfficientNetLite0,
@@ -52,6 +71,30 @@ pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host)
     if head.is_some() && host.stop_requested() {
         return finished(host, head);
     }
+    // The deeper runs need every image's pixels at each epoch: those kept out of memory are read back once.
+    let filled;
+    let job = if job
+        .dataset
+        .classes
+        .iter()
+        .flat_map(|c| &c.samples)
+        .all(|s| s.in_memory())
+    {
+        job
+    } else {
+        let mut dataset = job.dataset.clone();
+        if let Err(e) = dataset
+            .fill_pixels(FILL_BATCH, |keys| async move { host.load_pixels(&keys).await })
+            .await
+        {
+            return host.emit(TrainEvent::Failed(format!("could not read the images back: {e}")));
+        }
+        filled = dataset;
+        Job {
+            dataset: &filled,
+            ..job
+        }
+    };
     let deep_started = host.now_seconds();
     let deep = match run_deep(&job, mode, host).await {
         Ok(deep) => deep,
@@ -131,7 +174,28 @@ async fn head_run(job: &Job<'_>, cache: &mut EmbeddingCache, host: &impl Host) -
             return None;
         }
         let keys: Vec<u64> = chunk.iter().map(|(k, _)| *k).collect();
-        let pixels: Vec<&[u8]> = chunk.iter().map(|(_, p)| *p).collect();
+        // Images kept out of memory are read back a batch at a time.
+        let elsewhere: Vec<u64> = chunk.iter().filter(|(_, p)| p.is_empty()).map(|(k, _)| *k).collect();
+        let loaded = if elsewhere.is_empty() {
+            Vec::new()
+        } else {
+            match host.load_pixels(&elsewhere).await {
+                Ok(loaded) if loaded.len() == elsewhere.len() => loaded,
+                Ok(loaded) => {
+                    let n = loaded.len();
+                    return fail(host, format!("{n} images read back, not {}", elsewhere.len()));
+                }
+                Err(e) => return fail(host, format!("could not read the images back: {e}")),
+            }
+        };
+        let mut loaded_iter = loaded.iter();
+        let pixels: Vec<&[u8]> = chunk
+            .iter()
+            .map(|(_, p)| match p.is_empty() {
+                true => loaded_iter.next().map_or(&[][..], Vec::as_slice),
+                false => *p,
+            })
+            .collect();
         let rows = match embed_batch(job.model, &pixels, job.device).await {
             Ok(rows) => rows,
             Err(e) => return fail(host, format!("embedding failed: {e}")),
@@ -139,6 +203,7 @@ async fn head_run(job: &Job<'_>, cache: &mut EmbeddingCache, host: &impl Host) -
         if let Err(e) = cache.insert(&keys, &rows) {
             return fail(host, e);
         }
+        host.embedded(&keys, &rows).await;
         done += chunk.len();
         let elapsed = host.now_seconds() - started;
         host.emit(TrainEvent::Progress(Progress::new(

@@ -35,7 +35,8 @@ pub struct EmbeddingCache {
 }
 
 impl EmbeddingCache {
-    /// The samples of `dataset` with no embedding yet, as (key, pixels), in dataset order, each image once.
+    /// The samples of `dataset` with no embedding yet, as (key, pixels), in dataset order, each image once;
+    /// the pixels are empty for images kept out of memory.
     pub fn missing<'a>(&self, dataset: &'a Dataset) -> Vec<(u64, &'a [u8])> {
         let mut seen = std::collections::HashSet::new();
         dataset

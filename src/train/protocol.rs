@@ -1,5 +1,7 @@
 //! The messages between the page and the training worker. Each message is JSON (these types) plus, for
-//! `Load` and `Start`, one byte buffer: the weights file, or the dataset as `data::snapshot` bytes.
+//! `Load` and `Start`, one byte buffer: the weights file, or the dataset as `data::snapshot` bytes (images the
+//! page has stored travel as name and key; the worker reads their pixels from storage a batch at a time and
+//! stores the features it computes, `Host::load_pixels` / `Host::embedded`).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,156 @@
+// The many-images benchmark (issue 11): drops the folder bench/make_many.mjs made (10,000 JPEGs in 20 classes)
+// into the built page (dist/, CPU path) in headless Chromium with an on-disk profile, and measures ingest time,
+// a reload (time, images back), embedding, head training, a second reload, and the peak resident memory of the
+// renderer processes (VmRSS from /proc, sampled every 250 ms throughout). Prints a markdown table.
+//   trunk build --release && node bench/make_many.mjs && node bench/app_many.mjs [dir] [epochs]
+import { readdir, readFile, rm, mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { chromium } from 'playwright-core';
+import { serveDist, waitForProgress, ROOT } from '../tests/e2e/helpers.mjs';
+
+const dir = process.argv[2] ?? join(ROOT, 'bench/data/many');
+const epochs = process.argv[3] ?? '20';
+const classes = (await readdir(dir)).sort();
+let total = 0;
+for (const c of classes) total += (await readdir(join(dir, c))).length;
+
+// Renderer processes of our Chromium (descendants of the browser process started with our profile; other
+// Chromiums may run on the machine): the largest one's resident memory, and all of them together.
+const rss = { peakOne: 0, peakAll: 0, now: 0, phases: {} };
+let phase = 'start';
+async function sample() {
+  const procs = [];
+  for (const pid of await readdir('/proc').catch(() => [])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+    if (cmd) procs.push({ pid, ppid, cmd });
+  }
+  const ours = new Set(procs.filter((p) => p.cmd.includes(profile) && !p.cmd.includes('--type=')).map((p) => p.pid));
+  for (let grown = true; grown;) {
+    grown = false;
+    for (const p of procs) if (!ours.has(p.pid) && ours.has(p.ppid)) { ours.add(p.pid); grown = true; }
+  }
+  let one = 0, all = 0;
+  for (const { pid, cmd } of procs) {
+    if (!ours.has(pid) || !cmd.includes('--type=renderer')) continue;
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    one = Math.max(one, kb);
+    all += kb;
+  }
+  rss.now = one;
+  rss.peakOne = Math.max(rss.peakOne, one);
+  rss.peakAll = Math.max(rss.peakAll, all);
+  rss.phases[phase] = Math.max(rss.phases[phase] ?? 0, one);
+}
+const profile = await mkdtemp(join(tmpdir(), 'ajuste-many-'));
+const server = await serveDist();
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync', '--disable-dev-shm-usage'],
+});
+const sampler = setInterval(sample, 250);
+const page = context.pages()[0] ?? await context.newPage();
+const logs = [];
+page.on('console', (m) => { if (m.type() !== 'log') logs.push(`${m.type()}: ${m.text()}`); });
+page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+page.on('crash', () => logs.push('the page crashed'));
+const rows = [];
+const row = (what, value) => { rows.push([what, value]); console.error(`${what}: ${value}`); };
+const mb = (kb) => `${(kb / 1024).toFixed(0)} MB`;
+const seconds = (t0) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+const images = () => page.evaluate(() => Number(document.querySelector('[data-testid=dataset-summary]')?.dataset.images ?? 0));
+const status = () => page.evaluate(() => document.querySelector('[data-testid=training-status]')?.textContent);
+async function waitImages(n) {
+  await waitForProgress(page, `${n} images`, {
+    done: (n) => document.querySelector('[data-testid=dataset-summary]')?.dataset.images === String(n),
+    progress: () => [document.querySelector('[data-testid=dataset-summary]')?.dataset.images,
+      document.querySelector('.progress span')?.textContent].join(' | '),
+    arg: n, stallMs: 120_000, ceilingMs: 3_600_000,
+  });
+}
+async function waitModel() {
+  await page.getByTestId('model-status').filter({ hasText: 'ready' }).waitFor({ timeout: 300_000 });
+}
+/** After a change: the index is saved once the storage line shows usage and the page stops reading. */
+async function waitSaved() {
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=storage-usage]')?.dataset.usage) > 0,
+    null, { timeout: 600_000 });
+  await new Promise((ok) => setTimeout(ok, 3000));
+}
+
+try {
+  await page.goto(`${server.url}?backend=cpu`);
+  await waitModel();
+  await sample();
+  row('renderer after the model loaded', mb(rss.now));
+
+  phase = 'ingest';
+  let t0 = Date.now();
+  await page.getByTestId('dataset-input').setInputFiles(dir);
+  await waitImages(total);
+  row(`ingest of ${total} JPEGs (${classes.length} classes)`, seconds(t0));
+  await waitSaved();
+  const usage = await page.getByTestId('storage-usage').evaluate((el) => el.dataset.usage);
+  row('browser storage used', `${(Number(usage) / 1e6).toFixed(0)} MB (${(Number(usage) / total / 1e3).toFixed(1)} kB per image)`);
+  row('renderer peak during ingest', mb(rss.phases.ingest));
+
+  phase = 'reload';
+  t0 = Date.now();
+  await page.reload();
+  await waitImages(total).catch((e) => logs.push(String(e)));
+  row('reload → images back', `${seconds(t0)}, ${await images()} of ${total}`);
+  await waitModel();
+
+  phase = 'embedding';
+  await page.locator('details.options > summary').click();
+  await page.locator('#opt-epochs').fill(epochs);
+  await page.locator('#opt-epochs').dispatchEvent('change');
+  await page.getByTestId('finetune-mode').selectOption('head');
+  t0 = Date.now();
+  await page.getByTestId('train-button').click();
+  await waitForProgress(page, 'the embedding to end', {
+    done: () => document.querySelector('[data-testid=training-status]')?.dataset.state !== 'embedding',
+    progress: () => document.querySelector('[data-testid=training-status]')?.textContent,
+    stallMs: 300_000, ceilingMs: 7_200_000,
+  });
+  const embedSeconds = (Date.now() - t0) / 1000;
+  row('embedding (CPU path)', `${embedSeconds.toFixed(0)} s (${(total / embedSeconds).toFixed(1)} images/s)`);
+  phase = 'training';
+  t0 = Date.now();
+  await waitForProgress(page, 'the training to end', {
+    done: () => ['done', 'error'].includes(document.querySelector('[data-testid=training-status]')?.dataset.state),
+    progress: () => document.querySelector('[data-testid=training-status]')?.textContent,
+    stallMs: 300_000, ceilingMs: 3_600_000,
+  });
+  const end = await page.getByTestId('training-status').evaluate((el) => ({ ...el.dataset }));
+  row(`head training (${epochs} epochs max)`, `${seconds(t0)}, ${end.state}, val accuracy ${Number(end.valAccuracy).toFixed(3)}`);
+  row('renderer peak during embedding / training', `${mb(rss.phases.embedding)} / ${mb(rss.phases.training)}`);
+
+  phase = 'reload 2';
+  await new Promise((ok) => setTimeout(ok, 3000));
+  t0 = Date.now();
+  await page.reload();
+  await waitImages(total).catch((e) => logs.push(String(e)));
+  row('second reload → images back', `${seconds(t0)}, ${await images()} of ${total}`);
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=storage-usage]')?.dataset.features) > 0,
+    null, { timeout: 120_000 }).catch(() => {});
+  row('features kept after the reload', await page.getByTestId('storage-usage').evaluate((el) => el.dataset.features));
+} catch (e) {
+  logs.push(`benchmark stopped: ${e.message}; training status: ${await status().catch(() => '?')}`);
+}
+await sample();
+clearInterval(sampler);
+row('**renderer peak resident memory** (largest renderer process, sampled every 250 ms)', `**${mb(rss.peakOne)}**`);
+row('all renderer processes together, peak', mb(rss.peakAll));
+await context.close();
+server.close();
+await rm(profile, { recursive: true, force: true });
+console.log('| step | result |\n|---|---|');
+for (const [what, value] of rows) console.log(`| ${what} | ${value} |`);
+if (logs.length) console.log(`\n<!-- page messages (warnings, errors):\n${logs.slice(-20).join('\n')}\n-->`);
