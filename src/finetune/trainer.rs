@@ -8,6 +8,7 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::cache::ActivationCache;
+use super::optim;
 use super::options::{FinetuneMode, FinetuneOptions};
 use super::step::{Augment, Phase, StepReport, Sums, TrainData, check_data, read_loss};
 use super::tail::{Tail, classifier_from_head};
@@ -135,8 +136,8 @@ impl DeepTrainer {
             options,
             tail,
             classifier,
-            opt_head: adamw.init(),
-            opt_backbone: adamw.init(),
+            opt_head: optim::adamw(&adamw),
+            opt_backbone: optim::adamw(&adamw),
             augment,
             epoch_rng: rng.clone(),
             rng,
