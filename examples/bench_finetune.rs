@@ -11,7 +11,7 @@
 //! build downloads an LLVM bundle from outside the package registries.
 //! `--per-class N` keeps N training and 2N held-out images per class, `--epochs N` overrides every recipe's
 //! epochs: both for quick checks only, since the PyTorch numbers are for the full recipes. `--views K`: the
-//! augmentation bank's views per image (default 4; 0: a new view every epoch, the frozen prefix every step).
+//! augmentation bank's views per image (default 8; 0: a new view every epoch, the frozen prefix every step).
 
 use std::time::Instant;
 

@@ -79,7 +79,7 @@ impl Default for FinetuneOptions {
             patience: 8,
             seed: 0,
             cache_bytes: 256 << 20,
-            augment_views: 4,
+            augment_views: 8,
         }
     }
 }

@@ -87,7 +87,7 @@ impl Default for AugmentOptions {
             contrast: 0.2,
             horizontal_flip: false,
             strength: Strength::Medium,
-            views: 4,
+            views: 8,
         }
     }
 }
@@ -425,7 +425,7 @@ mod tests {
         assert!(json.contains(r#""strength":"strong""#), "{json}");
         // Options saved before these fields existed still read, as the default.
         let old: AugmentOptions = serde_json::from_str(r#"{"enabled":false}"#).unwrap();
-        assert_eq!((old.strength, old.views, old.enabled), (Strength::Medium, 4, false));
+        assert_eq!((old.strength, old.views, old.enabled), (Strength::Medium, 8, false));
     }
 
     #[test]
