@@ -2,7 +2,8 @@
 // on the last 8 blocks, a few epochs, with and without augmentation. Reads the images/s the page itself reports
 // while it fine-tunes (in its worker) and extrapolates to issue 8's target workload (200 images x 30 epochs): from
 // the median rate of the training steps, and from the whole LoRA phase's wall time (caching the activations and
-// the augmentation bank, training, validation) scaled by images and epochs, which counts what a rate leaves out.
+// the augmentation bank, scaled by images; training and validation, scaled by images and epochs), which counts
+// what a rate leaves out.
 // `trunk build --release` first. Prints markdown rows.
 //   node bench/app_finetune.mjs [epochs=3] [backend=cpu] [augmentation=off,on]
 import { serveDist, launch, waitForTraining, waitForModel, waitForImages } from '../tests/e2e/helpers.mjs';
@@ -43,7 +44,10 @@ for (const augment of augments) {
   const sorted = rates.filter((r) => r.step).map((r) => r.rate).sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)] ?? NaN;
   const phase = rates.length ? (rates[rates.length - 1].t - rates[0].t) / 1000 : NaN;
-  const scaled = (phase * (200 / 36) * (30 / Number(epochs))) / 60;
+  // The caching phase (the cut activations, and the augmentation bank) runs once: it scales with the images only.
+  const cachingEnd = rates.filter((r) => !r.step).map((r) => r.t).pop() ?? rates[0]?.t;
+  const caching = rates.length ? (cachingEnd - rates[0].t) / 1000 : NaN;
+  const scaled = ((caching + (phase - caching) * (30 / Number(epochs))) * (200 / 36)) / 60;
   console.log(`| augmentation ${augment ? 'on' : 'off'} (${status.state}) | ${median.toFixed(1)} | ${phase.toFixed(0)} | ${(6000 / median / 60).toFixed(1)} min | ${scaled.toFixed(1)} min |`);
   await page.context().close();
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use ajuste::data::Dataset;
-use ajuste::model::load_efficientnet;
+use ajuste::model::{EfficientNetLite0, load_efficientnet};
 use ajuste::train::job::{Job, resume_job, run_job};
 use ajuste::train::{EmbeddingCache, EpochMetrics, FinetuneChoice, TrainEvent, TrainOptions, Trained};
 use burn::tensor::Device;
@@ -23,6 +23,16 @@ fn options() -> TrainOptions {
             alpha: 4.0,
         },
         ..TrainOptions::default()
+    }
+}
+
+fn job<'a>(model: &'a EfficientNetLite0, device: &'a Device, dataset: &'a Dataset) -> Job<'a> {
+    Job {
+        model,
+        device,
+        dataset,
+        options: options(),
+        batch_size: 3,
     }
 }
 
@@ -49,13 +59,7 @@ fn a_resumed_lora_job_continues_exactly_and_refuses_other_images() {
     let weights = std::fs::read("public/models/efficientnet_lite0.safetensors").unwrap();
     let model = load_efficientnet(&weights, &device).unwrap();
     let data = dataset();
-    let job = |data: &'_ Dataset| Job {
-        model: &model,
-        device: &device,
-        dataset: data,
-        options: options(),
-        batch_size: 3,
-    };
+    let job = |data| job(&model, &device, data);
 
     let host = TestHost::keeping_checkpoints();
     pollster::block_on(run_job(job(&data), &mut EmbeddingCache::default(), &host));
