@@ -1,6 +1,6 @@
 // A deeper run survives a reload (issue 11): LoRA on the bundled sample (CPU backend) is interrupted by a reload
 // after its first epochs; the page comes back with a Resume button, and resuming goes on from the next epoch to
-// the end, with the epochs already done on the charts.
+// the end, with the epochs already done on the charts. Also the augmentation controls (flip, strength).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveDist, launch, waitForTraining, waitForModel, waitForImages, waitForProgress } from './helpers.mjs';
@@ -50,6 +50,13 @@ test('LoRA interrupted by a reload resumes from its last epoch and finishes', { 
   await page.locator('details.options').evaluate((d) => { d.open = true; });
   await set(page, '#opt-patience', '0');
   assert.ok(await page.getByTestId('augment').isChecked(), 'augmentation on (its views are rebuilt on resume)');
+  // Its controls, found by their labels too: no mirroring by default (letters), the medium strength.
+  assert.equal(await page.getByLabel('Also mirror left–right').isChecked(), false);
+  assert.match(await page.locator('#augment-flip-help').textContent(), /never for letters, digits or text/);
+  assert.equal(await page.getByLabel('How much to vary').inputValue(), 'medium');
+  await page.getByTestId('augment-strength').selectOption('light');
+  assert.match(await page.locator('#augment-strength-help').textContent(), /85–100 %.*5°/);
+  await page.getByTestId('augment-strength').selectOption('medium');
   await page.getByTestId('train-button').click();
 
   await waitForProgress(page, 'a checkpoint after the first epoch', {
