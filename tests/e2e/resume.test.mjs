@@ -99,3 +99,37 @@ test('LoRA interrupted by a reload resumes from its last epoch and finishes', { 
   assert.equal(await savedEpochs(page), 0, 'the checkpoint is removed once the run ends');
   await context.close();
 });
+
+test('Resume is refused, with the reason, when the images changed since the interruption', { timeout: 1_800_000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
+  const page = await context.newPage();
+  page.on('dialog', (d) => d.accept());
+  await page.goto(`${server.url}?backend=cpu`);
+  await waitForModel(page);
+  await page.getByTestId('sample-button').click();
+  await waitForImages(page, 36);
+  await page.getByTestId('finetune-mode').selectOption('lora');
+  await set(page, '[data-testid=finetune-blocks]', '1');
+  await set(page, '[data-testid=lora-rank]', '4');
+  await set(page, '[data-testid=epochs]', String(EPOCHS));
+  await page.getByTestId('train-button').click();
+  await waitForProgress(page, 'a checkpoint after the first epoch', {
+    done: async () => Boolean(await (await caches.open('ajuste-work-v1')).match('saved/checkpoint.bin')),
+    progress: () => document.querySelector('[data-testid=training-status]')?.textContent,
+  });
+  await page.reload();
+  await waitForModel(page);
+  await waitForImages(page, 36);
+  await page.getByTestId('resume-training').waitFor({ timeout: 60_000 });
+  const name = page.getByTestId('class-name').first();
+  await name.fill('renamed');
+  await name.dispatchEvent('change');
+  await page.getByTestId('resume-training').click();
+  const status = page.getByTestId('training-status');
+  await waitForProgress(page, 'the refusal', {
+    done: () => document.querySelector('[data-testid=training-status]')?.dataset.state === 'error',
+    progress: () => document.querySelector('[data-testid=training-status]')?.textContent,
+  });
+  assert.match(await status.textContent(), /images changed since this training was interrupted.*train again/);
+  await context.close();
+});
