@@ -18,6 +18,7 @@ use crate::rng::Rng;
 use crate::train::epoch_log::EpochLog;
 use crate::train::{EpochMetrics, Head};
 
+mod bank;
 mod checkpoint;
 mod results;
 
@@ -103,7 +104,7 @@ impl DeepTrainer {
         let adamw = AdamWConfig::new().with_weight_decay(options.weight_decay);
         let cut = options.mode.cut();
         let cache = ActivationCache::new(cut, options.cache_bytes);
-        let views = bank_views(
+        let views = bank::bank_views(
             &options,
             augment.is_some(),
             data.train.len(),
@@ -170,27 +171,6 @@ impl DeepTrainer {
     pub fn request_stop(&mut self) {
         self.log.request_stop();
         self.state = State::Done;
-    }
-
-    /// Which view of `image` an epoch trains on: the image itself without augmentation, else one of the bank's
-    /// views, cycled from a per-image offset (so a batch mixes views), or a new one every epoch without a bank.
-    fn view(&self, image: usize, epoch: usize) -> usize {
-        match (self.augment.is_some(), self.views) {
-            (false, _) => 0,
-            (true, 0) => 1 + epoch,
-            (true, k) => 1 + (epoch + view_rng(self.options.seed, image, 0).below(k)) % k,
-        }
-    }
-
-    /// The pixels of one view: view 0 is the image, the others its augmentation drawn from a generator seeded
-    /// by (seed, image, view), so a view is the same whether it is cached, recomputed or resumed.
-    fn view_pixels(&self, image: usize, view: usize) -> Vec<u8> {
-        match (&self.augment, view) {
-            (Some(transform), v) if v > 0 => {
-                transform(&self.data.images[image], &mut view_rng(self.options.seed, image, v))
-            }
-            _ => self.data.images[image].clone(),
-        }
     }
 
     /// Activations at the cut for `ids` (on the plain device), in the order of the returned ids: cached ones
@@ -405,24 +385,4 @@ impl DeepTrainer {
         };
         metrics
     }
-}
-
-/// Views in the augmentation bank: the asked number, fewer when the budget (after the validation images) holds
-/// fewer for every training image; none without augmentation.
-fn bank_views(options: &FinetuneOptions, augment: bool, train: usize, val: usize, capacity: usize) -> usize {
-    if !augment {
-        return 0;
-    }
-    let fit = capacity.saturating_sub(val) / train.max(1);
-    if fit == 0 {
-        options.augment_views
-    } else {
-        options.augment_views.min(fit)
-    }
-}
-
-/// The generator of one augmented view (and, with view 0, of an image's offset in the bank's cycle).
-fn view_rng(seed: u64, image: usize, view: usize) -> Rng {
-    let mut mix = Rng::new(seed ^ (image as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    Rng::new(mix.next_u64() ^ (view as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
 }
