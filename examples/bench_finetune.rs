@@ -4,13 +4,14 @@
 //!
 //!     cargo run --release --example bench_finetune [--features vulkan] -- \
 //!         [--recipes head,last4,lora4,lora8,lora16,all,auto] [--seeds 0,1] [--epochs N] [--per-class N]
-//!         [--throughput-steps K] [--no-accuracy] [--augment] [--device cpu|vulkan]
+//!         [--throughput-steps K] [--no-accuracy] [--augment] [--views K] [--device cpu|vulkan]
 //!
 //! Data: bench/data/letters26 (see its README). Default device: flex CPU;
 //! `--device vulkan` (built with `--features vulkan`) a GPU through wgpu. burn's CUDA backend is not offered: its
 //! build downloads an LLVM bundle from outside the package registries.
 //! `--per-class N` keeps N training and 2N held-out images per class, `--epochs N` overrides every recipe's
-//! epochs: both for quick checks only, since the PyTorch numbers are for the full recipes.
+//! epochs: both for quick checks only, since the PyTorch numbers are for the full recipes. `--views K`: the
+//! augmentation bank's views per image (default 8; 0: a new view every epoch, the frozen prefix every step).
 
 use std::time::Instant;
 
@@ -170,8 +171,14 @@ fn deep_options(key: &str, seed: u64, epochs: Option<usize>) -> FinetuneOptions 
         epochs: epochs.unwrap_or(30),
         patience: 0,
         seed,
+        augment_views: views(),
         ..FinetuneOptions::default()
     }
+}
+
+/// `--views K`, or the app's default.
+fn views() -> usize {
+    arg("--views").map_or(FinetuneOptions::default().augment_views, |v| v.parse().unwrap())
 }
 
 fn run_deep(trainer: &mut DeepTrainer) {
@@ -238,6 +245,7 @@ fn run_recipe(
             let lora = FinetuneOptions {
                 patience: 0,
                 seed,
+                augment_views: views(),
                 epochs: epochs.unwrap_or(30),
                 ..Default::default()
             };
@@ -316,7 +324,11 @@ fn main() {
 
     if !std::env::args().any(|a| a == "--no-accuracy") {
         let augment = std::env::args().any(|a| a == "--augment");
-        let column = if augment { "aug" } else { "no aug" };
+        let column = if augment {
+            format!("aug, {} views", views())
+        } else {
+            "no aug".to_string()
+        };
         println!(
             "\n| recipe | PyTorch (no aug) | PyTorch (aug) | ours ({column}, mean of seeds {seeds:?}) | time/seed |"
         );

@@ -8,6 +8,15 @@ impl Rng {
         Self(seed ^ 0x5851_f42d_4c95_7f2d)
     }
 
+    /// The whole state, to continue the same sequence later with [`Rng::from_state`].
+    pub fn state(&self) -> u64 {
+        self.0
+    }
+
+    pub fn from_state(state: u64) -> Self {
+        Self(state)
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -43,6 +52,9 @@ mod tests {
         let b: Vec<u64> = (0..5).scan(Rng::new(1), |r, _| Some(r.next_u64())).collect();
         assert_eq!(a, b);
         let mut r = Rng::new(2);
+        r.next_u64();
+        let mut again = Rng::from_state(r.state());
+        assert_eq!(again.next_u64(), r.next_u64(), "a saved state continues the sequence");
         assert!((0..1000).all(|_| r.below(7) < 7));
         assert!((0..1000).map(|_| r.next_f32()).all(|x| (0.0..1.0).contains(&x)));
         let mut v: Vec<usize> = (0..10).collect();

@@ -19,7 +19,7 @@ mod worker {
 
     use ajuste::data::snapshot;
     use ajuste::model::{EfficientNetLite0, load_efficientnet};
-    use ajuste::train::job::{Host, Job, run_job};
+    use ajuste::train::job::{Host, Job, resume_job, run_job};
     use ajuste::train::protocol::{FromWorker, ToWorker};
     use ajuste::train::{EmbeddingCache, TrainEvent};
     use burn::tensor::Device;
@@ -32,7 +32,8 @@ mod worker {
 
     #[derive(Default)]
     struct State {
-        engine: Option<(Device, Rc<EfficientNetLite0>)>,
+        /// The device, the backbone, and whether the device is WebGPU.
+        engine: Option<(Device, Rc<EfficientNetLite0>, bool)>,
         cache: EmbeddingCache,
         /// The features kept in storage were read into `cache` (once per worker).
         restored: bool,
@@ -56,8 +57,21 @@ mod worker {
         }
     }
 
+    /// A message with bytes beside its JSON (`{json, bytes}`), the buffer handed over, not copied.
+    fn post_with_bytes(message: &FromWorker, bytes: &[u8]) {
+        let Ok(json) = serde_json::to_string(message) else {
+            return;
+        };
+        let data = js_sys::Object::new();
+        let array = js_sys::Uint8Array::from(bytes);
+        let _ = js_sys::Reflect::set(&data, &"json".into(), &json.into());
+        let _ = js_sys::Reflect::set(&data, &"bytes".into(), &array);
+        let _ = scope().post_message_with_transfer(&data, &js_sys::Array::of1(&array.buffer()));
+    }
+
     struct WorkerHost {
         stop: Rc<Cell<bool>>,
+        webgpu: bool,
     }
 
     impl Host for WorkerHost {
@@ -73,6 +87,17 @@ mod worker {
         }
         fn emit(&self, event: TrainEvent) {
             post(&FromWorker::Event(event));
+        }
+        // On the CPU only: burn's optimizer record reads synchronously, which WebGPU in a browser cannot.
+        fn wants_checkpoints(&self) -> bool {
+            !self.webgpu
+        }
+        fn checkpoint(&self, epochs_done: usize, bytes: Vec<u8>) {
+            let message = FromWorker::Checkpoint {
+                epochs_done,
+                bytes: Vec::new(),
+            };
+            post_with_bytes(&message, &bytes);
         }
         async fn load_pixels(&self, keys: &[u64]) -> Result<Vec<Vec<u8>>, String> {
             store::read_images(&store::open().await?, keys).await
@@ -112,7 +137,7 @@ mod worker {
         let kind = if webgpu { BackendKind::WebGpu } else { BackendKind::Cpu };
         let built = match init_device(kind).await {
             Ok(device) => load_efficientnet(&weights, &device)
-                .map(|model| (device, Rc::new(model)))
+                .map(|model| (device, Rc::new(model), webgpu))
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
@@ -125,12 +150,18 @@ mod worker {
         }
     }
 
-    async fn start(options: ajuste::train::TrainOptions, batch_size: usize, dataset: Vec<u8>) {
+    /// A new run, or with `checkpoint` the resumed one.
+    async fn start(
+        options: ajuste::train::TrainOptions,
+        batch_size: usize,
+        dataset: Vec<u8>,
+        checkpoint: Option<Vec<u8>>,
+    ) {
         let dataset = match snapshot::decode(&dataset) {
             Ok(d) => d,
             Err(e) => return post(&FromWorker::Event(TrainEvent::Failed(e))),
         };
-        let Some((device, model)) = STATE.with(|s| s.borrow().engine.clone()) else {
+        let Some((device, model, webgpu)) = STATE.with(|s| s.borrow().engine.clone()) else {
             return post(&FromWorker::Event(TrainEvent::Failed("the model is not loaded".into())));
         };
         let stop = STOP.with(|s| {
@@ -149,7 +180,11 @@ mod worker {
             options,
             batch_size,
         };
-        run_job(job, &mut cache, &WorkerHost { stop }).await;
+        let host = WorkerHost { stop, webgpu };
+        match checkpoint {
+            Some(bytes) => resume_job(job, &bytes, &host).await,
+            None => run_job(job, &mut cache, &host).await,
+        }
         STATE.with(|s| s.borrow_mut().cache = cache);
     }
 
@@ -158,17 +193,25 @@ mod worker {
         let json = js_sys::Reflect::get(&data, &"json".into())
             .ok()
             .and_then(|v| v.as_string());
-        let bytes = js_sys::Reflect::get(&data, &"bytes".into())
-            .ok()
-            .and_then(|v| v.dyn_into::<js_sys::Uint8Array>().ok())
-            .map(|b| b.to_vec())
-            .unwrap_or_default();
+        let buffer = |name: &str| {
+            js_sys::Reflect::get(&data, &name.into())
+                .ok()
+                .and_then(|v| v.dyn_into::<js_sys::Uint8Array>().ok())
+                .map(|b| b.to_vec())
+        };
+        let bytes = buffer("bytes").unwrap_or_default();
         let message = json.as_deref().map(serde_json::from_str::<ToWorker>);
         match message {
             Some(Ok(ToWorker::Load { webgpu })) => wasm_bindgen_futures::spawn_local(load(webgpu, bytes)),
             Some(Ok(ToWorker::Start { options, batch_size })) => {
-                wasm_bindgen_futures::spawn_local(start(options, batch_size, bytes))
+                wasm_bindgen_futures::spawn_local(start(options, batch_size, bytes, None))
             }
+            Some(Ok(ToWorker::Resume { options, batch_size })) => wasm_bindgen_futures::spawn_local(start(
+                options,
+                batch_size,
+                bytes,
+                Some(buffer("checkpoint").unwrap_or_default()),
+            )),
             Some(Ok(ToWorker::Stop)) => STOP.with(|s| s.set(true)),
             other => web_sys::console::error_1(&format!("worker: unreadable message {other:?}").into()),
         }

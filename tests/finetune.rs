@@ -355,29 +355,42 @@ fn auto_runs_both_and_keeps_the_lower_validation_loss() {
 }
 
 #[test]
-fn augmentation_runs_per_training_image_and_only_validation_is_cached() {
+fn augmentation_runs_per_training_image_view_and_caches_the_bank() {
     use std::cell::Cell;
     use std::rc::Rc;
     let model = model();
-    let calls = Rc::new(Cell::new(0));
-    let counter = calls.clone();
-    // A seeded brightness shift, standing in for the real augmentation.
-    let augment: ajuste::finetune::Augment = Box::new(move |pixels, rng| {
-        counter.set(counter.get() + 1);
-        let shift = rng.below(40) as u8;
-        pixels.iter().map(|p| p.saturating_add(shift)).collect()
-    });
-    let options = FinetuneOptions {
-        epochs: 2,
-        ..lora_options(3)
+    // Augmented views transformed with `views` per image (0: a new one every epoch), over 3 epochs.
+    let run = |views: usize| {
+        let calls = Rc::new(Cell::new(0));
+        let counter = calls.clone();
+        // A seeded brightness shift, standing in for the real augmentation.
+        let augment: ajuste::finetune::Augment = Box::new(move |pixels, rng| {
+            counter.set(counter.get() + 1);
+            let shift = rng.below(40) as u8;
+            pixels.iter().map(|p| p.saturating_add(shift)).collect()
+        });
+        let options = FinetuneOptions {
+            epochs: 3,
+            augment_views: views,
+            ..lora_options(3)
+        };
+        let mut trainer = DeepTrainer::new(&model, data(), options, Some(augment)).unwrap();
+        while !trainer.is_done() {
+            pollster::block_on(trainer.step()).unwrap();
+        }
+        assert_eq!(trainer.history().len(), 3);
+        (trainer.cache().len(), calls.get())
     };
-    let mut trainer = DeepTrainer::new(&model, data(), options, Some(augment)).unwrap();
-    while !trainer.is_done() {
-        pollster::block_on(trainer.step()).unwrap();
-    }
-    assert_eq!(trainer.cache().len(), 2, "only the validation images are cached");
-    assert_eq!(calls.get(), 2 * 8, "every training image is transformed once per epoch");
-    assert_eq!(trainer.history().len(), 2);
+    assert_eq!(
+        run(0),
+        (2, 3 * 8),
+        "no bank: only validation images cached, every training image transformed once per epoch"
+    );
+    assert_eq!(
+        run(2),
+        (2 + 2 * 8, 2 * 8),
+        "a bank of 2: each view transformed once and cached"
+    );
 }
 
 /// Pins a few LoRA steps' losses for the in-browser tests (CPU and WebGPU must reproduce them within 1e-3).

@@ -142,6 +142,20 @@ fn auto_trains_both_runs_and_keeps_the_lower_validation_loss() {
     let config: serde_json::Value =
         serde_json::from_str(&ajuste::export::config_json_finetuned(&meta, &record)).unwrap();
     assert_eq!(config["finetune"]["runs"][1]["mode"], "lora");
+    let augmentation = &config["finetune"]["augmentation"];
+    assert_eq!(
+        (
+            &augmentation["strength"],
+            &augmentation["horizontal_flip"],
+            &augmentation["views"]
+        ),
+        (
+            &serde_json::json!("medium"),
+            &serde_json::json!(false),
+            &serde_json::json!(8)
+        ),
+        "config.json records the augmentation: {augmentation}"
+    );
     // The trained model survives the save across reloads, backbone changes included.
     let back: Trained = serde_json::from_str(&serde_json::to_string(trained).unwrap()).unwrap();
     assert_eq!(back.delta, trained.delta);

@@ -1,7 +1,7 @@
 //! What to fine-tune: the mode (head only, last blocks, LoRA, Auto), its size, the epochs and augmentation.
 //! Each field is bound to `TrainOptions` (saved as it changes), like the options form.
 
-use ajuste::train::{FinetuneChoice, TrainOptions};
+use ajuste::train::{FinetuneChoice, Strength, TrainOptions};
 use leptos::prelude::*;
 
 use super::options_form::NumberField;
@@ -64,6 +64,7 @@ pub fn FinetuneForm() -> impl IntoView {
     let deep = move || mode() != "head";
     let sized = move || matches!(mode(), "last-blocks" | "lora");
     let running = move || training.is_running();
+    let augmenting = move || training.options.with(|o| o.augment.enabled);
     view! {
         <fieldset class="finetune">
             <legend>"What to train"</legend>
@@ -102,7 +103,8 @@ pub fn FinetuneForm() -> impl IntoView {
                 <Show when=deep>
                     <div class="field">
                         <label>
-                            <input type="checkbox" data-testid="augment" prop:checked=move || training.options.with(|o| o.augment.enabled)
+                            <input type="checkbox" data-testid="augment" aria-describedby="augment-help"
+                                prop:checked=move || training.options.with(|o| o.augment.enabled)
                                 disabled=running
                                 on:change=move |ev| {
                                     let on = event_target_checked(&ev);
@@ -110,12 +112,51 @@ pub fn FinetuneForm() -> impl IntoView {
                                 } />
                             " Vary the training images"
                         </label>
-                        <small>"Random crops, small rotations, brightness and contrast, a new variation each epoch: \
-                                helps the deeper modes generalise. Images are never mirrored (letters must not flip)."</small>
+                        <small id="augment-help">"Random crops, small rotations, brightness and contrast: helps the                                 deeper modes generalise. A few variations of each image are prepared once and                                 taken in turn, so it costs little time."</small>
                     </div>
+                    <Show when=augmenting>
+                        <div class="field">
+                            <label for="augment-strength">"How much to vary"</label>
+                            <select id="augment-strength" data-testid="augment-strength"
+                                aria-describedby="augment-strength-help" disabled=running
+                                prop:value=move || training.options.with(|o| o.augment.strength.name())
+                                on:change=move |ev| {
+                                    if let Some(s) = Strength::from_name(&event_target_value(&ev)) {
+                                        training.options.update(|o| o.augment = o.augment.clone().with_strength(s));
+                                    }
+                                }>
+                                <option value="light">"Light"</option>
+                                <option value="medium">"Medium"</option>
+                                <option value="strong">"Strong"</option>
+                            </select>
+                            <small id="augment-strength-help">{move || strength_help(
+                                training.options.with(|o| o.augment.strength))}</small>
+                        </div>
+                        <div class="field">
+                            <label>
+                                <input type="checkbox" data-testid="augment-flip" aria-describedby="augment-flip-help"
+                                    prop:checked=move || training.options.with(|o| o.augment.horizontal_flip)
+                                    disabled=running
+                                    on:change=move |ev| {
+                                        let on = event_target_checked(&ev);
+                                        training.options.update(|o| o.augment.horizontal_flip = on);
+                                    } />
+                                " Also mirror left–right"
+                            </label>
+                            <small id="augment-flip-help">"Off by default. Only for images whose mirror image is still                                     the same class (animals, objects); never for letters, digits or text."</small>
+                        </div>
+                    </Show>
                 </Show>
             </div>
         </fieldset>
+    }
+}
+
+fn strength_help(strength: Strength) -> &'static str {
+    match strength {
+        Strength::Light => "Crops of 85–100 % of the image, rotations up to 5°, brightness and contrast ±10 %.",
+        Strength::Medium => "Crops of 70–100 % of the image, rotations up to 10°, brightness and contrast ±20 %.",
+        Strength::Strong => "Crops of 50–100 % of the image, rotations up to 20°, brightness and contrast ±30 %.",
     }
 }
 

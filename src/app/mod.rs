@@ -20,6 +20,7 @@ mod model_flow;
 mod options_form;
 mod persist;
 mod results_panel;
+mod resume;
 mod run_charts;
 mod runner;
 mod saved;
@@ -53,6 +54,7 @@ fn App() -> impl IntoView {
     provide_context(training);
     dataset_panel::provide_preview(model, dataset);
     saved::keep(dataset, training);
+    resume::restore(training);
     leptos::task::spawn_local(model.start());
     warn_before_leaving(dataset, training);
     view! {

@@ -30,6 +30,8 @@ pub struct Job {
     pub dataset: Arc<Dataset>,
     pub options: TrainOptions,
     pub engine: Engine,
+    /// A deeper run's checkpoint to continue from (the run's options are `options`).
+    pub resume: Option<Arc<Vec<u8>>>,
 }
 
 /// Set once to end the run it was handed to (tells the worker at once).
@@ -65,22 +67,43 @@ pub struct TrainingService {
 }
 
 fn post(worker: &Worker, message: &ToWorker, bytes: Option<&[u8]>) {
+    post_buffers(worker, message, bytes.map(|b| ("bytes", b)).as_slice());
+}
+
+/// `message` as JSON with named byte buffers beside it (handed over, not copied again).
+fn post_buffers(worker: &Worker, message: &ToWorker, buffers: &[(&str, &[u8])]) {
     let Ok(json) = serde_json::to_string(message) else {
         return;
     };
     let data = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&data, &"json".into(), &json.into());
-    match bytes {
-        Some(bytes) => {
-            let array = js_sys::Uint8Array::from(bytes);
-            let _ = js_sys::Reflect::set(&data, &"bytes".into(), &array);
-            // Handed over, not copied again.
-            let _ = worker.post_message_with_transfer(&data, &js_sys::Array::of1(&array.buffer()));
-        }
-        None => {
-            let _ = worker.post_message(&data);
-        }
+    let transfer = js_sys::Array::new();
+    for (name, bytes) in buffers {
+        let array = js_sys::Uint8Array::from(*bytes);
+        let _ = js_sys::Reflect::set(&data, &(*name).into(), &array);
+        transfer.push(&array.buffer());
     }
+    let _ = worker.post_message_with_transfer(&data, &transfer);
+}
+
+/// A worker message: JSON text, or `{json, bytes}` for a checkpoint.
+fn parse(data: JsValue) -> Result<FromWorker, String> {
+    if let Some(json) = data.as_string() {
+        return serde_json::from_str(&json).map_err(|e| e.to_string());
+    }
+    let json = js_sys::Reflect::get(&data, &"json".into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .ok_or("a message without JSON")?;
+    let mut message: FromWorker = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+    if let FromWorker::Checkpoint { bytes, .. } = &mut message {
+        *bytes = js_sys::Reflect::get(&data, &"bytes".into())
+            .ok()
+            .and_then(|v| v.dyn_into::<js_sys::Uint8Array>().ok())
+            .ok_or("a checkpoint without its bytes")?
+            .to_vec();
+    }
+    Ok(message)
 }
 
 fn connect() -> Result<Link, String> {
@@ -99,11 +122,7 @@ fn connect() -> Result<Link, String> {
     let on_message = {
         let deliver = deliver.clone();
         Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
-            let parsed = event
-                .data()
-                .as_string()
-                .ok_or_else(|| "not text".to_string())
-                .and_then(|json| serde_json::from_str::<FromWorker>(&json).map_err(|e| e.to_string()));
+            let parsed = parse(event.data());
             deliver(
                 parsed
                     .unwrap_or_else(|e| FromWorker::Event(TrainEvent::Failed(format!("the training worker sent {e}")))),
@@ -180,7 +199,7 @@ impl TrainingService {
             match self.next().await {
                 FromWorker::Loaded => break,
                 FromWorker::LoadFailed(e) => return Err(e),
-                FromWorker::Ready | FromWorker::Event(_) => {} // the end of an earlier run
+                FromWorker::Ready | FromWorker::Event(_) | FromWorker::Checkpoint { .. } => {} // an earlier run
             }
         }
         if let Some(link) = self.link.borrow_mut().as_mut() {
@@ -189,9 +208,16 @@ impl TrainingService {
         Ok(())
     }
 
-    /// Embeds the images not embedded yet, then trains the head epoch by epoch, in the worker. Ends with
-    /// exactly one of `Finished`, `Stopped` or `Failed`.
-    pub async fn run(&self, job: Job, stop: StopSignal, on_event: impl Fn(TrainEvent)) {
+    /// Embeds the images not embedded yet, then trains the head epoch by epoch, in the worker (or resumes a
+    /// deeper run from `job.resume`). Ends with exactly one of `Finished`, `Stopped` or `Failed`; a deeper run
+    /// on the CPU hands its state after each epoch to `on_checkpoint` (epochs done, bytes).
+    pub async fn run(
+        &self,
+        job: Job,
+        stop: StopSignal,
+        on_event: impl Fn(TrainEvent),
+        on_checkpoint: impl Fn(usize, Vec<u8>),
+    ) {
         if let Err(e) = self.load(&job.engine).await {
             return on_event(TrainEvent::Failed(format!("on {}: {e}", job.engine.kind.label())));
         }
@@ -206,11 +232,23 @@ impl TrainingService {
             return;
         };
         let batch_size = if job.engine.kind == BackendKind::WebGpu { 16 } else { 4 };
-        let start = ToWorker::Start {
-            options: job.options,
-            batch_size,
-        };
-        post(&worker, &start, Some(&snapshot::encode(&job.dataset)));
+        let dataset = snapshot::encode(&job.dataset);
+        match &job.resume {
+            Some(checkpoint) => {
+                let resume = ToWorker::Resume {
+                    options: job.options,
+                    batch_size,
+                };
+                post_buffers(&worker, &resume, &[("bytes", &dataset), ("checkpoint", checkpoint)]);
+            }
+            None => {
+                let start = ToWorker::Start {
+                    options: job.options,
+                    batch_size,
+                };
+                post(&worker, &start, Some(&dataset));
+            }
+        }
         *stop.worker.borrow_mut() = Some(worker);
         loop {
             match self.next().await {
@@ -227,6 +265,7 @@ impl TrainingService {
                     on_event(TrainEvent::Failed(e));
                     break;
                 }
+                FromWorker::Checkpoint { epochs_done, bytes } => on_checkpoint(epochs_done, bytes),
                 FromWorker::Ready | FromWorker::Loaded => {}
             }
         }

@@ -153,6 +153,22 @@ pub fn TrainPanel() -> impl IntoView {
                     "Stop"
                 </button>
             </div>
+            <Show when=move || training.resumable.with(Option::is_some) && !training.is_running()>
+                <p class="notice" data-testid="resume-notice">
+                    {move || training.resumable.with(|r| r.as_ref().map(|r| format!(
+                        "{} training was interrupted after epoch {} of {}. ",
+                        r.mode.label(), r.epochs_done, r.options.epochs
+                    )))}
+                    <button type="button" class="primary" data-testid="resume-training" disabled=move || !ready()
+                        on:click=move |_| {
+                            if let Some(job) = training.begin_resume(&dataset, &model) {
+                                train.dispatch_local(job);
+                            }
+                        }>
+                        "Resume"
+                    </button>
+                </p>
+            </Show>
             <p class="status" class:error=move || state() == "error" role="status" aria-live="polite"
                 data-testid="training-status"
                 data-state=state

@@ -12,6 +12,8 @@ use super::browser::download;
 use super::dataset_flow::DatasetFlow;
 use super::error::AppError;
 use super::model_flow::ModelFlow;
+use super::persist;
+use super::resume::{CHECKPOINT_KEY, SavedRun};
 use super::runner::{Job, StopSignal, TrainingService};
 
 /// A trained model and the fingerprint of the dataset it was trained on.
@@ -47,6 +49,8 @@ pub struct TrainingFlow {
     pub error: RwSignal<Option<AppError>>,
     /// A download that failed, shown in the results panel.
     pub export_error: RwSignal<Option<AppError>>,
+    /// A deeper run interrupted by a reload, which can go on from its last epoch.
+    pub resumable: RwSignal<Option<Arc<SavedRun>>>,
     stop: StoredValue<StopSignal, LocalStorage>,
     service: StoredValue<TrainingService, LocalStorage>,
 }
@@ -69,6 +73,7 @@ impl TrainingFlow {
             notice: RwSignal::new(None),
             error: RwSignal::new(None),
             export_error: RwSignal::new(None),
+            resumable: RwSignal::new(None),
             stop: StoredValue::new_local(StopSignal::default()),
             service: StoredValue::new_local(TrainingService::default()),
         }
@@ -149,14 +154,51 @@ impl TrainingFlow {
                 .set(Some(AppError::Training("the model is not loaded yet".into())));
             return None;
         };
-        self.running.set(Some(Progress::new(Stage::Embedding, 0, 0, 0.0)));
-        self.live.set(Vec::new());
-        self.error.set(None);
-        self.notice.set(None);
+        self.claim();
         Some(Job {
             dataset,
             options,
             engine,
+            resume: None,
+        })
+    }
+
+    /// Takes the single run slot (checked free by the caller); a new run replaces an interrupted one.
+    fn claim(&self) {
+        self.running.set(Some(Progress::new(Stage::Embedding, 0, 0, 0.0)));
+        self.live.set(Vec::new());
+        self.error.set(None);
+        self.notice.set(None);
+        self.resumable.set(None);
+    }
+
+    /// Like [`Self::begin`], for the interrupted run: refused (the reason shown) when the images changed since.
+    pub fn begin_resume(&self, dataset: &DatasetFlow, model: &ModelFlow) -> Option<Job> {
+        if self.running.with_untracked(Option::is_some) {
+            return None;
+        }
+        let saved = self.resumable.get_untracked()?;
+        let dataset = dataset.dataset.get_untracked();
+        if dataset.fingerprint() != saved.fingerprint {
+            self.error.set(Some(AppError::Training(
+                "the images changed since this training was interrupted (added, removed or renamed), so it \
+                 cannot be resumed: train again"
+                    .into(),
+            )));
+            return None;
+        }
+        let Some(engine) = model.engine.get_untracked() else {
+            self.error
+                .set(Some(AppError::Training("the model is not loaded yet".into())));
+            return None;
+        };
+        self.options.set(saved.options.clone());
+        self.claim();
+        Some(Job {
+            dataset,
+            options: saved.options.clone(),
+            engine,
+            resume: Some(saved.checkpoint.clone()),
         })
     }
 
@@ -166,25 +208,64 @@ impl TrainingFlow {
         self.stop.set_value(stop.clone());
         let fingerprint = job.dataset.fingerprint();
         let service = self.service.get_value();
-        service
-            .run(job, stop, move |event| match event {
-                TrainEvent::Progress(p) => self.running.set(Some(p)),
-                TrainEvent::Epoch { run, metrics } => self.live.update(|h| h.push((run, metrics))),
-                TrainEvent::Finished(trained) => self.trained.set(Some(Arc::new(TrainedOn {
-                    trained: *trained,
+        let options = job.options.clone();
+        // Checkpoint saves under way: the entry is removed only after the last one, when the run has ended.
+        let saving = std::rc::Rc::new(std::cell::Cell::new(0usize));
+        let on_checkpoint = {
+            let saving = saving.clone();
+            move |epochs_done: usize, bytes: Vec<u8>| {
+                let run = SavedRun {
+                    options: options.clone(),
                     fingerprint,
-                }))),
-                TrainEvent::Stopped { stage, done, total } => self.notice.set(Some(match stage {
-                    Stage::Embedding => {
-                        format!("Stopped while computing features ({done} of {total} done); the previous results stay.")
+                    mode: self
+                        .live
+                        .with_untracked(|l| l.last().map(|(m, _)| *m).unwrap_or_default()),
+                    epochs_done,
+                    checkpoint: Arc::new(bytes),
+                };
+                let saving = saving.clone();
+                saving.set(saving.get() + 1);
+                leptos::task::spawn_local(async move {
+                    if let Ok(bytes) = run.encode()
+                        && let Err(e) = persist::save(CHECKPOINT_KEY, &bytes).await
+                    {
+                        web_sys::console::warn_1(&format!("the training could not be saved to resume: {e}").into());
                     }
-                    Stage::Training | Stage::Caching | Stage::FineTuning | Stage::Evaluating => {
-                        "Stopped before the first epoch; the previous results stay.".into()
-                    }
-                })),
-                TrainEvent::Failed(e) => self.error.set(Some(AppError::Training(e))),
-            })
+                    saving.set(saving.get() - 1);
+                });
+            }
+        };
+        service
+            .run(
+                job,
+                stop,
+                move |event| match event {
+                    TrainEvent::Progress(p) => self.running.set(Some(p)),
+                    TrainEvent::Epoch { run, metrics } => self.live.update(|h| h.push((run, metrics))),
+                    TrainEvent::Finished(trained) => self.trained.set(Some(Arc::new(TrainedOn {
+                        trained: *trained,
+                        fingerprint,
+                    }))),
+                    TrainEvent::Stopped { stage, done, total } => self.notice.set(Some(match stage {
+                        Stage::Embedding => {
+                            format!(
+                                "Stopped while computing features ({done} of {total} done); the previous results stay."
+                            )
+                        }
+                        Stage::Training | Stage::Caching | Stage::FineTuning | Stage::Evaluating => {
+                            "Stopped before the first epoch; the previous results stay.".into()
+                        }
+                    })),
+                    TrainEvent::Failed(e) => self.error.set(Some(AppError::Training(e))),
+                },
+                on_checkpoint,
+            )
             .await;
+        // The run ended (finished, stopped or failed): nothing to resume any more.
+        while saving.get() > 0 {
+            super::browser::yield_to_browser().await;
+        }
+        let _ = persist::remove(CHECKPOINT_KEY).await;
         self.running.set(None);
     }
 

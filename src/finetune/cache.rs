@@ -1,5 +1,6 @@
-//! Activations at the cut, computed once per image when nothing changes them between epochs (no augmentation,
-//! and always for validation images), within a byte budget.
+//! Activations at the cut, computed once per image view, within a byte budget: view 0 is the image itself
+//! (validation images, and training images without augmentation), views 1..=K the augmentation bank's fixed
+//! augmented copies of a training image (`trainer.rs` cycles them across epochs).
 
 use std::collections::HashMap;
 
@@ -21,7 +22,8 @@ pub fn cut_shape(cut: usize) -> [usize; 3] {
 pub struct ActivationCache {
     shape: [usize; 3],
     capacity: usize,
-    entries: HashMap<usize, Vec<f32>>,
+    /// By (image, view).
+    entries: HashMap<(usize, usize), Vec<f32>>,
 }
 
 impl ActivationCache {
@@ -60,17 +62,18 @@ impl ActivationCache {
         self.len() * self.floats_per_image() * 4
     }
 
-    pub fn get(&self, image: usize) -> Option<&[f32]> {
-        self.entries.get(&image).map(Vec::as_slice)
+    pub fn get(&self, image: usize, view: usize) -> Option<&[f32]> {
+        self.entries.get(&(image, view)).map(Vec::as_slice)
     }
 
-    /// Stores one image's activations unless the budget is spent; returns whether it was stored.
-    pub fn insert(&mut self, image: usize, activations: Vec<f32>) -> bool {
+    /// Stores one image view's activations unless the budget is spent; returns whether it was stored.
+    pub fn insert(&mut self, image: usize, view: usize, activations: Vec<f32>) -> bool {
         debug_assert_eq!(activations.len(), self.floats_per_image());
-        if self.entries.len() >= self.capacity && !self.entries.contains_key(&image) {
+        let key = (image, view);
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
             return false;
         }
-        self.entries.insert(image, activations);
+        self.entries.insert(key, activations);
         true
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod auto;
 pub mod cache;
+pub mod optim;
 pub mod options;
 pub mod step;
 pub mod tail;

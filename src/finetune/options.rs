@@ -53,8 +53,12 @@ pub struct FinetuneOptions {
     /// Epochs without a lower validation loss before stopping (0: never stop early).
     pub patience: usize,
     pub seed: u64,
-    /// Most bytes of cut activations kept in memory; images beyond it run the frozen prefix every time.
+    /// Most bytes of cut activations kept in memory; views beyond it run the frozen prefix every time.
     pub cache_bytes: usize,
+    /// With augmentation: fixed augmented views per training image (the bank), each run through the frozen
+    /// prefix once and cycled across epochs; 0 draws a new view every epoch (the prefix runs every step).
+    /// Fewer views than the budget holds for every training image: the bank shrinks to what fits.
+    pub augment_views: usize,
 }
 
 impl Default for FinetuneOptions {
@@ -75,6 +79,7 @@ impl Default for FinetuneOptions {
             patience: 8,
             seed: 0,
             cache_bytes: 256 << 20,
+            augment_views: 8,
         }
     }
 }

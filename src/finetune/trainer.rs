@@ -8,6 +8,7 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::cache::ActivationCache;
+use super::optim;
 use super::options::{FinetuneMode, FinetuneOptions};
 use super::step::{Augment, Phase, StepReport, Sums, TrainData, check_data, read_loss};
 use super::tail::{Tail, classifier_from_head};
@@ -17,11 +18,16 @@ use crate::rng::Rng;
 use crate::train::epoch_log::EpochLog;
 use crate::train::{EpochMetrics, Head};
 
+mod bank;
+mod checkpoint;
 mod results;
+
+pub use checkpoint::fingerprint;
 
 enum State {
     Caching {
-        queue: Vec<usize>,
+        /// (image, view) pairs to run through the frozen prefix once.
+        queue: Vec<(usize, usize)>,
         next: usize,
     },
     Training {
@@ -51,7 +57,13 @@ pub struct DeepTrainer {
     opt_backbone: ModuleOptimizer,
     augment: Option<Augment>,
     rng: Rng,
+    /// The generator as it was before the current epoch's shuffle (what a checkpoint saves).
+    epoch_rng: Rng,
+    /// Of the data (`checkpoint::fingerprint`): a checkpoint resumes only on the same data.
+    fingerprint: u64,
     cache: ActivationCache,
+    /// Augmented views per training image cycled across epochs (0: a new view every epoch).
+    views: usize,
     state: State,
     step_count: usize,
     total_steps: usize,
@@ -92,13 +104,24 @@ impl DeepTrainer {
         let adamw = AdamWConfig::new().with_weight_decay(options.weight_decay);
         let cut = options.mode.cut();
         let cache = ActivationCache::new(cut, options.cache_bytes);
-        let mut queue = data.val.clone();
+        let views = bank::bank_views(
+            &options,
+            augment.is_some(),
+            data.train.len(),
+            data.val.len(),
+            cache.capacity(),
+        );
+        let mut queue: Vec<(usize, usize)> = data.val.iter().map(|&i| (i, 0)).collect();
         if augment.is_none() {
-            queue.extend_from_slice(&data.train);
+            queue.extend(data.train.iter().map(|&i| (i, 0)));
+        }
+        for view in 1..=views {
+            queue.extend(data.train.iter().map(|&i| (i, view)));
         }
         queue.truncate(cache.capacity());
         let steps_per_epoch = data.train.len().div_ceil(options.batch_size);
-        // Nothing to cache (no budget, or augmentation and no validation): training starts at once.
+        let fingerprint = checkpoint::fingerprint(&data);
+        // Nothing to cache (no budget, or augmentation without a bank or validation): training starts at once.
         let state = if queue.is_empty() {
             State::Done
         } else {
@@ -114,11 +137,14 @@ impl DeepTrainer {
             options,
             tail,
             classifier,
-            opt_head: adamw.init(),
-            opt_backbone: adamw.init(),
+            opt_head: optim::adamw(&adamw),
+            opt_backbone: optim::adamw(&adamw),
             augment,
+            epoch_rng: rng.clone(),
             rng,
+            fingerprint,
             cache,
+            views,
             state,
             step_count: 0,
             trainable_params,
@@ -131,6 +157,7 @@ impl DeepTrainer {
     }
 
     fn start_epoch(&mut self) -> State {
+        self.epoch_rng = self.rng.clone();
         let mut order = self.data.train.clone();
         self.rng.shuffle(&mut order);
         State::Training {
@@ -147,23 +174,20 @@ impl DeepTrainer {
     }
 
     /// Activations at the cut for `ids` (on the plain device), in the order of the returned ids: cached ones
-    /// first, then the rest through the frozen prefix, augmented when `augment` and a transform is set.
-    fn cut_input(&mut self, ids: &[usize], augment: bool) -> (Tensor<4>, Vec<usize>) {
+    /// first, then the rest through the frozen prefix. `epoch`: the training epoch (its views), `None` for
+    /// validation (the images themselves).
+    fn cut_input(&self, ids: &[usize], epoch: Option<usize>) -> (Tensor<4>, Vec<usize>) {
         let [c, h, w] = self.cache.shape();
         let (mut cached, mut cached_ids, mut fresh, mut fresh_ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for &i in ids {
-            match (augment && self.augment.is_some(), self.cache.get(i)) {
-                (false, Some(a)) => {
+            let view = epoch.map_or(0, |e| self.view(i, e));
+            match self.cache.get(i, view) {
+                Some(a) => {
                     cached.extend_from_slice(a);
                     cached_ids.push(i);
                 }
-                (true, _) => {
-                    let transform = self.augment.as_ref().expect("checked above");
-                    fresh.push(transform(&self.data.images[i], &mut self.rng));
-                    fresh_ids.push(i);
-                }
-                (false, None) => {
-                    fresh.push(self.data.images[i].clone());
+                None => {
+                    fresh.push(self.view_pixels(i, view));
                     fresh_ids.push(i);
                 }
             }
@@ -209,7 +233,8 @@ impl DeepTrainer {
             }
             State::Caching { queue, next } => {
                 let ids = queue[next..(next + bs).min(queue.len())].to_vec();
-                let refs: Vec<&[u8]> = ids.iter().map(|&i| self.data.images[i].as_slice()).collect();
+                let pixels: Vec<Vec<u8>> = ids.iter().map(|&(i, v)| self.view_pixels(i, v)).collect();
+                let refs: Vec<&[u8]> = pixels.iter().map(Vec::as_slice).collect();
                 let acts = self.prefix(input_tensor(&refs, &self.device));
                 let values = acts
                     .into_data_async()
@@ -218,8 +243,8 @@ impl DeepTrainer {
                     .try_to_vec::<f32>()
                     .map_err(|e| format!("reading cut activations: {e:?}"))?;
                 let per = self.cache.floats_per_image();
-                for (&i, chunk) in ids.iter().zip(values.chunks_exact(per)) {
-                    self.cache.insert(i, chunk.to_vec());
+                for (&(i, v), chunk) in ids.iter().zip(values.chunks_exact(per)) {
+                    self.cache.insert(i, v, chunk.to_vec());
                 }
                 let done = next + ids.len();
                 let report = StepReport {
@@ -239,7 +264,7 @@ impl DeepTrainer {
             }
             State::Training { order, next, mut sums } => {
                 let batch = &order[next..(next + bs).min(order.len())];
-                let (x, ids) = self.cut_input(batch, true);
+                let (x, ids) = self.cut_input(batch, Some(epoch));
                 let (loss, correct) = self.train_batch(x, &ids).await?;
                 sums.loss += loss as f64 * ids.len() as f64;
                 sums.correct += correct;
@@ -283,7 +308,7 @@ impl DeepTrainer {
             } => {
                 let val = self.data.val.clone();
                 let batch = &val[next..(next + bs).min(val.len())];
-                let (x, ids) = self.cut_input(batch, false);
+                let (x, ids) = self.cut_input(batch, None);
                 let logits = model.1.forward(model.0.forward(x));
                 let (loss, correct) = read_loss(logits, self.labels(&ids, &self.device), &self.device).await?;
                 sums.loss += loss as f64 * ids.len() as f64;

@@ -30,6 +30,50 @@ pub struct AugmentOptions {
     pub contrast: f32,
     /// Mirror half of the images left–right. Off by default: letters, digits and text must not flip.
     pub horizontal_flip: bool,
+    /// The preset the crop, rotation and jitter above were set from (the form's choice; recorded in the export).
+    pub strength: Strength,
+    /// Fixed augmented views per training image, each run through the frozen prefix once and cycled across
+    /// epochs (`FinetuneOptions::augment_views`); 0: a new view every epoch, at the cost of the prefix each time.
+    pub views: usize,
+}
+
+/// How far augmentation moves the images: crop area, rotation, brightness and contrast together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strength {
+    /// Crop 85–100 % of the area, ±5°, brightness and contrast ±0.1.
+    Light,
+    /// Issue 8's reference recipe: crop 70–100 %, ±10°, ±0.2.
+    #[default]
+    Medium,
+    /// Crop 50–100 %, ±20°, ±0.3.
+    Strong,
+}
+
+impl Strength {
+    pub const ALL: [Strength; 3] = [Self::Light, Self::Medium, Self::Strong];
+
+    /// The name the form and the export use.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Light => "light",
+            Self::Medium => "medium",
+            Self::Strong => "strong",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Minimum crop area, rotation in degrees, and brightness/contrast jitter.
+    fn values(&self) -> (f32, f32, f32) {
+        match self {
+            Self::Light => (0.85, 5.0, 0.1),
+            Self::Medium => (0.7, 10.0, 0.2),
+            Self::Strong => (0.5, 20.0, 0.3),
+        }
+    }
 }
 
 impl Default for AugmentOptions {
@@ -42,11 +86,26 @@ impl Default for AugmentOptions {
             brightness: 0.2,
             contrast: 0.2,
             horizontal_flip: false,
+            strength: Strength::Medium,
+            views: 8,
         }
     }
 }
 
 impl AugmentOptions {
+    /// These options with the crop, rotation and jitter of `strength` (flip and the rest kept).
+    pub fn with_strength(self, strength: Strength) -> Self {
+        let (crop, rotation, jitter) = strength.values();
+        Self {
+            crop_scale: [crop, 1.0],
+            rotation_degrees: rotation,
+            brightness: jitter,
+            contrast: jitter,
+            strength,
+            ..self
+        }
+    }
+
     /// The per-image transform the deep trainer takes, or `None` when disabled (the trainer may then cache
     /// activations at the cut).
     pub fn transform(&self) -> Option<Augment> {
@@ -70,6 +129,12 @@ impl AugmentOptions {
             problems.push(format!(
                 "rotation must be between 0 and 180 degrees (got {})",
                 self.rotation_degrees
+            ));
+        }
+        if self.views > 64 {
+            problems.push(format!(
+                "augmented views per image must be at most 64 (got {})",
+                self.views
             ));
         }
         for (what, v) in [("brightness", self.brightness), ("contrast", self.contrast)] {
@@ -186,6 +251,7 @@ mod tests {
             brightness: 0.0,
             contrast: 0.0,
             horizontal_flip: false,
+            ..AugmentOptions::default()
         }
     }
 
@@ -333,6 +399,33 @@ mod tests {
             saturated |= out.iter().filter(|&&v| v == 255).count() > img.len() / 100;
         }
         assert!(saturated, "strong jitter never clipped at 255");
+    }
+
+    #[test]
+    fn strengths_set_crop_rotation_and_jitter_and_keep_the_rest() {
+        let flip = AugmentOptions {
+            horizontal_flip: true,
+            ..AugmentOptions::default()
+        };
+        assert_eq!(
+            flip.clone().with_strength(Strength::Medium),
+            flip,
+            "medium is the default recipe"
+        );
+        let light = flip.clone().with_strength(Strength::Light);
+        let strong = flip.clone().with_strength(Strength::Strong);
+        assert!(light.horizontal_flip && strong.horizontal_flip);
+        assert!(light.crop_scale[0] > flip.crop_scale[0] && strong.crop_scale[0] < flip.crop_scale[0]);
+        assert!(light.rotation_degrees < 10.0 && strong.rotation_degrees > 10.0);
+        assert!(light.validate().is_ok() && strong.validate().is_ok());
+        for s in Strength::ALL {
+            assert_eq!(Strength::from_name(s.name()), Some(s));
+        }
+        let json = serde_json::to_string(&strong).unwrap();
+        assert!(json.contains(r#""strength":"strong""#), "{json}");
+        // Options saved before these fields existed still read, as the default.
+        let old: AugmentOptions = serde_json::from_str(r#"{"enabled":false}"#).unwrap();
+        assert_eq!((old.strength, old.views, old.enabled), (Strength::Medium, 8, false));
     }
 
     #[test]

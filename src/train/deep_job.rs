@@ -9,11 +9,12 @@ use crate::data::split::stratified_split;
 use crate::finetune::{DeepTrainer, FinetuneMode, Phase, TrainData};
 use crate::model::embed::embed_batch;
 
-/// Runs `mode` to its end (all epochs, early stop, or a stop request). `Ok(None)` when it ended before its
-/// first epoch (nothing trained).
+/// Runs `mode` to its end (all epochs, early stop, or a stop request), from the checkpoint `resume` when given.
+/// `Ok(None)` when it ended before its first epoch (nothing trained).
 pub(crate) async fn run_deep(
     job: &Job<'_>,
     mode: FinetuneMode,
+    resume: Option<&[u8]>,
     host: &impl Host,
 ) -> Result<Option<DeepTrainer>, String> {
     let run = RunMode::of(mode);
@@ -34,11 +35,24 @@ pub(crate) async fn run_deep(
     let options = job.options.finetune_options(mode);
     let epochs = options.epochs;
     let mut trainer = DeepTrainer::new(job.model, data, options, job.options.augment.transform())?;
+    if let Some(bytes) = resume {
+        trainer = trainer.resume(bytes).map_err(|e| format!("cannot resume: {e}"))?;
+        for metrics in trainer.history() {
+            host.emit(TrainEvent::Epoch {
+                run,
+                metrics: metrics.clone(),
+            });
+        }
+    }
+    // Only a single run is resumed: Auto's would need its head run again.
+    let checkpoints = host.wants_checkpoints() && job.options.finetune.deep_mode().is_some();
     let total = trainer.total_steps();
     let started = host.now_seconds();
-    let (mut steps, mut images) = (0, 0);
+    // Steps of the epochs done before a resume: the speed and time left count only this session's.
+    let resumed = trainer.history().len() * trainer.steps_per_epoch();
+    let (mut steps, mut images) = (resumed, 0);
     host.emit(TrainEvent::Progress(
-        Progress::new(Stage::FineTuning, 0, total, 0.0).deep(run, 1, epochs, 0, 0.0),
+        Progress::new(Stage::FineTuning, resumed, total, 0.0).deep(run, trainer.history().len() + 1, epochs, 0, 0.0),
     ));
     host.pause().await;
     loop {
@@ -63,14 +77,23 @@ pub(crate) async fn run_deep(
         }
         if let Some(metrics) = report.epoch_metrics {
             host.emit(TrainEvent::Epoch { run, metrics });
+            // A failed checkpoint only costs the chance to resume; the run goes on.
+            if checkpoints
+                && !trainer.is_done()
+                && let Ok(bytes) = trainer.checkpoint().await
+            {
+                host.checkpoint(trainer.history().len(), bytes);
+            }
         }
         let elapsed = host.now_seconds() - started;
-        let (done, of) = if stage == Stage::Caching {
-            (report.step, report.steps)
+        let progress = if stage == Stage::Caching {
+            Progress::new(stage, report.step, report.steps, elapsed)
         } else {
-            (steps, total)
+            let mut p = Progress::new(stage, steps - resumed, total - resumed, elapsed);
+            (p.done, p.total) = (steps, total);
+            p
         };
-        host.emit(TrainEvent::Progress(Progress::new(stage, done, of, elapsed).deep(
+        host.emit(TrainEvent::Progress(progress.deep(
             run,
             report.epoch + 1,
             epochs,

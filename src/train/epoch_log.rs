@@ -24,6 +24,28 @@ impl<T> EpochLog<T> {
         }
     }
 
+    /// A log that continues from `history`, `best` and a stop reason saved earlier (a checkpoint).
+    pub fn restored(
+        epochs: usize,
+        patience: usize,
+        history: Vec<EpochMetrics>,
+        best: Option<(T, EpochMetrics)>,
+        stop_reason: Option<String>,
+    ) -> Self {
+        Self {
+            epochs,
+            patience,
+            history,
+            best,
+            stop_reason,
+        }
+    }
+
+    /// Why the run ended, `None` while it runs.
+    pub fn stop_reason_if_done(&self) -> Option<&str> {
+        self.stop_reason.as_deref()
+    }
+
     pub fn history(&self) -> &[EpochMetrics] {
         &self.history
     }

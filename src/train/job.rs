@@ -11,7 +11,7 @@ use super::mode::{FinetuneChoice, RunHistory, RunMode};
 use super::options::TrainOptions;
 use super::pipeline::{EmbeddingCache, Progress, Stage, Timings, TrainEvent, Trained, TrainingRun};
 use crate::data::Dataset;
-use crate::finetune::{AutoChoice, choose};
+use crate::finetune::{AutoChoice, FinetuneMode, choose};
 use crate::model::EfficientNetLite0;
 use crate::model::embed::embed_batch;
 
@@ -39,6 +39,14 @@ pub trait Host {
         let _ = (keys, rows);
         async {}
     }
+    /// Whether a single deeper run (LoRA or last blocks, not Auto) hands its state to [`Host::checkpoint`] after
+    /// every epoch but the last, to be resumed by [`resume_job`]. Off by default: a checkpoint costs a read of
+    /// the trained tensors, and burn's optimizer record reads synchronously (not possible on WebGPU in a browser).
+    fn wants_checkpoints(&self) -> bool {
+        false
+    }
+    /// The bytes of `DeepTrainer::checkpoint` after `epochs_done` epochs.
+    fn checkpoint(&self, _epochs_done: usize, _bytes: Vec<u8>) {}
 }
 
 /// Images read back per `Host::load_pixels` call when a deeper run needs them all.
@@ -72,48 +80,22 @@ pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host)
         return finished(host, head);
     }
     // The deeper runs need every image's pixels at each epoch: those kept out of memory are read back once.
-    let filled;
-    let job = if job
-        .dataset
-        .classes
-        .iter()
-        .flat_map(|c| &c.samples)
-        .all(|s| s.in_memory())
-    {
-        job
-    } else {
-        let mut dataset = job.dataset.clone();
-        if let Err(e) = dataset
-            .fill_pixels(FILL_BATCH, |keys| async move { host.load_pixels(&keys).await })
-            .await
-        {
-            return host.emit(TrainEvent::Failed(format!("could not read the images back: {e}")));
-        }
-        filled = dataset;
-        Job {
-            dataset: &filled,
-            ..job
-        }
+    let filled = match filled_dataset(&job, host).await {
+        Ok(filled) => filled,
+        Err(e) => return host.emit(TrainEvent::Failed(e)),
     };
-    let deep_started = host.now_seconds();
-    let deep = match run_deep(&job, mode, host).await {
+    let job = match &filled {
+        Some(dataset) => Job { dataset, ..job },
+        None => job,
+    };
+    let Some(mut head) = head else {
+        return deep_only(&job, mode, None, host).await;
+    };
+    let deep = match run_deep(&job, mode, None, host).await {
         Ok(deep) => deep,
         Err(e) => return host.emit(TrainEvent::Failed(format!("fine-tuning failed: {e}"))),
     };
-    let embedding = head.as_ref().map(|h| h.report.timings.clone()).unwrap_or_default();
-    let Some(mut head) = head else {
-        return match deep {
-            None => host.emit(TrainEvent::Stopped {
-                stage: Stage::FineTuning,
-                done: 0,
-                total: job.options.epochs,
-            }),
-            Some(deep) => match finish_deep(&job, &deep, host, Timings::default(), deep_started).await {
-                Ok(trained) => finished(host, Some(trained)),
-                Err(e) => host.emit(TrainEvent::Failed(e)),
-            },
-        };
-    };
+    let embedding = head.report.timings.clone();
     // Auto: keep the lower best validation loss.
     let lora_history = deep.as_ref().map(|d| d.history()).unwrap_or_default();
     let report = choose(
@@ -146,6 +128,62 @@ pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host)
     kept.report.runs = runs;
     kept.report.explanation = Some(report.explanation);
     finished(host, Some(kept))
+}
+
+/// Continues a single deeper run (LoRA or last blocks) from a checkpoint its [`Host::checkpoint`] received:
+/// the epochs done are reported again (for the charts), then the run goes on as if it had not stopped. Refused,
+/// with a `Failed` event, when the images, labels, split or options differ from the checkpoint's.
+pub async fn resume_job(job: Job<'_>, checkpoint: &[u8], host: &impl Host) {
+    let filled = match filled_dataset(&job, host).await {
+        Ok(filled) => filled,
+        Err(e) => return host.emit(TrainEvent::Failed(e)),
+    };
+    let job = match &filled {
+        Some(dataset) => Job { dataset, ..job },
+        None => job,
+    };
+    match job.options.finetune.deep_mode() {
+        Some(mode) => deep_only(&job, mode, Some(checkpoint), host).await,
+        None => host.emit(TrainEvent::Failed(
+            "only a LoRA or last-blocks training can be resumed".into(),
+        )),
+    }
+}
+
+/// The job's dataset with every image's pixels in memory, read back through the host; `None` when they all are.
+async fn filled_dataset(job: &Job<'_>, host: &impl Host) -> Result<Option<Dataset>, String> {
+    let all_in_memory = job
+        .dataset
+        .classes
+        .iter()
+        .flat_map(|c| &c.samples)
+        .all(|s| s.in_memory());
+    if all_in_memory {
+        return Ok(None);
+    }
+    let mut dataset = job.dataset.clone();
+    dataset
+        .fill_pixels(FILL_BATCH, |keys| async move { host.load_pixels(&keys).await })
+        .await
+        .map_err(|e| format!("could not read the images back: {e}"))?;
+    Ok(Some(dataset))
+}
+
+/// A single deeper run, new or resumed, to its end and the kept model.
+async fn deep_only(job: &Job<'_>, mode: FinetuneMode, resume: Option<&[u8]>, host: &impl Host) {
+    let started = host.now_seconds();
+    match run_deep(job, mode, resume, host).await {
+        Ok(None) => host.emit(TrainEvent::Stopped {
+            stage: Stage::FineTuning,
+            done: 0,
+            total: job.options.epochs,
+        }),
+        Ok(Some(deep)) => match finish_deep(job, &deep, host, Timings::default(), started).await {
+            Ok(trained) => finished(host, Some(trained)),
+            Err(e) => host.emit(TrainEvent::Failed(e)),
+        },
+        Err(e) => host.emit(TrainEvent::Failed(format!("fine-tuning failed: {e}"))),
+    }
 }
 
 fn finished(host: &impl Host, trained: Option<Trained>) {

@@ -18,7 +18,7 @@ pub mod pipeline;
 pub mod protocol;
 pub mod trainer;
 
-pub use augment::{AugmentOptions, augment};
+pub use augment::{AugmentOptions, Strength, augment};
 pub use head::{Dense, Head, NamedTensor};
 pub use metrics::{ConfusionMatrix, EpochMetrics, evaluate};
 pub use mode::{FinetuneChoice, RunHistory, RunMode};

@@ -105,7 +105,8 @@ impl TrainOptions {
     }
 
     /// The deep trainer's options for `mode`: epochs, batch size, head learning rate, label smoothing,
-    /// patience and seed are the job's; weight decay and warm-up keep the deep recipe's defaults.
+    /// patience, seed and the augmentation bank's views are the job's; weight decay and warm-up keep the deep
+    /// recipe's defaults.
     pub fn finetune_options(&self, mode: FinetuneMode) -> FinetuneOptions {
         FinetuneOptions {
             mode,
@@ -116,6 +117,7 @@ impl TrainOptions {
             label_smoothing: self.label_smoothing,
             patience: self.patience,
             seed: self.seed,
+            augment_views: self.augment.views,
             ..FinetuneOptions::default()
         }
     }

@@ -1,7 +1,8 @@
 //! The messages between the page and the training worker. Each message is JSON (these types) plus, for
-//! `Load` and `Start`, one byte buffer: the weights file, or the dataset as `data::snapshot` bytes (images the
-//! page has stored travel as name and key; the worker reads their pixels from storage a batch at a time and
-//! stores the features it computes, `Host::load_pixels` / `Host::embedded`).
+//! `Load`, `Start` and `Resume`, one byte buffer: the weights file, or the dataset as `data::snapshot` bytes
+//! (images the page has stored travel as name and key; the worker reads their pixels from storage a batch at a
+//! time and stores the features it computes, `Host::load_pixels` / `Host::embedded`); `Resume` and `Checkpoint`
+//! carry a checkpoint's bytes too (`DeepTrainer::checkpoint`), beside the JSON.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,9 @@ pub enum ToWorker {
     Load { webgpu: bool },
     /// Train on the dataset (the bytes); embeddings of images seen before are reused.
     Start { options: TrainOptions, batch_size: usize },
+    /// Continue a deeper run from its checkpoint (the second buffer) on the dataset (the bytes), with the
+    /// options it was started with.
+    Resume { options: TrainOptions, batch_size: usize },
     /// End the run within one step.
     Stop,
 }
@@ -25,13 +29,19 @@ pub enum FromWorker {
     Loaded,
     LoadFailed(String),
     Event(TrainEvent),
+    /// A deeper run's state after `epochs_done` epochs, to resume it after a reload (bytes beside the JSON).
+    Checkpoint {
+        epochs_done: usize,
+        #[serde(skip)]
+        bytes: Vec<u8>,
+    },
 }
 
 impl FromWorker {
     /// Whether this message ends a `Load` or a `Start`.
     pub fn is_final(&self) -> bool {
         match self {
-            FromWorker::Ready => false,
+            FromWorker::Ready | FromWorker::Checkpoint { .. } => false,
             FromWorker::Loaded | FromWorker::LoadFailed(_) => true,
             FromWorker::Event(e) => matches!(
                 e,
@@ -60,5 +70,20 @@ mod tests {
         assert!(FromWorker::Event(TrainEvent::Failed("x".into())).is_final());
         assert!(FromWorker::Loaded.is_final());
         assert!(!FromWorker::Ready.is_final());
+        let checkpoint = FromWorker::Checkpoint {
+            epochs_done: 2,
+            bytes: vec![1, 2, 3],
+        };
+        assert!(!checkpoint.is_final());
+        let json = serde_json::to_string(&checkpoint).unwrap();
+        assert!(!json.contains("bytes"), "the bytes travel beside the JSON: {json}");
+        let resume = ToWorker::Resume {
+            options: TrainOptions::default(),
+            batch_size: 4,
+        };
+        assert_eq!(
+            serde_json::from_str::<ToWorker>(&serde_json::to_string(&resume).unwrap()).unwrap(),
+            resume
+        );
     }
 }

@@ -7,12 +7,17 @@ use ajuste::data::{ClassData, Dataset, Sample};
 use ajuste::train::job::Host;
 use ajuste::train::{Progress, TrainEvent};
 
+/// Epochs done and a deeper run's state then.
+pub type Checkpoint = (usize, Vec<u8>);
+
 /// Records every event; asks to stop once `stop_when` holds for a progress report.
 pub struct TestHost {
     start: Instant,
     pub events: RefCell<Vec<TrainEvent>>,
     stop_when: Box<dyn Fn(&Progress) -> bool>,
     stop: Cell<bool>,
+    /// Deeper runs hand their checkpoints here (epochs done, bytes) when set.
+    pub checkpoints: Option<RefCell<Vec<Checkpoint>>>,
 }
 
 impl TestHost {
@@ -22,6 +27,15 @@ impl TestHost {
             events: RefCell::new(Vec::new()),
             stop_when: Box::new(stop_when),
             stop: Cell::new(false),
+            checkpoints: None,
+        }
+    }
+
+    /// A host that never stops and keeps every checkpoint.
+    pub fn keeping_checkpoints() -> Self {
+        Self {
+            checkpoints: Some(RefCell::default()),
+            ..Self::never_stopping()
         }
     }
 
@@ -45,6 +59,14 @@ impl Host for TestHost {
             self.stop.set(true);
         }
         self.events.borrow_mut().push(event);
+    }
+    fn wants_checkpoints(&self) -> bool {
+        self.checkpoints.is_some()
+    }
+    fn checkpoint(&self, epochs_done: usize, bytes: Vec<u8>) {
+        if let Some(c) = &self.checkpoints {
+            c.borrow_mut().push((epochs_done, bytes));
+        }
     }
 }
 

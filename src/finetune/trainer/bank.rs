@@ -1,0 +1,49 @@
+//! The augmentation bank: which augmented view of an image an epoch trains on, its pixels, and how many views
+//! the activation budget holds.
+
+use super::DeepTrainer;
+use crate::finetune::options::FinetuneOptions;
+use crate::rng::Rng;
+
+impl DeepTrainer {
+    /// Which view of `image` an epoch trains on: the image itself without augmentation, else one of the bank's
+    /// views, cycled from a per-image offset (so a batch mixes views), or a new one every epoch without a bank.
+    pub(super) fn view(&self, image: usize, epoch: usize) -> usize {
+        match (self.augment.is_some(), self.views) {
+            (false, _) => 0,
+            (true, 0) => 1 + epoch,
+            (true, k) => 1 + (epoch + view_rng(self.options.seed, image, 0).below(k)) % k,
+        }
+    }
+
+    /// The pixels of one view: view 0 is the image, the others its augmentation drawn from a generator seeded
+    /// by (seed, image, view), so a view is the same whether it is cached, recomputed or resumed.
+    pub(super) fn view_pixels(&self, image: usize, view: usize) -> Vec<u8> {
+        match (&self.augment, view) {
+            (Some(transform), v) if v > 0 => {
+                transform(&self.data.images[image], &mut view_rng(self.options.seed, image, v))
+            }
+            _ => self.data.images[image].clone(),
+        }
+    }
+}
+
+/// Views in the augmentation bank: the asked number, fewer when the budget (after the validation images) holds
+/// fewer for every training image; none without augmentation.
+pub(super) fn bank_views(options: &FinetuneOptions, augment: bool, train: usize, val: usize, capacity: usize) -> usize {
+    if !augment {
+        return 0;
+    }
+    let fit = capacity.saturating_sub(val) / train.max(1);
+    if fit == 0 {
+        options.augment_views
+    } else {
+        options.augment_views.min(fit)
+    }
+}
+
+/// The generator of one augmented view (and, with view 0, of an image's offset in the bank's cycle).
+fn view_rng(seed: u64, image: usize, view: usize) -> Rng {
+    let mut mix = Rng::new(seed ^ (image as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    Rng::new(mix.next_u64() ^ (view as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
+}

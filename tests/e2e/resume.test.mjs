@@ -1,0 +1,135 @@
+// A deeper run survives a reload (issue 11): LoRA on the bundled sample (CPU backend) is interrupted by a reload
+// after its first epochs; the page comes back with a Resume button, and resuming goes on from the next epoch to
+// the end, with the epochs already done on the charts. Also the augmentation controls (flip, strength).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveDist, launch, waitForTraining, waitForModel, waitForImages, waitForProgress } from './helpers.mjs';
+
+let server, browser;
+
+before(async () => {
+  server = await serveDist();
+  browser = await launch();
+});
+after(async () => { await browser?.close(); server?.close(); });
+
+const EPOCHS = 4;
+
+async function set(page, selector, value) {
+  await page.locator(selector).fill(value);
+  await page.locator(selector).dispatchEvent('change');
+}
+
+/** Epochs done according to the stored checkpoint (0 when there is none). */
+function savedEpochs(page) {
+  return page.evaluate(async () => {
+    const hit = await (await caches.open('ajuste-work-v1')).match('saved/checkpoint.bin');
+    if (!hit) return 0;
+    const bytes = new Uint8Array(await hit.arrayBuffer());
+    const len = new DataView(bytes.buffer).getUint32(0, true);
+    return JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + len))).epochs_done;
+  });
+}
+
+test('LoRA interrupted by a reload resumes from its last epoch and finishes', { timeout: 1_800_000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
+  const page = await context.newPage();
+  const logs = [];
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  // Leaving while training asks first; the test means to leave.
+  page.on('dialog', (d) => d.accept());
+  await page.goto(`${server.url}?backend=cpu`);
+  await waitForModel(page);
+  await page.getByTestId('sample-button').click();
+  await waitForImages(page, 36);
+  await page.getByTestId('finetune-mode').selectOption('lora');
+  await set(page, '[data-testid=finetune-blocks]', '1');
+  await set(page, '[data-testid=lora-rank]', '4');
+  await set(page, '[data-testid=epochs]', String(EPOCHS));
+  await page.locator('details.options').evaluate((d) => { d.open = true; });
+  await set(page, '#opt-patience', '0');
+  assert.ok(await page.getByTestId('augment').isChecked(), 'augmentation on (its views are rebuilt on resume)');
+  // Its controls, found by their labels too: no mirroring by default (letters), the medium strength.
+  assert.equal(await page.getByLabel('Also mirror left–right').isChecked(), false);
+  assert.match(await page.locator('#augment-flip-help').textContent(), /never for letters, digits or text/);
+  assert.equal(await page.getByLabel('How much to vary').inputValue(), 'medium');
+  await page.getByTestId('augment-strength').selectOption('light');
+  assert.match(await page.locator('#augment-strength-help').textContent(), /85–100 %.*5°/);
+  await page.getByTestId('augment-strength').selectOption('medium');
+  await page.getByTestId('train-button').click();
+
+  await waitForProgress(page, 'a checkpoint after the first epoch', {
+    done: async () => {
+      const hit = await (await caches.open('ajuste-work-v1')).match('saved/checkpoint.bin');
+      return Boolean(hit);
+    },
+    progress: () => document.querySelector('[data-testid=training-status]')?.textContent,
+  });
+  const before = await savedEpochs(page);
+  assert.ok(before >= 1 && before < EPOCHS, `checkpoint after ${before} epochs`);
+  await page.reload();
+
+  await waitForModel(page);
+  await waitForImages(page, 36);
+  const resume = page.getByTestId('resume-training');
+  await resume.waitFor({ timeout: 60_000 });
+  const saved = await savedEpochs(page);
+  assert.ok(saved >= before, `${saved} epochs saved`);
+  assert.match(await page.getByTestId('resume-notice').textContent(),
+    new RegExp(`LoRA training was interrupted after epoch ${saved} of ${EPOCHS}`));
+  await page.evaluate(() => {
+    window.__texts = [];
+    const status = document.querySelector('[data-testid=training-status]');
+    new MutationObserver(() => window.__texts.push(status.textContent))
+      .observe(status, { childList: true, characterData: true, subtree: true });
+  });
+  await resume.click();
+  const status = await waitForTraining(page);
+  assert.equal(status.state, 'done', `${status.text}\n${logs.join('\n')}`);
+  assert.equal(status.mode, 'lora');
+  assert.equal(status.epoch, String(EPOCHS), 'the resumed run counts every epoch');
+  const texts = await page.evaluate(() => window.__texts);
+  const epochs = texts.map((t) => t.match(/epoch (\d+) \/ \d+, step/)).filter(Boolean).map((m) => Number(m[1]));
+  assert.ok(epochs.length > 0 && Math.min(...epochs) === saved + 1,
+    `training went on from epoch ${saved + 1}: saw epochs ${[...new Set(epochs)].join(', ')}`);
+  const runs = await page.getByTestId('run-charts').evaluateAll((els) => els.map((e) => [e.dataset.run, e.dataset.epochs]));
+  assert.deepEqual(runs, [['lora', String(EPOCHS)]], 'the charts show the epochs done before the reload too');
+  assert.equal(await page.getByTestId('resume-training').count(), 0, 'nothing left to resume');
+  assert.equal(await savedEpochs(page), 0, 'the checkpoint is removed once the run ends');
+  await context.close();
+});
+
+test('Resume is refused, with the reason, when the images changed since the interruption', { timeout: 1_800_000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
+  const page = await context.newPage();
+  page.on('dialog', (d) => d.accept());
+  await page.goto(`${server.url}?backend=cpu`);
+  await waitForModel(page);
+  await page.getByTestId('sample-button').click();
+  await waitForImages(page, 36);
+  await page.getByTestId('finetune-mode').selectOption('lora');
+  await set(page, '[data-testid=finetune-blocks]', '1');
+  await set(page, '[data-testid=lora-rank]', '4');
+  await set(page, '[data-testid=epochs]', String(EPOCHS));
+  await page.getByTestId('train-button').click();
+  await waitForProgress(page, 'a checkpoint after the first epoch', {
+    done: async () => Boolean(await (await caches.open('ajuste-work-v1')).match('saved/checkpoint.bin')),
+    progress: () => document.querySelector('[data-testid=training-status]')?.textContent,
+  });
+  await page.reload();
+  await waitForModel(page);
+  await waitForImages(page, 36);
+  await page.getByTestId('resume-training').waitFor({ timeout: 60_000 });
+  const name = page.getByTestId('class-name').first();
+  await name.fill('renamed');
+  await name.dispatchEvent('change');
+  await page.getByTestId('resume-training').click();
+  const status = page.getByTestId('training-status');
+  await waitForProgress(page, 'the refusal', {
+    done: () => document.querySelector('[data-testid=training-status]')?.dataset.state === 'error',
+    progress: () => document.querySelector('[data-testid=training-status]')?.textContent,
+  });
+  assert.match(await status.textContent(), /images changed since this training was interrupted.*train again/);
+  await context.close();
+});
