@@ -162,7 +162,7 @@ def small(out: Path):
     w("zero_width.png", png(0, 16, 8, 2, b"\0" * 16))
     idat_at = ihdr_end
     w("bad_chunk_length.png", good[:idat_at] + struct.pack(">I", 0x7FFFFFF0) + good[idat_at + 4:])
-    w("bmp_100000.bmp", b"BM" + struct.pack("<IHHI", 70, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 100000, 100000,
+    w("bmp_60000.bmp", b"BM" + struct.pack("<IHHI", 70, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 60000, 40000,
                                                                              1, 24, 0, 16, 2835, 2835, 0, 0) + bytes(16))
     w("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle cx="32" cy="32" r="30"/></svg>\n')
     w("rgb16.png", png(32, 32, 16, 2, gradient_rows(32, 32, depth=16)))
