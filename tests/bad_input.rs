@@ -72,7 +72,9 @@ fn check_reported(id: &str, kind: &str, expected: &Value, reported: &[ajuste::da
     for want in expected {
         let (file, message) = (want["file"].as_str().unwrap(), want["message"].as_str().unwrap());
         assert!(
-            reported.iter().any(|e| e.file.contains(file) && e.problem.contains(message)),
+            reported
+                .iter()
+                .any(|e| e.file.contains(file) && e.problem.contains(message)),
             "{id}: no {kind} for “{file}” containing “{message}”; got {reported:#?}"
         );
     }
@@ -94,18 +96,34 @@ fn run_drop(case: &Value) {
             bytes: bytes_of(&f["from"]),
         })
         .collect();
-    let before = if case["start"] == "empty" { Dataset::default() } else { loaded() };
+    let before = if case["start"] == "empty" {
+        Dataset::default()
+    } else {
+        loaded()
+    };
     let mut after = before.clone();
     let report: IngestReport = after.add_folder_files(files);
     check_reported(id, "error", &case["errors"], &report.errors);
     check_reported(id, "warning", &case["warnings"], &report.warnings);
-    assert_eq!(report.added, case["added"].as_u64().unwrap() as usize, "{id}: added; {report:#?}");
-    assert_eq!(report.skipped, case["skipped"].as_u64().unwrap() as usize, "{id}: skipped");
+    assert_eq!(
+        report.added,
+        case["added"].as_u64().unwrap() as usize,
+        "{id}: added; {report:#?}"
+    );
+    assert_eq!(
+        report.skipped,
+        case["skipped"].as_u64().unwrap() as usize,
+        "{id}: skipped"
+    );
     assert_eq!(after.num_images(), before.num_images() + report.added, "{id}");
     // What was loaded is still there, in order, under the same names; new images only come after it.
     for (old, new) in before.classes.iter().zip(&after.classes) {
         assert_eq!(old.name, new.name, "{id}");
-        assert!(new.samples.starts_with(&old.samples), "{id}: class “{}” changed", old.name);
+        assert!(
+            new.samples.starts_with(&old.samples),
+            "{id}: class “{}” changed",
+            old.name
+        );
     }
     if let Some(classes) = case["classes"].as_array() {
         let new: Vec<&str> = after.classes[before.classes.len()..]

@@ -220,7 +220,11 @@ pub fn read_backbone(bytes: &[u8]) -> Result<BackboneWeights, WeightsError> {
     for (i, spec) in BLOCKS.iter().enumerate() {
         let hidden = spec.hidden();
         let expand = if spec.expand != 1 {
-            Some(folded_conv(&file, &format!("blocks.{i}.expand"), [hidden, spec.cin, 1, 1])?)
+            Some(folded_conv(
+                &file,
+                &format!("blocks.{i}.expand"),
+                [hidden, spec.cin, 1, 1],
+            )?)
         } else {
             None
         };

@@ -31,7 +31,10 @@ fn conv(folded: FoldedConv, stride: usize, groups: usize, padding: PaddingConfig
 fn linear(weights: LinearWeights, device: &Device) -> Linear {
     let (d_in, d_out) = (weights.d_in, weights.d_out);
     Linear {
-        weight: Param::from_tensor(Tensor::from_data(TensorData::new(weights.weight, [d_in, d_out]), device)),
+        weight: Param::from_tensor(Tensor::from_data(
+            TensorData::new(weights.weight, [d_in, d_out]),
+            device,
+        )),
         bias: Some(Param::from_tensor(Tensor::from_data(
             TensorData::new(weights.bias, [d_out]),
             device,
@@ -48,9 +51,7 @@ pub fn load_efficientnet(bytes: &[u8], device: &Device) -> Result<EfficientNetLi
         .into_iter()
         .zip(BLOCKS.iter())
         .map(|(block, spec)| MbConv {
-            expand: block
-                .expand
-                .map(|e| conv(e, 1, 1, PaddingConfig2d::Valid, device)),
+            expand: block.expand.map(|e| conv(e, 1, 1, PaddingConfig2d::Valid, device)),
             dw: conv(
                 block.dw,
                 spec.stride,
