@@ -38,6 +38,7 @@ for suite in "${SUITES[@]}"; do
     log="$LOG_DIR/lint.log"; ok=0
     { cargo fmt --all --check && cargo clippy --release --all-targets -- -D warnings \
       && cargo clippy --release --example bench_native --features bench-burn-head -- -D warnings \
+      && cargo clippy --release --no-default-features --lib -- -D warnings \
       && cargo clippy --release --target wasm32-unknown-unknown --lib --bins -- -D warnings \
       && cargo clippy --release --target wasm32-unknown-unknown --test browser --test bench_browser -- -D warnings; } >"$log" 2>&1 || ok=1
     [ $ok = 0 ] || tail -40 "$log" >&2

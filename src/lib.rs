@@ -6,11 +6,14 @@
 //! Data flows one way: files → decoded samples → features → head → charts and export.
 
 pub mod data;
+#[cfg(feature = "ml")]
 pub mod export;
+#[cfg(feature = "ml")]
 pub mod finetune;
 pub mod model;
 pub mod preprocess;
 pub mod rng;
+#[cfg(feature = "ml")]
 pub mod train;
 
 #[cfg(target_arch = "wasm32")]

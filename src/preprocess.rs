@@ -30,7 +30,7 @@ pub enum PreprocessError {
     #[error("not an image, or an image format that is not supported (use {SUPPORTED})")]
     Unsupported,
     /// A recognised image format that is not decoded here (TIFF, HEIC, AVIF, …).
-    #[error("{0} images are not supported (use {SUPPORTED})")]
+    #[error("the {0} format is not supported: convert it to JPEG or PNG (read here: {SUPPORTED})")]
     UnsupportedFormat(String),
     #[error(
         "the image is too large: {width}×{height} pixels (the limit is {} megapixels)",
@@ -39,7 +39,8 @@ pub enum PreprocessError {
     TooLarge { width: u32, height: u32 },
     #[error("the image has no pixels ({width}×{height})")]
     Empty { width: u32, height: u32 },
-    #[error("the image is corrupt or truncated ({0})")]
+    /// The decoder's own words are kept, after the plain reason.
+    #[error("damaged image data: the file is corrupt or truncated (decoder: {0})")]
     Corrupt(String),
     /// A supported format using a variant the decoder cannot read.
     #[error("this image cannot be decoded ({0}): save it again as JPEG or PNG")]
@@ -126,6 +127,13 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
     }
 }
 
+/// The size a header declares, read without limits (no pixel buffer is made).
+fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    reader.no_limits();
+    reader.into_decoder().ok().map(|d| d.dimensions())
+}
+
 /// Decodes with the size checks first: the header's dimensions are read before any pixel buffer is allocated.
 /// The EXIF orientation, if any, is applied.
 pub fn decode(bytes: &[u8]) -> Result<DynamicImage, PreprocessError> {
@@ -134,8 +142,16 @@ pub fn decode(bytes: &[u8]) -> Result<DynamicImage, PreprocessError> {
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
-    // Header only: a truncated or garbled header fails here, before the size is known.
-    let mut decoder = reader.into_decoder().map_err(|e| decoding_error(e, 0, 0))?;
+    // Header only: a truncated or garbled header fails here, before the size is known. A decoder that checks
+    // the limits while reading the header (PNG) fails before telling the size: read it again without limits,
+    // headers only, so the message gives the real size.
+    let mut decoder = reader.into_decoder().map_err(|e| match e {
+        ImageError::Limits(_) => {
+            let (width, height) = header_dimensions(bytes, format).unwrap_or((0, 0));
+            PreprocessError::TooLarge { width, height }
+        }
+        other => decoding_error(other, 0, 0),
+    })?;
     let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 {
         return Err(PreprocessError::Empty { width, height });

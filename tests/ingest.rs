@@ -28,8 +28,14 @@ fn photos(set: &str, class: &str, n: usize) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// A tool photo that [`loaded`] does not hold (images are told apart by content: a loaded one is a duplicate).
 fn jpg() -> Vec<u8> {
-    photos(SAMPLE, "tool", 1).remove(0).1
+    photo(5)
+}
+
+/// The `i`-th tool photo by name; 0 to 2 are loaded by [`loaded`].
+fn photo(i: usize) -> Vec<u8> {
+    photos(SAMPLE, "tool", i + 1).remove(i).1
 }
 
 /// A folder drop of `per_class` photos of each class, paths starting with `root`.
@@ -192,12 +198,12 @@ fn non_images_corrupt_truncated_and_unsupported_files_are_refused_by_name() {
         (
             "tool/scan.tif",
             b"II*\0\x08\0\0\0\0\0".to_vec(),
-            "TIF images are not supported",
+            "the TIFF format is not supported: convert it to JPEG or PNG",
         ),
         (
             "tool/scan-named.png",
             b"II*\0\x08\0\0\0\0\0".to_vec(),
-            "TIFF images are not supported",
+            "the TIFF format is not supported",
         ),
         ("tool/empty.jpg", Vec::new(), "empty"),
         ("tool/huge.jpg", vec![0; 65 << 20], "too large"),
@@ -215,8 +221,10 @@ fn non_images_corrupt_truncated_and_unsupported_files_are_refused_by_name() {
 #[test]
 fn images_are_recognised_by_content_when_the_name_does_not_say() {
     let mut d = loaded();
-    let jpg = jpg();
-    let r = d.add_folder_files(vec![file("tool/IMG_0001", &jpg), file("tool/saved.jfif", &jpg)]);
+    let r = d.add_folder_files(vec![
+        file("tool/IMG_0001", &photo(5)),
+        file("tool/saved.jfif", &photo(6)),
+    ]);
     assert_eq!((r.added, r.errors.len()), (2, 0), "{r:?}");
     assert_eq!(d.classes[2].samples.len(), 5);
     let before = d.clone();
@@ -227,7 +235,7 @@ fn images_are_recognised_by_content_when_the_name_does_not_say() {
     ]);
     assert_refused(&before, &d, &r, "IMG_0002");
     assert!(
-        problem_for(&r, "IMG_0002").contains("HEIC images are not supported"),
+        problem_for(&r, "IMG_0002").contains("the HEIC format is not supported"),
         "{r:?}"
     );
     assert!(problem_for(&r, "LICENSE").contains("not an image file"), "{r:?}");
@@ -322,7 +330,7 @@ fn too_few_classes_or_images_block_training_with_a_reason() {
     let problems = d.check_trainable().unwrap_err();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("“tool” has 1 image"), "{problems:?}");
-    d.add_to_class("tool", vec![file("pliers.jpg", &jpg())]);
+    d.add_to_class("tool", vec![file("pliers.jpg", &photo(6))]);
     assert!(d.check_trainable().is_ok());
 }
 
@@ -378,11 +386,10 @@ fn duplicates_in_a_class_are_skipped_with_a_warning() {
     assert!(r.warnings[0].file.contains("again/animal/") && r.warnings[0].problem.contains("already"));
     assert_eq!(before, d);
     // The same name in two sub-folders of a class is two images.
-    let jpg = jpg();
     let r = d.add_folder_files(vec![
-        file("set/tool/a/1.jpg", &jpg),
-        file("set/tool/b/1.jpg", &jpg),
-        file("set/animal/1.jpg", &jpg),
+        file("set/tool/a/1.jpg", &photo(5)),
+        file("set/tool/b/1.jpg", &photo(6)),
+        file("set/animal/1.jpg", &photo(7)),
     ]);
     assert_eq!(
         (r.added, r.errors.len(), r.warnings.len()),

@@ -66,16 +66,19 @@ pub fn DatasetPanel() -> impl IntoView {
         dataset.notice.get().or_else(|| {
             dataset.ingested.with(|i| {
                 i.as_ref().map(|i| {
-                    let (added, rejected) = (i.report.added, i.report.errors.len());
-                    match (added, rejected) {
-                        (0, 0) => format!("{}: no images found.", i.source),
-                        (added, 0) => format!(
-                            "{}: added {added} image{}.",
-                            i.source,
-                            if added == 1 { "" } else { "s" }
-                        ),
-                        (added, rejected) => format!("{}: added {added}, rejected {rejected} (see below).", i.source),
+                    let (added, rejected, skipped) = (i.report.added, i.report.errors.len(), i.report.skipped);
+                    if (added, rejected, skipped) == (0, 0, 0) {
+                        return format!("{}: no images found.", i.source);
                     }
+                    let mut parts = vec![format!("added {added} image{}", if added == 1 { "" } else { "s" })];
+                    if skipped > 0 {
+                        parts.push(format!("skipped {skipped} already loaded"));
+                    }
+                    if rejected > 0 {
+                        parts.push(format!("rejected {rejected}"));
+                    }
+                    let below = if rejected + skipped > 0 { " (see below)" } else { "" };
+                    format!("{}: {}{below}.", i.source, parts.join(", "))
                 })
             })
         })
@@ -161,7 +164,11 @@ fn FileErrors() -> impl IntoView {
     view! {
         <Show when=any>
             <details class="file-errors" open>
-                <summary>{move || format!("{} file(s) skipped", list(false).len())}</summary>
+                <summary>{move || {
+                    let skipped = dataset.ingested.with(|i| i.as_ref().map_or(0, |i| i.report.skipped));
+                    format!("{} file(s) refused, {skipped} skipped as already loaded, {} remark(s)",
+                        list(false).len(), list(true).len())
+                }}</summary>
                 <ul data-testid="file-errors" role="list">
                     {move || list(false).into_iter().map(|e| view! { <li class="error"><code>{e.file}</code>": "{e.problem}</li> }).collect_view()}
                 </ul>

@@ -36,7 +36,11 @@ pub fn ResultsPanel() -> impl IntoView {
             view! {
                 <div class="table-scroll">
                     <table class="confusion" data-testid="confusion-matrix">
-                        <caption>"Validation images: rows are the true class, columns the predicted one"</caption>
+                        <caption>{if r.num_val == 0 {
+                            "Training images (no held-out set: validation fraction 0): rows are the true class, columns the predicted one"
+                        } else {
+                            "Validation images: rows are the true class, columns the predicted one"
+                        }}</caption>
                         <thead><tr><th scope="col">"true \\ predicted"</th>
                             {r.labels.iter().map(|l| view! { <th scope="col">{l.clone()}</th> }).collect_view()}
                             <th scope="col">"accuracy"</th></tr></thead>

@@ -1,5 +1,6 @@
 //! Step 2: options, Train / Stop, progress, and the live loss and accuracy charts.
 
+use ajuste::train::honest::accuracy_summary;
 use ajuste::train::{Progress as RunProgress, RunMode, Stage};
 use leptos::prelude::*;
 
@@ -81,7 +82,7 @@ pub fn TrainPanel() -> impl IntoView {
         if let Some(t) = training.trained.get() {
             let r = &t.trained.report;
             let done = format!(
-                "Done: {}. Kept {} from epoch {} (lowest validation loss {:.3}, accuracy {:.1}%).",
+                "Done: {}. Kept {} from epoch {} (loss {:.3}; {}).",
                 r.stop_reason,
                 match r.mode {
                     RunMode::Head => "the head",
@@ -90,7 +91,7 @@ pub fn TrainPanel() -> impl IntoView {
                 },
                 r.best.epoch + 1,
                 r.val_loss,
-                r.val_accuracy * 100.0
+                accuracy_summary(r.val_accuracy, r.num_train, r.num_val)
             );
             return if training.stale.get() {
                 format!("{done} The images have changed since: retrain needed.")

@@ -277,19 +277,18 @@ impl Dataset {
     }
 
     /// Checks, decodes and adds one image; returns whether it was an image at all (by name or content).
+    /// Images are told apart by content: the very same image already in the class is skipped, a different
+    /// image under a name already taken is added under a new name, and an image already in another class is
+    /// added with a warning (one image under two labels leaks between training and validation).
     fn add_one(&mut self, class: &str, path: &str, name: &str, bytes: &[u8], report: &mut IngestReport) -> bool {
         let error = |problem: String| FileError::new(path, problem);
         let not_an_image = || error(format!("not an image file (use {SUPPORTED})"));
-        // An unknown extension (`.jfif`, none at all) is judged by its content, below.
-        let named_as_image = match paths::kind_of(name) {
-            FileKind::Image => true,
-            FileKind::Other(_) => false,
-            FileKind::UnsupportedImage(ext) => {
-                report
-                    .errors
-                    .push(error(format!("{ext} images are not supported (use {SUPPORTED})")));
-                return true;
-            }
+        // An unknown extension (`.jfif`, none at all) is judged by its content, below; so is a known but
+        // unsupported one (a JPEG saved as `.heic` is read as the JPEG it is).
+        let (named_as_image, unsupported_ext) = match paths::kind_of(name) {
+            FileKind::Image => (true, None),
+            FileKind::Other(_) => (false, None),
+            FileKind::UnsupportedImage(ext) => (true, Some(ext)),
             FileKind::Zip => {
                 report.errors.push(not_an_image());
                 return false;
@@ -318,21 +317,18 @@ impl Dataset {
             )));
             return true;
         };
-        let existing = self.classes.iter().position(|c| c.name == class);
-        if let Some(i) = existing
-            && self.classes[i].samples.iter().any(|s| s.name == name)
-        {
-            report.warnings.push(FileError::new(
-                path,
-                format!("“{name}” is already in class “{class}”: skipped"),
-            ));
-            return true;
-        }
         let pixels = match prepare_rgb(bytes) {
             Ok(pixels) => pixels,
             Err(PreprocessError::Unsupported) if !named_as_image => {
                 report.errors.push(not_an_image());
                 return false;
+            }
+            // Content no decoder knows (an SVG is text) under a known image format's name: that format.
+            Err(PreprocessError::Unsupported) if let Some(ext) = unsupported_ext => {
+                report
+                    .errors
+                    .push(error(PreprocessError::UnsupportedFormat(ext).to_string()));
+                return true;
             }
             Err(e) => {
                 report.errors.push(error(e.to_string()));
@@ -340,6 +336,41 @@ impl Dataset {
             }
         };
         let sample = Sample::new(name, pixels);
+        let same = |s: &Sample| s.key() == sample.key() && s.pixels == sample.pixels;
+        let existing = self.classes.iter().position(|c| c.name == class);
+        if let Some(i) = existing
+            && let Some(twin) = self.classes[i].samples.iter().find(|s| same(s))
+        {
+            let what = if twin.name == name {
+                format!("“{name}” is already in class “{class}”")
+            } else {
+                format!("the same image is already in class “{class}” as “{}”", twin.name)
+            };
+            report.warnings.push(error(format!("{what}: skipped")));
+            report.skipped += 1;
+            return true;
+        }
+        for other in self.classes.iter().filter(|c| c.name != class) {
+            if let Some(twin) = other.samples.iter().find(|s| same(s)) {
+                report.warnings.push(error(format!(
+                    "the same image is also in class “{}” (as “{}”): one image in two classes leaks between \
+                     training and validation (it can be trained on under one label and checked under the other); \
+                     remove it from the wrong class",
+                    other.name, twin.name
+                )));
+                break;
+            }
+        }
+        let mut sample = sample;
+        if let Some(i) = existing
+            && self.classes[i].samples.iter().any(|s| s.name == name)
+        {
+            let free = free_name(&self.classes[i], name);
+            report.warnings.push(error(format!(
+                "a different image named “{name}” is already in class “{class}”: added as “{free}”"
+            )));
+            sample.name = free;
+        }
         match existing {
             Some(i) => self.classes[i].samples.push(sample),
             None => self.classes.push(ClassData::new(class, vec![sample])),
@@ -347,6 +378,18 @@ impl Dataset {
         report.added += 1;
         true
     }
+}
+
+/// `name` with " (2)", " (3)"… before its extension: the first one not taken in the class.
+fn free_name(class: &ClassData, name: &str) -> String {
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && !stem.ends_with('/') => (stem, format!(".{ext}")),
+        _ => (name, String::new()),
+    };
+    (2..)
+        .map(|n| format!("{stem} ({n}){ext}"))
+        .find(|candidate| class.samples.iter().all(|s| &s.name != candidate))
+        .unwrap_or_else(|| name.to_string())
 }
 
 #[cfg(test)]

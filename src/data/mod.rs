@@ -143,11 +143,14 @@ impl std::fmt::Display for FileError {
 
 impl std::error::Error for FileError {}
 
-/// What one ingest call did: images added, files refused (errors) and files accepted or skipped with a remark
-/// (warnings: duplicates, nested folders).
+/// What one ingest call did: images added, files refused (errors), images skipped as already loaded
+/// (`skipped`, each with a warning) and remarks on what was accepted (warnings: renamed, in two classes, nested
+/// folders).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngestReport {
     pub added: usize,
+    /// Images left out because the very same image is already in the class.
+    pub skipped: usize,
     pub errors: Vec<FileError>,
     pub warnings: Vec<FileError>,
 }
@@ -155,6 +158,7 @@ pub struct IngestReport {
 impl IngestReport {
     pub fn merge(&mut self, other: IngestReport) {
         self.added += other.added;
+        self.skipped += other.skipped;
         self.errors.extend(other.errors);
         self.warnings.extend(other.warnings);
     }

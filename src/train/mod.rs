@@ -9,6 +9,7 @@ pub mod augment;
 mod deep_job;
 pub mod epoch_log;
 pub mod head;
+pub mod honest;
 pub mod job;
 pub mod metrics;
 pub mod mode;
