@@ -134,10 +134,30 @@ fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
     reader.into_decoder().ok().map(|d| d.dimensions())
 }
 
+/// The size a PNG, BMP or GIF header declares, read from its bytes. Needed in wasm32, where the decoders refuse
+/// an image whose buffer would not fit a 32-bit `usize` before telling its size.
+fn declared_dimensions(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
+    let be = |at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+    let le32 = |at: usize| Some(i32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?).unsigned_abs());
+    let le16 = |at: usize| Some(u32::from(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?)));
+    match format {
+        ImageFormat::Png if bytes.get(12..16) == Some(b"IHDR") => Some((be(16)?, be(20)?)),
+        ImageFormat::Bmp if le32(14)? == 12 => Some((le16(18)?, le16(20)?)),
+        ImageFormat::Bmp => Some((le32(18)?, le32(22)?)),
+        ImageFormat::Gif => Some((le16(6)?, le16(8)?)),
+        _ => None,
+    }
+}
+
 /// Decodes with the size checks first: the header's dimensions are read before any pixel buffer is allocated.
 /// The EXIF orientation, if any, is applied.
 pub fn decode(bytes: &[u8]) -> Result<DynamicImage, PreprocessError> {
     let format = sniff(bytes)?;
+    if let Some((width, height)) = declared_dimensions(bytes, format)
+        && u64::from(width) * u64::from(height) > MAX_SOURCE_PIXELS
+    {
+        return Err(PreprocessError::TooLarge { width, height });
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_DECODE_BYTES);
