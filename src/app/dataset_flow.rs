@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ajuste::data::ingest::MAX_FILE_BYTES;
 use ajuste::data::zip_archive::MAX_TOTAL_BYTES;
 use ajuste::data::{
-    ClassId, Dataset, FileError, IngestReport, InputFile, MAX_CLASS_NAME_CHARS, Placement, plan_folder,
+    ClassId, Dataset, FileError, IngestReport, InputFile, MAX_CLASS_NAME_CHARS, Placement, missing_images, plan_folder,
 };
 use ajuste::preprocess::thumbnail_rgba;
 use leptos::prelude::*;
@@ -153,6 +153,7 @@ impl DatasetFlow {
             report.errors.push(FileError::new(file, why));
         }
         // Where each file goes is decided on the whole drop (its root folder is recognised from all paths).
+        let target_is_folders = matches!(target, Target::Folders);
         let routes: Vec<Route> = match target {
             Target::Folders => {
                 let paths: Vec<&str> = picked.iter().map(|p| p.path.as_str()).collect();
@@ -162,6 +163,8 @@ impl DatasetFlow {
             }
             Target::Class(class) => vec![Route::Into(class); total],
         };
+        let paths: Vec<String> = picked.iter().map(|p| p.path.clone()).collect();
+        let mut found = vec![false; total];
         for (i, (file, route)) in picked.into_iter().zip(routes).enumerate() {
             self.loading.set(Some((i, total)));
             if let Route::Planned(placement @ (Placement::Skip | Placement::Refused(_))) = &route {
@@ -169,9 +172,11 @@ impl DatasetFlow {
                     path: file.path,
                     bytes: Vec::new(),
                 };
-                report.merge(self.change(|d| d.add_planned(placement, &input)));
+                report.merge(self.change(|d| d.add_planned(placement, &input)).0);
                 continue;
             }
+            // A file that cannot be read still counts as an image found (as natively): its error says why.
+            found[i] = true;
             let input = match read_checked(file, route == Route::Planned(Placement::Zip)).await {
                 Ok(input) => input,
                 Err(e) => {
@@ -180,7 +185,11 @@ impl DatasetFlow {
                 }
             };
             report.merge(match &route {
-                Route::Planned(placement) => self.change(|d| d.add_planned(placement, &input)),
+                Route::Planned(placement) => {
+                    let (placed, held_image) = self.change(|d| d.add_planned(placement, &input));
+                    found[i] = held_image;
+                    placed
+                }
                 Route::Into(class) => self.change(|d| d.add_to_class(class, vec![input])),
             });
             // Stored as they come, so the page never holds more than a few images' pixels.
@@ -189,6 +198,10 @@ impl DatasetFlow {
             if i % 4 == 3 {
                 yield_to_browser().await;
             }
+        }
+        if target_is_folders {
+            let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+            report.merge(missing_images(&paths, &found));
         }
         self.finish(source, report);
     }

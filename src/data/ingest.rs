@@ -164,6 +164,15 @@ fn report_missing_images(paths: &[&str], found: &[bool], source: Option<&str>, r
     }
 }
 
+/// For a drop added file by file with [`Dataset::add_planned`]: "no images found" for the drop or for each
+/// folder with no image below it, as [`Dataset::add_folder_files`] reports. `found[i]` is what `add_planned`
+/// said for `paths[i]`.
+pub fn missing_images(paths: &[&str], found: &[bool]) -> IngestReport {
+    let mut report = IngestReport::default();
+    report_missing_images(paths, found, None, &mut report);
+    report
+}
+
 impl Dataset {
     /// A folder drop or pick: each file's class is its folder (see [`plan_folder`]). Zips in the drop are opened.
     pub fn add_folder_files(&mut self, mut files: Vec<InputFile>) -> IngestReport {
@@ -181,10 +190,11 @@ impl Dataset {
     }
 
     /// Adds one file where [`plan_folder`] placed it (lets a caller read and decode a large drop file by file).
-    pub fn add_planned(&mut self, placement: &Placement, file: &InputFile) -> IngestReport {
+    /// Also says whether the file held an image (or a zip), for [`missing_images`] once the drop is done.
+    pub fn add_planned(&mut self, placement: &Placement, file: &InputFile) -> (IngestReport, bool) {
         let mut report = IngestReport::default();
-        self.place(placement, file, &mut report);
-        report
+        let found = self.place(placement, file, &mut report);
+        (report, found)
     }
 
     /// Loose images into one class, created if new. Only the file name counts, not its folders.
@@ -336,7 +346,8 @@ impl Dataset {
             }
         };
         let sample = Sample::new(name, pixels);
-        let same = |s: &Sample| s.key() == sample.key() && s.pixels == sample.pixels;
+        // A stored sample keeps only its key: the 64-bit content hash decides then.
+        let same = |s: &Sample| s.key() == sample.key() && (!s.in_memory() || s.pixels == sample.pixels);
         let existing = self.classes.iter().position(|c| c.name == class);
         if let Some(i) = existing
             && let Some(twin) = self.classes[i].samples.iter().find(|s| same(s))

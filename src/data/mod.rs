@@ -13,7 +13,7 @@ pub mod split;
 pub mod store;
 pub mod zip_archive;
 
-pub use ingest::{Placement, plan_folder};
+pub use ingest::{Placement, missing_images, plan_folder};
 
 /// A file as the browser hands it over.
 #[derive(Debug, Clone, PartialEq, Eq)]
