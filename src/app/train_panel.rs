@@ -80,6 +80,9 @@ pub fn TrainPanel() -> impl IntoView {
         }
         if let Some(t) = training.trained.get() {
             let r = &t.trained.report;
+            if let Some(file) = &t.opened {
+                return format!("Kept the model opened from {file} (not trained here). Train to replace it.");
+            }
             let done = format!(
                 "Done: {}. Kept {} from epoch {} (lowest validation loss {:.3}, accuracy {:.1}%).",
                 r.stop_reason,

@@ -19,6 +19,9 @@ use super::runner::{Job, StopSignal, TrainingService};
 pub struct TrainedOn {
     pub trained: Trained,
     pub fingerprint: u64,
+    /// The file name when the model was opened (*Open model*) rather than trained here.
+    #[serde(default)]
+    pub opened: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -56,8 +59,9 @@ impl TrainingFlow {
         let trained: RwSignal<Option<Arc<TrainedOn>>> = RwSignal::new(None);
         let stale = Memo::new(move |_| {
             trained.with(|t| {
+                // An opened model was not trained on these images: changing them does not make it stale.
                 t.as_ref()
-                    .is_some_and(|t| dataset.dataset.with(|d| d.fingerprint()) != t.fingerprint)
+                    .is_some_and(|t| t.opened.is_none() && dataset.dataset.with(|d| d.fingerprint()) != t.fingerprint)
             })
         });
         Self {
@@ -173,6 +177,7 @@ impl TrainingFlow {
                 TrainEvent::Finished(trained) => self.trained.set(Some(Arc::new(TrainedOn {
                     trained: *trained,
                     fingerprint,
+                    opened: None,
                 }))),
                 TrainEvent::Stopped { stage, done, total } => self.notice.set(Some(match stage {
                     Stage::Embedding => {

@@ -101,7 +101,11 @@ impl<'a> TensorFile<'a> {
 }
 
 /// Conv weight [out, in/groups, k, k] with the BN that follows it folded in: returns (weight, bias).
-fn folded_conv(file: &TensorFile, prefix: &str, shape: [usize; 4]) -> Result<(Vec<f32>, Vec<f32>), WeightsError> {
+pub(crate) fn folded_conv(
+    file: &TensorFile,
+    prefix: &str,
+    shape: [usize; 4],
+) -> Result<(Vec<f32>, Vec<f32>), WeightsError> {
     let out = shape[0];
     let mut weight = file.f32(&format!("{prefix}.conv.weight"), &shape)?;
     let gamma = file.f32(&format!("{prefix}.bn.weight"), &[out])?;
