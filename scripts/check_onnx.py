@@ -3,7 +3,7 @@
 
   python3 scripts/check_onnx.py model.onnx [--logits expected.safetensors] [--tol 1e-4]
 
-Loads the model, checks its input (`input` [batch,3,224,224] float32) and outputs (`logits` [batch,K],
+Runs the ONNX checker (when the `onnx` package is installed), loads the model, checks its input (`input` [batch,3,224,224] float32) and outputs (`logits` [batch,K],
 `embedding` [batch,1280]) and its labels metadata, runs the four golden inputs of tests/fixtures (each alone and
 all four as one batch: the same logits), and prints each input's top class. With `--logits`, a safetensors file
 holding `logits` [4,K] (what `AJUSTE_ONNX_DIR=dir cargo test --release --test onnx` writes next to each model it
@@ -40,6 +40,12 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-4)
     a = ap.parse_args()
 
+    try:  # the ONNX checker with shape inference, when the `onnx` package is there
+        import onnx
+        onnx.checker.check_model(onnx.load(a.model), full_check=True)
+        print(f"onnx {onnx.__version__} checker: OK")
+    except ImportError:
+        pass
     session = ort.InferenceSession(a.model, providers=["CPUExecutionProvider"])
     inputs, outputs = session.get_inputs(), {o.name: o for o in session.get_outputs()}
     assert [i.name for i in inputs] == ["input"], f"inputs: {[i.name for i in inputs]}"
