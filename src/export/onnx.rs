@@ -32,12 +32,13 @@ pub enum OnnxInput {
     Pixels,
 }
 
-struct Graph {
+struct Graph<'f> {
+    file: &'f TensorFile<'f>,
     nodes: Vec<Message>,
     initializers: Vec<Message>,
 }
 
-impl Graph {
+impl Graph<'_> {
     fn node(&mut self, op: &str, name: &str, inputs: &[&str], output: &str, attrs: &[Attr]) {
         self.nodes.push(node(op, name, inputs, &[output], attrs));
     }
@@ -49,7 +50,6 @@ impl Graph {
     /// Conv with its BN folded in (as the loader folds it) + optional ReLU6; returns the output's name.
     fn conv_bn(
         &mut self,
-        file: &TensorFile,
         prefix: &str,
         x: &str,
         shape: [usize; 4],
@@ -57,7 +57,7 @@ impl Graph {
         padding: PaddingConfig2d,
         relu6: bool,
     ) -> Result<String, WeightsError> {
-        let (weight, bias) = folded_conv(file, prefix, shape)?;
+        let (weight, bias) = folded_conv(self.file, prefix, shape)?;
         let (w, b) = (format!("{prefix}.weight"), format!("{prefix}.bias"));
         self.init(&w, &shape, &weight);
         self.init(&b, &shape[..1], &bias);
@@ -92,15 +92,9 @@ impl Graph {
     }
 
     /// `classifier.weight` [out, in] as a Gemm (`y = x Wᵀ + b`, PyTorch's layout); returns (output, out size).
-    fn dense(
-        &mut self,
-        file: &TensorFile,
-        prefix: &str,
-        x: &str,
-        d_in: usize,
-    ) -> Result<(String, usize), WeightsError> {
+    fn dense(&mut self, prefix: &str, x: &str, d_in: usize) -> Result<(String, usize), WeightsError> {
         let name = format!("{prefix}.weight");
-        let (shape, weight) = file.f32_any_shape(&name)?;
+        let (shape, weight) = self.file.f32_any_shape(&name)?;
         if shape.len() != 2 || shape[1] != d_in || shape[0] == 0 {
             return Err(WeightsError::Shape {
                 name,
@@ -109,7 +103,7 @@ impl Graph {
             });
         }
         let d_out = shape[0];
-        let bias = file.f32(&format!("{prefix}.bias"), &[d_out])?;
+        let bias = self.file.f32(&format!("{prefix}.bias"), &[d_out])?;
         let b = format!("{prefix}.bias");
         self.init(&name, &shape, &weight);
         self.init(&b, &[d_out], &bias);
@@ -133,6 +127,7 @@ fn metadata_of(bytes: &[u8]) -> Vec<(String, String)> {
 pub fn model_onnx(model_safetensors: &[u8], input: OnnxInput) -> Result<Vec<u8>, ExportError> {
     let file = TensorFile::parse(model_safetensors)?;
     let mut g = Graph {
+        file: &file,
         nodes: Vec::new(),
         initializers: Vec::new(),
     };
@@ -159,14 +154,13 @@ pub fn model_onnx(model_safetensors: &[u8], input: OnnxInput) -> Result<Vec<u8>,
         x = "normalise".into();
     }
     let stem_pad = crate::model::efficientnet::tf_same_padding(IMAGE_SIZE, 3, 2);
-    x = g.conv_bn(&file, "stem", &x, [32, 3, 3, 3], 2, stem_pad, true)?;
+    x = g.conv_bn("stem", &x, [32, 3, 3, 3], 2, stem_pad, true)?;
     for (i, spec) in BLOCKS.iter().enumerate() {
         let hidden = spec.hidden();
         let mut h = x.clone();
         if spec.expand != 1 {
             let shape = [hidden, spec.cin, 1, 1];
             h = g.conv_bn(
-                &file,
                 &format!("blocks.{i}.expand"),
                 &h,
                 shape,
@@ -177,10 +171,10 @@ pub fn model_onnx(model_safetensors: &[u8], input: OnnxInput) -> Result<Vec<u8>,
         }
         let pad = crate::model::efficientnet::tf_same_padding(spec.size_in, spec.kernel, spec.stride);
         let dw_shape = [hidden, 1, spec.kernel, spec.kernel];
-        h = g.conv_bn(&file, &format!("blocks.{i}.dw"), &h, dw_shape, spec.stride, pad, true)?;
+        h = g.conv_bn(&format!("blocks.{i}.dw"), &h, dw_shape, spec.stride, pad, true)?;
         let project_shape = [spec.cout, hidden, 1, 1];
         let project = format!("blocks.{i}.project");
-        h = g.conv_bn(&file, &project, &h, project_shape, 1, PaddingConfig2d::Valid, false)?;
+        h = g.conv_bn(&project, &h, project_shape, 1, PaddingConfig2d::Valid, false)?;
         if spec.residual() {
             let sum = format!("blocks.{i}.add");
             g.node("Add", &sum, &[&x, &h], &sum, &[]);
@@ -189,7 +183,7 @@ pub fn model_onnx(model_safetensors: &[u8], input: OnnxInput) -> Result<Vec<u8>,
         x = h;
     }
     let head_shape = [EMBEDDING_DIM, 320, 1, 1];
-    x = g.conv_bn(&file, "head", &x, head_shape, 1, PaddingConfig2d::Valid, true)?;
+    x = g.conv_bn("head", &x, head_shape, 1, PaddingConfig2d::Valid, true)?;
     g.node(
         "ReduceMean",
         "pool",
@@ -198,12 +192,12 @@ pub fn model_onnx(model_safetensors: &[u8], input: OnnxInput) -> Result<Vec<u8>,
         &[Attr::Ints("axes", &[2, 3]), Attr::Int("keepdims", 0)],
     );
     let (last, classes) = if file.contains("classifier.weight") {
-        g.dense(&file, "classifier", "embedding", EMBEDDING_DIM)?
+        g.dense("classifier", "embedding", EMBEDDING_DIM)?
     } else if file.contains("classifier.0.weight") {
         // nn.Sequential(Linear, ReLU, Dropout, Linear): dropout is the identity at inference.
-        let (hidden, units) = g.dense(&file, "classifier.0", "embedding", EMBEDDING_DIM)?;
+        let (hidden, units) = g.dense("classifier.0", "embedding", EMBEDDING_DIM)?;
         g.node("Relu", "classifier.1", &[&hidden], "classifier.1", &[]);
-        g.dense(&file, "classifier.3", "classifier.1", units)?
+        g.dense("classifier.3", "classifier.1", units)?
     } else {
         return Err(WeightsError::Missing("classifier.weight".into()).into());
     };
