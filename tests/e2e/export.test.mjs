@@ -92,7 +92,8 @@ test('Export: model.onnx and the bundle download; Open model keeps a downloaded 
 
   // model.onnx: a ModelProto with IR version 7, our producer, a graph with the weights, opset 13 and the labels.
   const { bytes: onnx } = await download(page, 'export-onnx', 'model.onnx');
-  assert.ok(onnx.length > 18_000_000, `${onnx.length} bytes`);
+  // The backbone's 3.4 M weights as raw float32, BN folded away.
+  assert.ok(onnx.length > 13_000_000, `${onnx.length} bytes`);
   const model = protobufFields(onnx);
   assert.deepEqual(model[1], [7]);
   assert.equal(Buffer.from(model[2][0]).toString(), 'ajuste');
