@@ -137,11 +137,14 @@ fn labels_and_config_come_from_the_files_given() {
     assert_eq!(err.file, "config.json");
 }
 
+/// A tensor of a file being edited: name, dtype, shape, bytes.
+type Raw = (String, Dtype, Vec<usize>, Vec<u8>);
+
 /// The exported file with one tensor replaced (or removed, or added) and everything re-serialised.
-fn edited(edit: &dyn Fn(&mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>)) -> Vec<u8> {
+fn edited(edit: &dyn Fn(&mut Vec<Raw>)) -> Vec<u8> {
     let (bytes, _) = exported(&BackboneDelta::default());
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = file
+    let mut tensors: Vec<Raw> = file
         .tensors()
         .into_iter()
         .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
