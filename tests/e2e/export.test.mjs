@@ -111,6 +111,9 @@ test('Export: model.onnx and the bundle download; Open model keeps a downloaded 
   const outputs = graph[12].map((v) => Buffer.from(protobufFields(v)[1][0]).toString());
   assert.deepEqual(outputs, ['logits', 'embedding']);
 
+  await page.locator('.snippet').first().evaluate((d) => { d.open = true; });
+  await page.getByTestId('export-panel').screenshot({ path: join(RESULTS, 'export-panel.png') });
+
   // The bundle: every format and the model card.
   const { bytes: zip } = await download(page, 'export-bundle', 'ajuste-model.zip');
   assert.equal(zip.readUInt32LE(0), 0x04034b50, 'a zip');
