@@ -1,12 +1,21 @@
 //! The downloads: `model.safetensors` (backbone + new head, fp32, the clean names of docs/model.md),
 //! `head.safetensors`, `labels.txt` and `config.json`; after a deeper fine-tune, the merged backbone
-//! (`merge.rs`) and the PEFT LoRA adapter (`peft.rs`).
+//! (`merge.rs`) and the PEFT LoRA adapter (`peft.rs`); `model.onnx` (`onnx.rs`), the model card (`card.rs`)
+//! and the zip of them all (`bundle.rs`); reading a `model.safetensors` back (`open.rs`).
 
+pub mod bundle;
+pub mod card;
 pub mod merge;
+pub mod onnx;
+pub mod open;
 pub mod peft;
 pub mod record;
 
+pub use bundle::{bundle_files, bundle_zip};
+pub use card::model_card;
 pub use merge::merged_backbone;
+pub use onnx::{OnnxInput, model_onnx};
+pub use open::{OpenError, OpenedModel, load_model, open_model};
 pub use peft::{PeftAdapter, peft_adapter, timm_module_name};
 pub use record::FinetuneRecord;
 

@@ -5,6 +5,7 @@ use ajuste::train::RunMode;
 use leptos::prelude::*;
 
 use super::ErrorLine;
+use super::export_panel::ExportPanel;
 use super::model_flow::ModelFlow;
 use super::training_flow::{Download, TrainingFlow};
 
@@ -15,6 +16,20 @@ pub fn ResultsPanel() -> impl IntoView {
     let done = move || training.trained.with(Option::is_some);
     let matrix = move || {
         training.trained.get().map(|t| {
+            if let Some(file) = &t.opened {
+                let labels = &t.trained.report.labels;
+                return view! {
+                    <p data-testid="opened-model">
+                        {format!(
+                            "Opened from {file}: {} classes ({}). It was not trained here: there are no held-out \
+                             results to show; try it or export it.",
+                            labels.len(),
+                            labels.join(", ")
+                        )}
+                    </p>
+                }
+                .into_any();
+            }
             let r = &t.trained.report;
             let k = r.confusion.k;
             let max = r.confusion.counts.iter().copied().max().unwrap_or(1).max(1);
@@ -62,6 +77,7 @@ pub fn ResultsPanel() -> impl IntoView {
                     )}
                 </p>
             }
+            .into_any()
         })
     };
     let export = move |what: Download| move |_| training.export(&model, what);
@@ -95,6 +111,7 @@ pub fn ResultsPanel() -> impl IntoView {
                     on:click=export(Download::Config)>"config.json"</button>
             </div>
             <ErrorLine error=training.export_error test_id="results-error" />
+            <ExportPanel />
             <p class="hint">"The full model loads in PyTorch with the reference module; see the README for a five-line example."</p>
         </section>
     }

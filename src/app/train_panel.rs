@@ -81,6 +81,9 @@ pub fn TrainPanel() -> impl IntoView {
         }
         if let Some(t) = training.trained.get() {
             let r = &t.trained.report;
+            if let Some(file) = &t.opened {
+                return format!("Kept the model opened from {file} (not trained here). Train to replace it.");
+            }
             let done = format!(
                 "Done: {}. Kept {} from epoch {} (loss {:.3}; {}).",
                 r.stop_reason,

@@ -21,6 +21,9 @@ use super::runner::{Job, StopSignal, TrainingService};
 pub struct TrainedOn {
     pub trained: Trained,
     pub fingerprint: u64,
+    /// The file name when the model was opened (*Open model*) rather than trained here.
+    #[serde(default)]
+    pub opened: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -61,7 +64,8 @@ impl TrainingFlow {
         let stale = Memo::new(move |_| {
             trained.with(|t| {
                 t.as_ref()
-                    .is_some_and(|t| dataset.dataset.with(|d| d.fingerprint()) != t.fingerprint)
+                    // An opened model was not trained on these images: changing them does not make it stale.
+                    .is_some_and(|t| t.opened.is_none() && dataset.dataset.with(|d| d.fingerprint()) != t.fingerprint)
             })
         });
         Self {
@@ -245,6 +249,7 @@ impl TrainingFlow {
                     TrainEvent::Finished(trained) => self.trained.set(Some(Arc::new(TrainedOn {
                         trained: *trained,
                         fingerprint,
+                        opened: None,
                     }))),
                     TrainEvent::Stopped { stage, done, total } => self.notice.set(Some(match stage {
                         Stage::Embedding => {

