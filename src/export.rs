@@ -188,6 +188,15 @@ pub fn config_json_finetuned(meta: &ExportMetadata, finetune: &FinetuneRecord) -
     serde_json::to_string_pretty(&config).unwrap_or_default()
 }
 
+/// The `config.json` of a trained model: with the `finetune` section when it was fine-tuned deeper.
+pub fn config_json_of(report: &TrainingReport) -> String {
+    let meta = ExportMetadata::from_report(report);
+    match FinetuneRecord::from_report(report) {
+        Some(record) => config_json_finetuned(&meta, &record),
+        None => config_json(&meta),
+    }
+}
+
 fn config_value(meta: &ExportMetadata) -> serde_json::Value {
     let id2label: serde_json::Map<String, serde_json::Value> = meta
         .labels

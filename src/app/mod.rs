@@ -5,6 +5,7 @@
 
 mod backend;
 mod browser;
+mod camera;
 mod charts;
 mod class_card;
 mod dataset_flow;
@@ -14,16 +15,19 @@ mod error;
 mod files;
 mod finetune_form;
 mod header;
+mod mistakes;
 mod model_fetch;
 mod model_flow;
 mod options_form;
 mod persist;
+mod project_bar;
 mod results_panel;
 mod run_charts;
 mod runner;
 mod saved;
 mod train_panel;
 mod training_flow;
+mod try_panel;
 
 use leptos::prelude::*;
 
@@ -52,10 +56,12 @@ fn App() -> impl IntoView {
     warn_before_leaving(dataset, training);
     view! {
         <header::Header />
+        <project_bar::ProjectBar />
         <main>
             <dataset_panel::DatasetPanel />
             <train_panel::TrainPanel />
             <results_panel::ResultsPanel />
+            <try_panel::TryPanel />
         </main>
         <footer>
             <p>
