@@ -136,9 +136,10 @@ fn extension(name: &str) -> String {
 /// they are still known; every other image is written as its prepared pixels.
 pub fn write(project: &Project, originals: &HashMap<u64, Vec<u8>>) -> Result<Vec<u8>, ProjectError> {
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    // A fixed time (1980-01-01): the same project gives the same file, and no clock is read (wasm has none).
     let options = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Stored)
-        .large_file(false);
+        .last_modified_time(zip::DateTime::default());
     let mut put = |name: &str, bytes: &[u8]| -> Result<(), ProjectError> {
         zip.start_file(name, options)
             .and_then(|_| zip.write_all(bytes).map_err(Into::into))

@@ -107,18 +107,15 @@ mod worker {
         }
     }
 
-    async fn predict(input: ImageInput, bytes: Vec<u8>) {
-        let result = async {
-            let (device, predictor) = STATE
-                .with(|s| s.borrow().predictor.clone())
-                .ok_or("the trained model is not loaded")?;
-            let pixels = match input {
-                ImageInput::File => prepare_rgb(&bytes).map_err(|e| e.to_string())?,
-                ImageInput::Frame { width, height } => prepare_frame(width, height, bytes)?,
-            };
-            predictor.predict(&pixels, &device).await
+    async fn classify(input: ImageInput, bytes: Vec<u8>) -> Result<ajuste::predict::Prediction, String> {
+        let (device, predictor) = STATE
+            .with(|s| s.borrow().predictor.clone())
+            .ok_or("the trained model is not loaded")?;
+        let pixels = match input {
+            ImageInput::File => prepare_rgb(&bytes).map_err(|e| e.to_string())?,
+            ImageInput::Frame { width, height } => prepare_frame(width, height, bytes)?,
         };
-        post(&FromWorker::Predicted(result.await));
+        predictor.predict(&pixels, &device).await
     }
 
     async fn start(options: ajuste::train::TrainOptions, batch_size: usize, dataset: Vec<u8>) {
@@ -166,7 +163,9 @@ mod worker {
             Some(Ok(ToWorker::LoadPredictor { webgpu, trained })) => {
                 wasm_bindgen_futures::spawn_local(load_predictor(webgpu, *trained, bytes))
             }
-            Some(Ok(ToWorker::Predict { input })) => wasm_bindgen_futures::spawn_local(predict(input, bytes)),
+            Some(Ok(ToWorker::Predict { input })) => wasm_bindgen_futures::spawn_local(async move {
+                post(&FromWorker::Predicted(classify(input, bytes).await))
+            }),
             other => web_sys::console::error_1(&format!("worker: unreadable message {other:?}").into()),
         }
     }

@@ -131,7 +131,7 @@ pub fn Mistakes(selected: RwSignal<Option<(usize, usize)>>) -> impl IntoView {
             (Now::InClass, false) => ().into_any(),
         };
         view! {
-            <li class="mistake" data-testid=if wrong { "mistake" } else { "held-out-image" }
+            <li class="mistake" data-testid={if wrong { "mistake" } else { "held-out-image" }}
                 data-truth=item.truth.clone() data-predicted=item.predicted.clone()>
                 {thumbnail(item.key).map(|src| view! { <img src=src alt=alt width="64" height="64" /> })}
                 <span class="truth">"True: "<strong>{item.truth.clone()}</strong></span>
@@ -150,7 +150,7 @@ pub fn Mistakes(selected: RwSignal<Option<(usize, usize)>>) -> impl IntoView {
                 <p>{move || if selected.with(Option::is_some) { "No held-out images in this cell." } else { "No mistakes on the held-out images." }}</p>
             </Show>
             <ul class="mistake-list">
-                <For each=shown key=|item| (item.index, format!("{:?}", item.now)) children=row />
+                <For each=shown key=|item: &Item| (item.index, format!("{:?}", item.now)) children=row />
             </ul>
             <Show when=move || more() > 0>
                 <p>{move || format!("and {} more", more())}</p>

@@ -34,6 +34,9 @@ struct TryIt {
     /// The live camera, while it runs.
     camera: RwSignal<Option<MediaStream>, LocalStorage>,
     service: StoredValue<TrainingService, LocalStorage>,
+    video: NodeRef<html::Video>,
+    /// The browser is asking for the camera (a second click waits).
+    starting: RwSignal<bool>,
 }
 
 impl TryIt {
@@ -61,12 +64,18 @@ impl TryIt {
         }
     }
 
+    /// Classifies a dropped, pasted or picked file (the camera stops: its next frame would replace the answer).
     fn file(self, file: web_sys::File) {
+        self.stop_camera();
         let picked = super::files::PickedFile {
             path: file.name(),
             file,
         };
         leptos::task::spawn_local(async move {
+            // The camera's last frame may still be in flight.
+            while self.busy.get_untracked() {
+                gloo::timers::future::TimeoutFuture::new(20).await;
+            }
             match read_file(picked).await {
                 Ok(input) => {
                     if let Some(result) = self.classify(ImageInput::File, input.bytes).await {
@@ -78,9 +87,16 @@ impl TryIt {
         });
     }
 
-    async fn start_camera(self, video: web_sys::HtmlVideoElement) {
+    async fn start_camera(self) {
+        let Some(video) = self.video.get_untracked() else { return };
+        if self.starting.get_untracked() {
+            return;
+        }
+        self.starting.set(true);
         self.error.set(None);
-        let stream = match camera::start(&video).await {
+        let started = camera::start(&video).await;
+        self.starting.set(false);
+        let stream = match started {
             Ok(stream) => stream,
             Err(why) => return self.error.set(Some(AppError::Camera(why))),
         };
@@ -111,9 +127,9 @@ impl TryIt {
         }
     }
 
-    fn stop_camera(&self, video: Option<web_sys::HtmlVideoElement>) {
+    fn stop_camera(&self) {
         if let Some(stream) = self.camera.get_untracked() {
-            if let Some(video) = video {
+            if let Some(video) = self.video.get_untracked() {
                 camera::stop(&stream, &video);
             }
             self.camera.set(None);
@@ -125,9 +141,12 @@ impl TryIt {
 pub fn TryPanel() -> impl IntoView {
     let training = expect_context::<TrainingFlow>();
     let model = expect_context::<ModelFlow>();
+    let video: NodeRef<html::Video> = NodeRef::new();
     let it = TryIt {
         training,
         model,
+        video,
+        starting: RwSignal::new(false),
         result: RwSignal::new(None),
         error: RwSignal::new(None),
         busy: RwSignal::new(false),
@@ -141,7 +160,6 @@ pub fn TryPanel() -> impl IntoView {
         it.result.set(None);
     });
     let input: NodeRef<html::Input> = NodeRef::new();
-    let video: NodeRef<html::Video> = NodeRef::new();
     let on_pick = move |_| {
         let Some(element) = input.get() else { return };
         if let Some(file) = element.files().and_then(|list| files_from_list(&list).pop()) {
@@ -169,14 +187,14 @@ pub fn TryPanel() -> impl IntoView {
     });
     on_cleanup(move || {
         paste.remove();
-        it.stop_camera(video.get_untracked().map(|v| v.into()));
+        it.stop_camera();
     });
     let live = move || it.camera.with(Option::is_some);
     let on_camera = move |_| {
         if live() {
-            it.stop_camera(video.get_untracked().map(|v| v.into()));
-        } else if let Some(element) = video.get_untracked() {
-            leptos::task::spawn_local(it.start_camera(element.into()));
+            it.stop_camera();
+        } else {
+            leptos::task::spawn_local(it.start_camera());
         }
     };
     let top = move || it.result.with(|r| r.as_ref().and_then(|(_, p)| p.top().cloned()));
@@ -194,6 +212,7 @@ pub fn TryPanel() -> impl IntoView {
                                 data-testid="try-input" on:change=on_pick />
                         </label>
                         <button type="button" data-testid="try-camera" aria-pressed=move || live().to_string()
+                            disabled=move || it.starting.get()
                             on:click=on_camera>{move || if live() { "Stop camera" } else { "Use camera" }}</button>
                     </div>
                 </div>
