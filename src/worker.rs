@@ -15,9 +15,9 @@ mod worker {
 
     use ajuste::data::snapshot;
     use ajuste::model::{EfficientNetLite0, load_efficientnet};
-    use ajuste::train::job::{Host, Job, run_job};
     use ajuste::predict::{Predictor, exported_model, prepare_frame};
     use ajuste::preprocess::prepare_rgb;
+    use ajuste::train::job::{Host, Job, run_job};
     use ajuste::train::protocol::{FromWorker, ImageInput, ToWorker};
     use ajuste::train::{EmbeddingCache, TrainEvent, Trained};
     use burn::tensor::Device;
@@ -163,9 +163,11 @@ mod worker {
             Some(Ok(ToWorker::LoadPredictor { webgpu, trained })) => {
                 wasm_bindgen_futures::spawn_local(load_predictor(webgpu, *trained, bytes))
             }
-            Some(Ok(ToWorker::Predict { input })) => wasm_bindgen_futures::spawn_local(async move {
-                post(&FromWorker::Predicted(classify(input, bytes).await))
-            }),
+            Some(Ok(ToWorker::Predict { input })) => {
+                wasm_bindgen_futures::spawn_local(
+                    async move { post(&FromWorker::Predicted(classify(input, bytes).await)) },
+                )
+            }
             other => web_sys::console::error_1(&format!("worker: unreadable message {other:?}").into()),
         }
     }

@@ -75,7 +75,7 @@ fn prediction_is_the_exported_model_and_the_training_path() {
         let reference = load_efficientnet(&bytes, &device).unwrap();
         let reference = pollster::block_on(reference.forward(input_tensor(&[&pixels], &device)).into_data_async())
             .unwrap()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap();
         assert_eq!(logits, reference, "hidden {hidden}");
         // What training measured: the pretrained embedding through the plain-Rust head.
@@ -159,7 +159,7 @@ fn a_camera_frame_is_prepared_as_a_file_and_bad_input_is_refused() {
             .contains("150528")
     );
     assert!(
-        Predictor::load(&shipped(), &device).unwrap_err().contains("labels"),
+        Predictor::load(&shipped(), &device).err().unwrap().contains("labels"),
         "the ImageNet file has no labels"
     );
     assert!(Predictor::load(b"not a model", &device).is_err());

@@ -9,7 +9,10 @@ use super::browser::{js_error, window};
 
 /// Why the camera cannot be used, from the `DOMException` getUserMedia rejects with.
 fn refusal(error: wasm_bindgen::JsValue) -> String {
-    let name = error.dyn_ref::<web_sys::DomException>().map(|e| e.name()).unwrap_or_default();
+    let name = error
+        .dyn_ref::<web_sys::DomException>()
+        .map(|e| e.name())
+        .unwrap_or_default();
     match name.as_str() {
         "NotAllowedError" | "SecurityError" => {
             "Camera access was refused. Allow the camera for this page in the browser's site settings, then press Use camera again.".into()
@@ -66,7 +69,8 @@ pub fn frame(video: &HtmlVideoElement, canvas: &HtmlCanvasElement) -> Result<Opt
         .map_err(js_error)?
         .ok_or("no 2d context")?
         .unchecked_into();
-    ctx.draw_image_with_html_video_element(video, 0.0, 0.0).map_err(js_error)?;
+    ctx.draw_image_with_html_video_element(video, 0.0, 0.0)
+        .map_err(js_error)?;
     let data = ctx
         .get_image_data(0.0, 0.0, width as f64, height as f64)
         .map_err(js_error)?;

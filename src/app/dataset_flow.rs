@@ -256,7 +256,8 @@ impl DatasetFlow {
         let (from_index, to_index) = (index(from)?, index(to)?);
         self.change(|d| d.move_sample(key, from_index, to_index))
             .map_err(AppError::Move)?;
-        self.notice.set(Some(format!("Moved an image from “{from}” to “{to}”.")));
+        self.notice
+            .set(Some(format!("Moved an image from “{from}” to “{to}”.")));
         Ok(())
     }
 

@@ -93,7 +93,12 @@ pub fn ProjectBar() -> impl IntoView {
         element.set_value("");
         let Some(picked) = picked else { return };
         let file = picked.path.clone();
-        let refuse = move |why: String| error.set(Some(AppError::ProjectOpen { file: file.clone(), why }));
+        let refuse = move |why: String| {
+            error.set(Some(AppError::ProjectOpen {
+                file: file.clone(),
+                why,
+            }))
+        };
         if busy() {
             return refuse("wait until the training or the images being read are done".into());
         }

@@ -88,7 +88,9 @@ impl TryIt {
     }
 
     async fn start_camera(self) {
-        let Some(video) = self.video.get_untracked() else { return };
+        let Some(video) = self.video.get_untracked() else {
+            return;
+        };
         if self.starting.get_untracked() {
             return;
         }
@@ -109,18 +111,25 @@ impl TryIt {
             None => return,
         };
         // Live while this stream is the camera in use: each frame waits for the previous answer.
-        while self.camera.with_untracked(|c| c.as_ref().is_some_and(|c| c.id() == stream.id())) {
+        while self
+            .camera
+            .with_untracked(|c| c.as_ref().is_some_and(|c| c.id() == stream.id()))
+        {
             match camera::frame(&video, &canvas) {
                 Ok(Some((width, height, rgba))) => {
                     if let Some(result) = self.classify(ImageInput::Frame { width, height }, rgba).await {
-                        let still_live = self.camera.with_untracked(|c| c.as_ref().is_some_and(|c| c.id() == stream.id()));
+                        let still_live = self
+                            .camera
+                            .with_untracked(|c| c.as_ref().is_some_and(|c| c.id() == stream.id()));
                         if still_live {
                             self.show("camera", result);
                         }
                     }
                 }
                 Ok(None) => {}
-                Err(e) => self.error.set(Some(AppError::Camera(format!("Could not read the camera: {e}")))),
+                Err(e) => self
+                    .error
+                    .set(Some(AppError::Camera(format!("Could not read the camera: {e}")))),
             }
             // A turn for the page (and a pause when the frame was not ready yet).
             gloo::timers::future::TimeoutFuture::new(if self.busy.get_untracked() { 50 } else { 15 }).await;

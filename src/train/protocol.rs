@@ -70,10 +70,21 @@ mod tests {
         let back = serde_json::from_str::<ToWorker>(&json).unwrap();
         assert!(matches!(back, ToWorker::Start { batch_size: 4, ref options } if *options == TrainOptions::default()));
         let predict = ToWorker::Predict {
-            input: ImageInput::Frame { width: 640, height: 480 },
+            input: ImageInput::Frame {
+                width: 640,
+                height: 480,
+            },
         };
         let back = serde_json::from_str::<ToWorker>(&serde_json::to_string(&predict).unwrap()).unwrap();
-        assert!(matches!(back, ToWorker::Predict { input: ImageInput::Frame { width: 640, height: 480 } }));
+        assert!(matches!(
+            back,
+            ToWorker::Predict {
+                input: ImageInput::Frame {
+                    width: 640,
+                    height: 480
+                }
+            }
+        ));
         assert!(FromWorker::Predicted(Err("no camera".into())).is_final());
         let progress = FromWorker::Event(TrainEvent::Progress(Progress::new(Stage::Embedding, 1, 2, 1.0)));
         let back: FromWorker = serde_json::from_str(&serde_json::to_string(&progress).unwrap()).unwrap();
