@@ -152,7 +152,7 @@ pub fn Mistakes(selected: RwSignal<Option<(usize, usize)>>) -> impl IntoView {
             <ul class="mistake-list">
                 <For each=shown key=|item: &Item| (item.index, format!("{:?}", item.now)) children=row />
             </ul>
-            <Show when=move || more() > 0>
+            <Show when=move || { more() > 0 }>
                 <p>{move || format!("and {} more", more())}</p>
             </Show>
             <ErrorLine error=error test_id="mistakes-error" />
