@@ -38,11 +38,10 @@ pub async fn start(video: &HtmlVideoElement) -> Result<MediaStream, String> {
     constraints.set_audio_bool(false);
     let promise = devices.get_user_media_with_constraints(&constraints).map_err(refusal)?;
     let stream: MediaStream = JsFuture::from(promise).await.map_err(refusal)?.unchecked_into();
+    video.set_muted(true);
     video.set_src_object(Some(&stream));
-    if let Ok(playing) = video.play() {
-        // Autoplay of a muted camera preview is allowed; a refusal only means no preview.
-        let _ = JsFuture::from(playing).await;
-    }
+    // Not awaited: it settles only once the preview shows, and frames are read as soon as they arrive.
+    let _ = video.play();
     Ok(stream)
 }
 
