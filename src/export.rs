@@ -19,7 +19,7 @@ pub use open::{OpenError, OpenedModel, load_model, open_model};
 pub use peft::{PeftAdapter, peft_adapter, timm_module_name};
 pub use record::FinetuneRecord;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
@@ -154,7 +154,33 @@ pub(crate) fn write(tensors: &[NamedTensor], metadata: HashMap<String, String>) 
                 .map_err(|e| ExportError::Write(format!("{}: {e}", t.name)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    safetensors::serialize(views, Some(metadata)).map_err(|e| ExportError::Write(e.to_string()))
+    let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| ExportError::Write(e.to_string()))?;
+    sorted_header(&bytes)
+}
+
+/// The file with its JSON header's keys sorted. safetensors writes `__metadata__` in `HashMap` order, which
+/// changes from one map to the next: sorted, the same model always gives the same bytes (a download after a
+/// reload or a project round trip is identical). The header stays padded with spaces to 8 bytes.
+fn sorted_header(bytes: &[u8]) -> Result<Vec<u8>, ExportError> {
+    let bad = |why: String| ExportError::Write(format!("re-reading the header: {why}"));
+    let n = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+        .filter(|&n| 8 + n <= bytes.len())
+        .ok_or_else(|| bad("too short".into()))?;
+    let mut header: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + n]).map_err(|e| bad(e.to_string()))?;
+    if let Some(meta) = header.get_mut("__metadata__") {
+        let sorted: BTreeMap<String, String> = serde_json::from_value(meta.take()).map_err(|e| bad(e.to_string()))?;
+        *meta = json!(sorted);
+    }
+    let mut json = serde_json::to_vec(&header).map_err(|e| bad(e.to_string()))?;
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + n..]);
+    Ok(out)
 }
 
 /// Backbone (every tensor of the weights file but its classifier, as fp32) + the new head.
@@ -195,6 +221,15 @@ pub fn config_json_finetuned(meta: &ExportMetadata, finetune: &FinetuneRecord) -
     let mut config = config_value(meta);
     config["finetune"] = json!(finetune);
     serde_json::to_string_pretty(&config).unwrap_or_default()
+}
+
+/// The `config.json` of a trained model: with the `finetune` section when it was fine-tuned deeper.
+pub fn config_json_of(report: &TrainingReport) -> String {
+    let meta = ExportMetadata::from_report(report);
+    match FinetuneRecord::from_report(report) {
+        Some(record) => config_json_finetuned(&meta, &record),
+        None => config_json(&meta),
+    }
 }
 
 fn config_value(meta: &ExportMetadata) -> serde_json::Value {

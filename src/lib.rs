@@ -1,7 +1,8 @@
 //! Ajuste: fine-tune a pretrained EfficientNet-Lite0 on the user's own images, in the browser.
 //!
-//! The ML core (`model`, `preprocess`, `data`, `train`, `export`) is plain Rust with no browser types and runs on
-//! whatever burn device it is handed (WebGPU, flex CPU), so it is tested natively and in the browser alike.
+//! The ML core (`model`, `preprocess`, `data`, `train`, `export`, `predict`, `project`) is plain Rust with no
+//! browser types and runs on whatever burn device it is handed (WebGPU, flex CPU), so it is tested natively and
+//! in the browser alike.
 //! The Leptos UI and browser glue live in the binary (`src/main.rs`, `src/app/`) and sit on top of it.
 //! Data flows one way: files → decoded samples → features → head → charts and export.
 
@@ -11,7 +12,11 @@ pub mod export;
 #[cfg(feature = "ml")]
 pub mod finetune;
 pub mod model;
+#[cfg(feature = "ml")]
+pub mod predict;
 pub mod preprocess;
+#[cfg(feature = "ml")]
+pub mod project;
 pub mod rng;
 #[cfg(feature = "ml")]
 pub mod train;

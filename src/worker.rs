@@ -1,6 +1,8 @@
 //! The training worker (built by Trunk as a Web Worker, wasm32 only): holds its own copy of the backbone and
 //! the embedding cache, and runs `train::job::run_job` for the page, so embedding and training never block
-//! the page. Messages: `train::protocol` (JSON, plus one byte buffer for weights or the dataset).
+//! the page. The page starts a second one for Try it: it builds the exported model (`predict`) and classifies
+//! one image at a time. Messages: `train::protocol` (JSON, plus one byte buffer for weights, the dataset or
+//! an image).
 
 #[cfg(target_arch = "wasm32")]
 #[path = "app/device.rs"]
@@ -19,9 +21,11 @@ mod worker {
 
     use ajuste::data::snapshot;
     use ajuste::model::{EfficientNetLite0, load_efficientnet};
+    use ajuste::predict::{Predictor, exported_model, prepare_frame};
+    use ajuste::preprocess::prepare_rgb;
     use ajuste::train::job::{Host, Job, resume_job, run_job};
-    use ajuste::train::protocol::{FromWorker, ToWorker};
-    use ajuste::train::{EmbeddingCache, TrainEvent};
+    use ajuste::train::protocol::{FromWorker, ImageInput, ToWorker};
+    use ajuste::train::{EmbeddingCache, TrainEvent, Trained};
     use burn::tensor::Device;
     use wasm_bindgen::JsCast;
     use wasm_bindgen::prelude::*;
@@ -37,6 +41,7 @@ mod worker {
         cache: EmbeddingCache,
         /// The features kept in storage were read into `cache` (once per worker).
         restored: bool,
+        predictor: Option<(Device, Rc<Predictor>)>,
     }
 
     thread_local! {
@@ -150,6 +155,35 @@ mod worker {
         }
     }
 
+    async fn load_predictor(webgpu: bool, trained: Trained, weights: Vec<u8>) {
+        let kind = if webgpu { BackendKind::WebGpu } else { BackendKind::Cpu };
+        let built = match init_device(kind).await {
+            Ok(device) => exported_model(&weights, &trained)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| Predictor::load(&bytes, &device))
+                .map(|predictor| (device, Rc::new(predictor))),
+            Err(e) => Err(e),
+        };
+        match built {
+            Ok(predictor) => {
+                STATE.with(|s| s.borrow_mut().predictor = Some(predictor));
+                post(&FromWorker::Loaded);
+            }
+            Err(e) => post(&FromWorker::LoadFailed(e)),
+        }
+    }
+
+    async fn classify(input: ImageInput, bytes: Vec<u8>) -> Result<ajuste::predict::Prediction, String> {
+        let (device, predictor) = STATE
+            .with(|s| s.borrow().predictor.clone())
+            .ok_or("the trained model is not loaded")?;
+        let pixels = match input {
+            ImageInput::File => prepare_rgb(&bytes).map_err(|e| e.to_string())?,
+            ImageInput::Frame { width, height } => prepare_frame(width, height, bytes)?,
+        };
+        predictor.predict(&pixels, &device).await
+    }
+
     /// A new run, or with `checkpoint` the resumed one.
     async fn start(
         options: ajuste::train::TrainOptions,
@@ -213,6 +247,14 @@ mod worker {
                 Some(buffer("checkpoint").unwrap_or_default()),
             )),
             Some(Ok(ToWorker::Stop)) => STOP.with(|s| s.set(true)),
+            Some(Ok(ToWorker::LoadPredictor { webgpu, trained })) => {
+                wasm_bindgen_futures::spawn_local(load_predictor(webgpu, *trained, bytes))
+            }
+            Some(Ok(ToWorker::Predict { input })) => {
+                wasm_bindgen_futures::spawn_local(
+                    async move { post(&FromWorker::Predicted(classify(input, bytes).await)) },
+                )
+            }
             other => web_sys::console::error_1(&format!("worker: unreadable message {other:?}").into()),
         }
     }

@@ -211,3 +211,17 @@ fn a_broken_backbone_file_is_an_error_not_a_panic() {
     let err = model_safetensors(&shipped[..shipped.len() / 2], &head, &meta).unwrap_err();
     assert!(err.to_string().contains("truncated"), "{err}");
 }
+
+#[test]
+fn the_same_model_always_gives_the_same_bytes() {
+    // The metadata is a fresh HashMap each time (its order varies): the header is written sorted.
+    let (head, meta) = trained(0);
+    let first = head_safetensors(&head, &meta).unwrap();
+    for _ in 0..8 {
+        assert_eq!(head_safetensors(&head, &meta).unwrap(), first);
+    }
+    let n = u64::from_le_bytes(first[..8].try_into().unwrap()) as usize;
+    assert_eq!(n % 8, 0, "the header stays padded to 8 bytes");
+    let parsed = safetensors::SafeTensors::deserialize(&first).unwrap();
+    assert_eq!(parsed.names().len(), head.tensors().len());
+}

@@ -81,6 +81,14 @@ fn lora_and_last_blocks_jobs_report_steps_and_keep_their_backbone_changes() {
             .all(|c| matches!(c.update, ConvUpdate::Lora { rank: 4, .. }))
     );
     assert_eq!(trained.report.confusion.total(), trained.report.num_val);
+    let mut matrix = ajuste::train::ConfusionMatrix::new(trained.report.confusion.k);
+    for p in &trained.report.predictions {
+        matrix.add(p.truth, p.predicted);
+    }
+    assert_eq!(
+        matrix, trained.report.confusion,
+        "the per-image predictions make the matrix"
+    );
     // Four training images in batches of two: two steps per epoch, four in all, with epochs and image rates.
     let steps: Vec<_> = events
         .iter()

@@ -25,6 +25,7 @@ fn clusters(per_class: usize) -> TrainData {
         dim,
         labels,
         class_names: vec!["a".into(), "b".into(), "c".into()],
+        keys: (0..k * per_class).map(|i| i as u64 + 100).collect(),
     }
 }
 
@@ -57,6 +58,21 @@ fn trains_and_reports_what_it_kept() {
         "the matrix counts the validation images"
     );
     assert_eq!(r.per_class_accuracy, r.confusion.per_class_accuracy());
+    // One prediction per counted image, agreeing with the matrix, each naming a distinct image.
+    assert_eq!(r.predictions.len(), r.num_val);
+    let mut from_predictions = ajuste::train::ConfusionMatrix::new(3);
+    for p in &r.predictions {
+        from_predictions.add(p.truth, p.predicted);
+        assert_eq!(
+            p.truth,
+            (p.key - 100) as usize / 10,
+            "the key names an image of the true class"
+        );
+        assert!(p.confidence > 1.0 / 3.0 && p.confidence <= 1.0, "{}", p.confidence);
+    }
+    assert_eq!(from_predictions, r.confusion);
+    let keys: std::collections::HashSet<u64> = r.predictions.iter().map(|p| p.key).collect();
+    assert_eq!(keys.len(), r.num_val);
     assert!(r.val_accuracy >= 0.99, "separable clusters: {}", r.val_accuracy);
     assert!(
         (r.val_loss - r.best.val_loss).abs() < 1e-5,
@@ -101,6 +117,14 @@ fn refuses_bad_input_with_a_reason() {
     let mut one_class = clusters(4);
     one_class.class_names.truncate(1);
     assert!(TrainingRun::new(one_class, TrainOptions::default()).is_err());
+    let mut keyless = clusters(4);
+    keyless.keys.pop();
+    assert!(
+        TrainingRun::new(keyless, TrainOptions::default())
+            .err()
+            .unwrap()
+            .contains("keys")
+    );
 }
 
 #[test]

@@ -283,6 +283,21 @@ impl DatasetFlow {
         self.notice.set(Some("Dataset cleared.".into()));
     }
 
+    /// Moves a mislabelled image (by pixel key) from class `from` to class `to` (by name).
+    pub fn move_image(&self, key: u64, from: &str, to: &str) -> Result<(), AppError> {
+        let index = |name: &str| {
+            self.dataset
+                .with_untracked(|d| d.classes.iter().position(|c| c.name == name))
+                .ok_or_else(|| AppError::Move(format!("there is no class “{name}” any more")))
+        };
+        let (from_index, to_index) = (index(from)?, index(to)?);
+        self.change(|d| d.move_sample(key, from_index, to_index))
+            .map_err(AppError::Move)?;
+        self.notice
+            .set(Some(format!("Moved an image from “{from}” to “{to}”.")));
+        Ok(())
+    }
+
     /// The pixels and name of one sample, for the ImageNet preview (read back from storage if kept there).
     pub async fn sample(self, id: ClassId, index: usize) -> Option<(String, Vec<u8>)> {
         let (name, key, pixels) = self.dataset.with_untracked(|d| {

@@ -173,20 +173,45 @@ impl DatasetFlow {
 
     /// Reads back the first images of each class whose thumbnails are not made yet (after a reload).
     pub async fn load_thumbnails(self) {
-        let Ok(cache) = store::open().await else { return };
         let wanted: Vec<u64> = self.dataset.with_untracked(|d| {
             d.classes
                 .iter()
                 .flat_map(|c| c.samples.iter().take(THUMBNAILS_PER_CLASS))
                 .map(|s| s.key())
-                .filter(|k| self.thumbnails.with_value(|t| !t.contains_key(k)))
                 .collect()
         });
+        self.make_thumbnails(wanted).await;
+    }
+
+    /// Makes the thumbnails of these images not made yet: from the pixels in memory, or read back from storage
+    /// (where most images live only).
+    pub async fn make_thumbnails(self, keys: Vec<u64>) {
+        let wanted: Vec<u64> = keys
+            .into_iter()
+            .filter(|k| self.thumbnails.with_value(|t| !t.contains_key(k)))
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let cache = store::open().await.ok();
         for key in wanted {
-            if let Ok(mut pixels) = store::read_images(&cache, &[key]).await {
-                thumbnail(self.thumbnails, key, &pixels.pop().unwrap_or_default());
-                self.thumbnails_made.update(|n| *n += 1);
-            }
+            let in_memory = self.dataset.with_untracked(|d| {
+                d.classes
+                    .iter()
+                    .flat_map(|c| &c.samples)
+                    .find(|s| s.key() == key && s.in_memory())
+                    .map(|s| s.pixels.clone())
+            });
+            let pixels = match (in_memory, &cache) {
+                (Some(pixels), _) => pixels,
+                (None, Some(cache)) => match store::read_images(cache, &[key]).await {
+                    Ok(mut pixels) => pixels.pop().unwrap_or_default(),
+                    Err(_) => continue,
+                },
+                (None, None) => continue,
+            };
+            thumbnail(self.thumbnails, key, &pixels);
+            self.thumbnails_made.update(|n| *n += 1);
         }
     }
 

@@ -30,6 +30,16 @@ pub enum AppError {
     NoRoom(String),
     /// Work saved at the last visit could not be read (it was dropped).
     Restore { what: &'static str, why: String },
+    /// Try it could not classify an image.
+    Try(String),
+    /// The camera could not be used (refused, absent, busy).
+    Camera(String),
+    /// An image could not be moved to another class.
+    Move(String),
+    /// The project file could not be written.
+    ProjectSave(String),
+    /// A project file was refused; what was loaded stays.
+    ProjectOpen { file: String, why: String },
 }
 
 impl fmt::Display for AppError {
@@ -51,6 +61,13 @@ impl fmt::Display for AppError {
             ),
             AppError::NoRoom(why) => write!(f, "Not added: {why}. Nothing already loaded changed."),
             AppError::Restore { what, why } => write!(f, "{what} saved at your last visit could not be read ({why})."),
+            AppError::Try(e) => write!(f, "Could not classify this image: {e}"),
+            AppError::Camera(e) => write!(f, "{e}"),
+            AppError::Move(e) => write!(f, "Could not move the image: {e}."),
+            AppError::ProjectSave(e) => write!(f, "Could not save the project: {e}"),
+            AppError::ProjectOpen { file, why } => {
+                write!(f, "Could not open {file}: {why}. Nothing was changed.")
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod backend;
 mod browser;
+mod camera;
 mod charts;
 mod class_card;
 mod dataset_flow;
@@ -16,11 +17,13 @@ mod export_panel;
 mod files;
 mod finetune_form;
 mod header;
+mod mistakes;
 mod model_fetch;
 mod model_flow;
 mod open_model;
 mod options_form;
 mod persist;
+mod project_bar;
 mod results_panel;
 mod resume;
 mod run_charts;
@@ -32,6 +35,7 @@ mod storage_use;
 mod store;
 mod train_panel;
 mod training_flow;
+mod try_panel;
 
 use leptos::prelude::*;
 
@@ -61,10 +65,12 @@ fn App() -> impl IntoView {
     warn_before_leaving(dataset, training);
     view! {
         <header::Header />
+        <project_bar::ProjectBar />
         <main>
             <dataset_panel::DatasetPanel />
             <train_panel::TrainPanel />
             <results_panel::ResultsPanel />
+            <try_panel::TryPanel />
         </main>
         <footer>
             <p>

@@ -1,11 +1,13 @@
-//! Step 3: how good the kept head is on the validation images (confusion matrix, per-class accuracy), and the
-//! downloads. Both come from the same kept model, so a download always matches what is shown here.
+//! Step 3: how good the kept head is on the validation images (confusion matrix, per-class accuracy; a cell
+//! picked shows its images in the gallery under it, `mistakes.rs`), and the downloads. Both come from the same
+//! kept model, so a download always matches what is shown here.
 
 use ajuste::train::RunMode;
 use leptos::prelude::*;
 
 use super::ErrorLine;
 use super::export_panel::ExportPanel;
+use super::mistakes::Mistakes;
 use super::model_flow::ModelFlow;
 use super::training_flow::{Download, TrainingFlow};
 
@@ -14,6 +16,12 @@ pub fn ResultsPanel() -> impl IntoView {
     let training = expect_context::<TrainingFlow>();
     let model = expect_context::<ModelFlow>();
     let done = move || training.trained.with(Option::is_some);
+    // The matrix cell whose images the gallery shows (`None`: every mistake); a new model clears it.
+    let selected = RwSignal::new(None::<(usize, usize)>);
+    Effect::new(move |_| {
+        training.trained.track();
+        selected.set(None);
+    });
     let matrix = move || {
         training.trained.get().map(|t| {
             if let Some(file) = &t.opened {
@@ -37,7 +45,15 @@ pub fn ResultsPanel() -> impl IntoView {
                 let cells = (0..k).map(|j| {
                     let n = r.confusion.counts[i * k + j];
                     let class = if i == j { "hit" } else { "miss" };
-                    view! { <td class=class style=format!("--a:{:.2}", n as f32 / max as f32)>{n}</td> }
+                    let label = format!("{n} held-out {} predicted as {}: show them", r.labels[i], r.labels[j]);
+                    let pressed = move || (selected.get() == Some((i, j))).to_string();
+                    let pick = move |_| selected.update(|s| *s = if *s == Some((i, j)) { None } else { Some((i, j)) });
+                    view! {
+                        <td class=class style=format!("--a:{:.2}", n as f32 / max as f32)>
+                            <button type="button" class="cell" data-testid="confusion-cell" aria-label=label
+                                aria-pressed=pressed on:click=pick>{n}</button>
+                        </td>
+                    }
                 }).collect_view();
                 view! {
                     <tr>
@@ -92,6 +108,7 @@ pub fn ResultsPanel() -> impl IntoView {
                     </p>
                 </Show>
                 {matrix}
+                <Mistakes selected=selected />
             </Show>
             <div class="actions downloads">
                 <button type="button" class="primary" data-testid="export-button" disabled=move || !done()

@@ -4,7 +4,8 @@
 //!
 //! The work runs in a Web Worker (`src/worker.rs`, built by Trunk as `worker_loader.js`), so embedding and
 //! training never block the page. The worker keeps its own copy of the backbone (sent once per backend) and
-//! the embedding cache; the messages are `ajuste::train::protocol`.
+//! the embedding cache; the messages are `ajuste::train::protocol`. Try it has a service (and so a worker) of
+//! its own, [`TrainingService::predict`], so a prediction never waits for a training.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -12,8 +13,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use ajuste::data::{Dataset, snapshot};
-use ajuste::train::protocol::{FromWorker, ToWorker};
-use ajuste::train::{Stage, TrainEvent, TrainOptions};
+use ajuste::predict::Prediction;
+use ajuste::train::protocol::{FromWorker, ImageInput, ToWorker};
+use ajuste::train::{Stage, TrainEvent, TrainOptions, Trained};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -59,6 +61,8 @@ struct Link {
     ready: bool,
     /// The backend and weights the worker's backbone was built from.
     loaded: Option<(BackendKind, *const Vec<u8>)>,
+    /// The backend and trained model the worker's predictor was built from.
+    predictor: Option<(BackendKind, *const Trained)>,
 }
 
 #[derive(Clone, Default)]
@@ -146,6 +150,7 @@ fn connect() -> Result<Link, String> {
         wake,
         ready: false,
         loaded: None,
+        predictor: None,
     })
 }
 
@@ -165,23 +170,17 @@ impl TrainingService {
         }
     }
 
-    /// Builds the backbone in the worker unless it was built from the same weights on the same backend.
-    async fn load(&self, engine: &Engine) -> Result<(), String> {
-        let key = (engine.kind, Rc::as_ptr(&engine.weights));
+    /// The worker, started and listening (until it listens, a message to it would be lost).
+    async fn listening(&self) -> Result<Worker, String> {
         let (worker, ready) = {
             let mut link = self.link.borrow_mut();
             if link.is_none() {
                 *link = Some(connect()?);
             }
-            let link = link.as_mut().expect("connected above");
-            if link.loaded == Some(key) {
-                return Ok(());
-            }
-            link.loaded = None;
+            let link = link.as_ref().expect("connected above");
             (link.worker.clone(), link.ready)
         };
         if !ready {
-            // Until the worker listens, a message to it would be lost.
             loop {
                 match self.next().await {
                     FromWorker::Ready => break,
@@ -193,19 +192,74 @@ impl TrainingService {
                 link.ready = true;
             }
         }
-        let webgpu = engine.kind == BackendKind::WebGpu;
-        post(&worker, &ToWorker::Load { webgpu }, Some(&engine.weights));
+        Ok(worker)
+    }
+
+    /// Waits for the end of a `Load` or `LoadPredictor`.
+    async fn loaded(&self) -> Result<(), String> {
         loop {
             match self.next().await {
-                FromWorker::Loaded => break,
+                FromWorker::Loaded => return Ok(()),
                 FromWorker::LoadFailed(e) => return Err(e),
-                FromWorker::Ready | FromWorker::Event(_) | FromWorker::Checkpoint { .. } => {} // an earlier run
+                // The end of an earlier run or prediction.
+                FromWorker::Ready | FromWorker::Event(_) | FromWorker::Checkpoint { .. } | FromWorker::Predicted(_) => {
+                }
             }
         }
+    }
+
+    /// Builds the backbone in the worker unless it was built from the same weights on the same backend.
+    async fn load(&self, engine: &Engine) -> Result<(), String> {
+        let key = (engine.kind, Rc::as_ptr(&engine.weights));
+        if self.link.borrow().as_ref().is_some_and(|l| l.loaded == Some(key)) {
+            return Ok(());
+        }
+        let worker = self.listening().await?;
+        if let Some(link) = self.link.borrow_mut().as_mut() {
+            link.loaded = None;
+        }
+        let webgpu = engine.kind == BackendKind::WebGpu;
+        post(&worker, &ToWorker::Load { webgpu }, Some(&engine.weights));
+        self.loaded().await?;
         if let Some(link) = self.link.borrow_mut().as_mut() {
             link.loaded = Some(key);
         }
         Ok(())
+    }
+
+    /// Classifies one image (a file, or a camera frame) with the exported model of `trained`, built in the
+    /// worker on first use and again when the model or the backend changes. One call at a time.
+    pub async fn predict(
+        &self,
+        engine: &Engine,
+        trained: &Trained,
+        input: ImageInput,
+        bytes: &[u8],
+    ) -> Result<Prediction, String> {
+        let worker = self.listening().await?;
+        let key = (engine.kind, trained as *const Trained);
+        if self.link.borrow().as_ref().and_then(|l| l.predictor) != Some(key) {
+            if let Some(link) = self.link.borrow_mut().as_mut() {
+                link.predictor = None;
+            }
+            let load = ToWorker::LoadPredictor {
+                webgpu: engine.kind == BackendKind::WebGpu,
+                trained: Box::new(trained.clone()),
+            };
+            post(&worker, &load, Some(&engine.weights));
+            self.loaded().await?;
+            if let Some(link) = self.link.borrow_mut().as_mut() {
+                link.predictor = Some(key);
+            }
+        }
+        post(&worker, &ToWorker::Predict { input }, Some(bytes));
+        loop {
+            match self.next().await {
+                FromWorker::Predicted(result) => return result,
+                FromWorker::LoadFailed(e) => return Err(e),
+                FromWorker::Ready | FromWorker::Loaded | FromWorker::Event(_) | FromWorker::Checkpoint { .. } => {}
+            }
+        }
     }
 
     /// Embeds the images not embedded yet, then trains the head epoch by epoch, in the worker (or resumes a
@@ -266,7 +320,7 @@ impl TrainingService {
                     break;
                 }
                 FromWorker::Checkpoint { epochs_done, bytes } => on_checkpoint(epochs_done, bytes),
-                FromWorker::Ready | FromWorker::Loaded => {}
+                FromWorker::Ready | FromWorker::Loaded | FromWorker::Predicted(_) => {}
             }
         }
         stop.worker.borrow_mut().take();

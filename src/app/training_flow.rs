@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use ajuste::export::{self, ExportMetadata, FinetuneRecord};
+use ajuste::export::{self, ExportMetadata};
+use ajuste::predict::exported_model;
 use ajuste::train::{EpochMetrics, Progress, RunHistory, RunMode, Stage, TrainEvent, TrainOptions, Trained};
 use leptos::prelude::*;
 
@@ -293,8 +294,7 @@ impl TrainingFlow {
             match what {
                 Download::Model => {
                     // The fine-tuned backbone merged into the shipped layout (unchanged for head only).
-                    let bytes =
-                        export::merged_model_safetensors(&weights()?, delta, head, &meta).map_err(|e| e.to_string())?;
+                    let bytes = exported_model(&weights()?, &trained.trained).map_err(|e| e.to_string())?;
                     download("model.safetensors", &bytes, "application/octet-stream")
                 }
                 Download::Adapter | Download::AdapterConfig => {
@@ -318,13 +318,11 @@ impl TrainingFlow {
                     download("head.safetensors", &bytes, "application/octet-stream")
                 }
                 Download::Labels => download("labels.txt", export::labels_txt(&meta.labels).as_bytes(), "text/plain"),
-                Download::Config => {
-                    let config = match FinetuneRecord::from_report(report) {
-                        Some(record) => export::config_json_finetuned(&meta, &record),
-                        None => export::config_json(&meta),
-                    };
-                    download("config.json", config.as_bytes(), "application/json")
-                }
+                Download::Config => download(
+                    "config.json",
+                    export::config_json_of(report).as_bytes(),
+                    "application/json",
+                ),
             }
         })();
         self.export_error.set(outcome.err().map(AppError::Export));

@@ -245,6 +245,42 @@ impl Dataset {
             .collect()
     }
 
+    /// The pixel key of every sample, in the order of `labels`.
+    pub fn keys(&self) -> Vec<u64> {
+        self.classes
+            .iter()
+            .flat_map(|c| c.samples.iter().map(Sample::key))
+            .collect()
+    }
+
+    /// Moves the image with pixel key `key` from class `from` to the end of class `to` (a mislabelled image).
+    /// A name already taken in `to` gets a numbered suffix. Refused when `to` already holds that image.
+    pub fn move_sample(&mut self, key: u64, from: usize, to: usize) -> Result<(), String> {
+        let count = self.classes.len();
+        if from >= count || to >= count || from == to {
+            return Err(format!("cannot move from class {} to class {}", from + 1, to + 1));
+        }
+        let position = self.classes[from]
+            .samples
+            .iter()
+            .position(|s| s.key == key)
+            .ok_or_else(|| format!("the image is no longer in “{}”", self.classes[from].name))?;
+        if self.classes[to].samples.iter().any(|s| s.key == key) {
+            return Err(format!("“{}” already has this image", self.classes[to].name));
+        }
+        let mut sample = self.classes[from].samples.remove(position);
+        let taken = |name: &str| self.classes[to].samples.iter().any(|s| s.name == name);
+        if taken(&sample.name) {
+            let base = sample.name.clone();
+            sample.name = (2..)
+                .map(|n| format!("{base} ({n})"))
+                .find(|n| !taken(n))
+                .expect("some suffix is free");
+        }
+        self.classes[to].samples.push(sample);
+        Ok(())
+    }
+
     /// Changes whenever a class is added, removed or renamed or an image is added or removed: a model trained
     /// on a dataset with another fingerprint no longer matches it.
     pub fn fingerprint(&self) -> u64 {
@@ -397,6 +433,27 @@ mod tests {
         assert_eq!(d.class_names(), ["b"]);
         assert_eq!(d.index_of(b), Some(0), "the id follows the class");
         assert_ne!(ClassData::new("b", vec![]).id(), b, "ids are never reused");
+    }
+
+    #[test]
+    fn move_sample_relabels_one_image() {
+        let mut d = dataset(&[("a", 2), ("b", 1)]);
+        // A same-named image already in "b": the moved one gets a suffix.
+        d.classes[1].samples[0].name = d.classes[0].samples[1].name.clone();
+        let key = d.classes[0].samples[1].key();
+        let before = d.fingerprint();
+        d.move_sample(key, 0, 1).unwrap();
+        assert_eq!(d.labels(), [0, 1, 1]);
+        assert_eq!(d.keys()[2], key);
+        assert!(
+            d.classes[1].samples[1].name.ends_with(" (2)"),
+            "{}",
+            d.classes[1].samples[1].name
+        );
+        assert_ne!(d.fingerprint(), before);
+        assert!(d.move_sample(key, 0, 1).unwrap_err().contains("no longer in “a”"));
+        assert!(d.move_sample(key, 1, 1).is_err());
+        assert!(d.move_sample(key, 1, 9).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the kept epoch's network evaluated on the validation images for the report.
 
 use super::job::{Host, Job};
-use super::metrics::evaluate;
+use super::metrics::{evaluate, image_predictions};
 use super::mode::{RunHistory, RunMode};
 use super::pipeline::{Progress, Stage, Timings, TrainEvent, Trained, TrainingReport};
 use crate::data::split::stratified_split;
@@ -148,6 +148,14 @@ pub(crate) async fn finish_deep(
     let eval_labels: Vec<usize> = ids.iter().map(|&i| labels[i]).collect();
     let idx: Vec<usize> = (0..ids.len()).collect();
     let (val_loss, val_accuracy, confusion) = evaluate(&head, &features, &eval_labels, &idx);
+    let all_keys = job.dataset.keys();
+    let keys: Vec<u64> = ids.iter().map(|&i| all_keys[i]).collect();
+    let predictions = image_predictions(
+        &head.forward(&features, ids.len()),
+        head.num_classes(),
+        &eval_labels,
+        &keys,
+    );
     let best = trainer
         .best_metrics()
         .cloned()
@@ -180,6 +188,7 @@ pub(crate) async fn finish_deep(
             },
             mode: run,
             explanation: None,
+            predictions,
         },
     })
 }

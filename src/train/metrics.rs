@@ -55,6 +55,43 @@ impl ConfusionMatrix {
     }
 }
 
+/// One held-out image as the kept model sees it: what the mistakes gallery shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImagePrediction {
+    /// The image's pixel key (`data::Sample::key`): finds it in the dataset through renames and moves.
+    pub key: u64,
+    /// Class indices into the report's labels.
+    pub truth: usize,
+    pub predicted: usize,
+    /// Softmax probability of the predicted class.
+    pub confidence: f32,
+}
+
+/// Softmax of one row of logits (max-subtracted).
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = logits.iter().map(|&z| (z - max).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    exp.into_iter().map(|e| e / sum).collect()
+}
+
+/// The prediction of each row of `logits` [n, K], with the true class and pixel key of that row.
+pub fn image_predictions(logits: &[f32], k: usize, truth: &[usize], keys: &[u64]) -> Vec<ImagePrediction> {
+    logits
+        .chunks_exact(k)
+        .zip(truth.iter().zip(keys))
+        .map(|(row, (&truth, &key))| {
+            let predicted = argmax(row);
+            ImagePrediction {
+                key,
+                truth,
+                predicted,
+                confidence: softmax(row)[predicted],
+            }
+        })
+        .collect()
+}
+
 /// Mean softmax cross-entropy of logits rows against (optionally smoothed) targets; max-subtracted so large
 /// logits cannot overflow. Also returns the gradient w.r.t. the logits when `grad` is given.
 pub fn cross_entropy(logits: &[f32], labels: &[usize], k: usize, smoothing: f32, mut grad: Option<&mut [f32]>) -> f32 {
@@ -110,6 +147,15 @@ mod tests {
         assert!((cross_entropy(&[0.0; 6], &[0, 2], 3, 0.1, None) - 3f32.ln()).abs() < 1e-6);
         // Huge logits stay finite.
         assert!(cross_entropy(&[1e30, 0.0], &[1], 2, 0.0, None).is_finite());
+    }
+
+    #[test]
+    fn image_predictions_pick_the_largest_logit() {
+        let p = image_predictions(&[0.0, 2.0, 1.0, -1.0], 2, &[0, 0], &[7, 9]);
+        assert_eq!((p[0].key, p[0].truth, p[0].predicted), (7, 0, 1));
+        assert!((p[0].confidence - 1.0 / (1.0 + (-2f32).exp())).abs() < 1e-6);
+        assert_eq!((p[1].key, p[1].predicted), (9, 0));
+        assert!(p[1].confidence > 0.5);
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod trainer;
 
 pub use augment::{AugmentOptions, Strength, augment};
 pub use head::{Dense, Head, NamedTensor};
-pub use metrics::{ConfusionMatrix, EpochMetrics, evaluate};
+pub use metrics::{ConfusionMatrix, EpochMetrics, ImagePrediction, evaluate};
 pub use mode::{FinetuneChoice, RunHistory, RunMode};
 pub use options::TrainOptions;
 pub use pipeline::{EmbeddingCache, Progress, Stage, TrainData, TrainEvent, Trained, TrainingReport, TrainingRun};

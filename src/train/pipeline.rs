@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::head::{Head, NamedTensor};
-use super::metrics::{ConfusionMatrix, EpochMetrics};
+use super::metrics::{ConfusionMatrix, EpochMetrics, ImagePrediction};
 use super::mode::{RunHistory, RunMode};
 use super::options::TrainOptions;
 use super::trainer::Trainer;
@@ -26,6 +26,8 @@ pub struct TrainData {
     /// Index into `class_names`, one per row.
     pub labels: Vec<usize>,
     pub class_names: Vec<String>,
+    /// The pixel key of each row's image (`data::Sample::key`), for the per-image predictions.
+    pub keys: Vec<u64>,
 }
 
 /// Embeddings by the sample's pixel key: they survive renames, removals, backend switches and retraining.
@@ -94,6 +96,7 @@ impl EmbeddingCache {
             dim,
             labels: dataset.labels(),
             class_names: dataset.class_names(),
+            keys: dataset.keys(),
         })
     }
 }
@@ -134,6 +137,9 @@ pub struct TrainingReport {
     /// Why Auto kept the model it kept, in words.
     #[serde(default)]
     pub explanation: Option<String>,
+    /// The kept model's prediction for each image the confusion matrix counts, in the same order.
+    #[serde(default)]
+    pub predictions: Vec<ImagePrediction>,
 }
 
 /// A trained head, what fine-tuning changed in the backbone (empty for head only) and the report. Serialised
@@ -179,6 +185,7 @@ impl TryFrom<SavedTrained> for Trained {
 pub struct TrainingRun {
     trainer: Trainer,
     labels: Vec<String>,
+    keys: Vec<u64>,
     options: TrainOptions,
     num_train: usize,
     num_val: usize,
@@ -188,6 +195,13 @@ impl TrainingRun {
     /// Checks the options and the data, makes the stratified split and sets up the trainer.
     pub fn new(data: TrainData, options: TrainOptions) -> Result<Self, String> {
         options.validate()?;
+        if data.keys.len() != data.labels.len() {
+            return Err(format!(
+                "{} image keys for {} images",
+                data.keys.len(),
+                data.labels.len()
+            ));
+        }
         let split = stratified_split(&data.labels, options.val_fraction, options.seed);
         let (num_train, num_val) = (split.train.len(), split.val.len());
         let trainer = Trainer::new(
@@ -202,6 +216,7 @@ impl TrainingRun {
         Ok(Self {
             trainer,
             labels: data.class_names,
+            keys: data.keys,
             options,
             num_train,
             num_val,
@@ -229,6 +244,7 @@ impl TrainingRun {
     /// The best epoch's head and the report on it.
     pub fn finish(self, timings: Timings) -> Trained {
         let (val_loss, val_accuracy, confusion) = self.trainer.evaluate_best();
+        let predictions = self.trainer.best_predictions(&self.keys);
         let (head, best) = self.trainer.best();
         let history = self.trainer.history().to_vec();
         Trained {
@@ -243,6 +259,7 @@ impl TrainingRun {
                 }],
                 mode: RunMode::Head,
                 explanation: None,
+                predictions,
                 history,
                 best: best.clone(),
                 val_loss,
@@ -386,6 +403,7 @@ mod tests {
         assert_eq!(data.dim, 2);
         assert_eq!(data.labels, [0, 0, 1, 1]);
         assert_eq!(data.class_names, ["a", "b"]);
+        assert_eq!(data.keys, dataset.keys());
         assert_eq!(
             data.features,
             [1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 3.0, 3.0],

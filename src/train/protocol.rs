@@ -1,15 +1,26 @@
 //! The messages between the page and the training worker. Each message is JSON (these types) plus, for
-//! `Load`, `Start` and `Resume`, one byte buffer: the weights file, or the dataset as `data::snapshot` bytes
-//! (images the page has stored travel as name and key; the worker reads their pixels from storage a batch at a
-//! time and stores the features it computes, `Host::load_pixels` / `Host::embedded`); `Resume` and `Checkpoint`
-//! carry a checkpoint's bytes too (`DeepTrainer::checkpoint`), beside the JSON.
+//! `Load`, `Start`, `Resume`, `LoadPredictor` and `Predict`, one byte buffer: the weights file, the dataset as
+//! `data::snapshot` bytes (images the page has stored travel as name and key; the worker reads their pixels from
+//! storage a batch at a time and stores the features it computes, `Host::load_pixels` / `Host::embedded`), or the
+//! image to classify; `Resume` and `Checkpoint` carry a checkpoint's bytes too (`DeepTrainer::checkpoint`),
+//! beside the JSON.
 
 use serde::{Deserialize, Serialize};
 
 use super::options::TrainOptions;
-use super::pipeline::TrainEvent;
+use super::pipeline::{TrainEvent, Trained};
+use crate::predict::Prediction;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What the bytes of a `Predict` are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImageInput {
+    /// An image file (JPEG, PNG…), prepared as training prepares files.
+    File,
+    /// A camera frame, `width`×`height` RGBA.
+    Frame { width: u32, height: u32 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ToWorker {
     /// Build the backbone from the weights (the bytes) on this backend.
     Load { webgpu: bool },
@@ -20,6 +31,10 @@ pub enum ToWorker {
     Resume { options: TrainOptions, batch_size: usize },
     /// End the run within one step.
     Stop,
+    /// Build the exported model of `trained` (the bytes: the backbone weights file) for `Predict`.
+    LoadPredictor { webgpu: bool, trained: Box<Trained> },
+    /// Classify one image (the bytes) with the loaded predictor.
+    Predict { input: ImageInput },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +50,7 @@ pub enum FromWorker {
         #[serde(skip)]
         bytes: Vec<u8>,
     },
+    Predicted(Result<Prediction, String>),
 }
 
 impl FromWorker {
@@ -42,7 +58,7 @@ impl FromWorker {
     pub fn is_final(&self) -> bool {
         match self {
             FromWorker::Ready | FromWorker::Checkpoint { .. } => false,
-            FromWorker::Loaded | FromWorker::LoadFailed(_) => true,
+            FromWorker::Loaded | FromWorker::LoadFailed(_) | FromWorker::Predicted(_) => true,
             FromWorker::Event(e) => matches!(
                 e,
                 TrainEvent::Finished(_) | TrainEvent::Stopped { .. } | TrainEvent::Failed(_)
@@ -63,7 +79,25 @@ mod tests {
             batch_size: 4,
         };
         let json = serde_json::to_string(&start).unwrap();
-        assert_eq!(serde_json::from_str::<ToWorker>(&json).unwrap(), start);
+        let back = serde_json::from_str::<ToWorker>(&json).unwrap();
+        assert!(matches!(back, ToWorker::Start { batch_size: 4, ref options } if *options == TrainOptions::default()));
+        let predict = ToWorker::Predict {
+            input: ImageInput::Frame {
+                width: 640,
+                height: 480,
+            },
+        };
+        let back = serde_json::from_str::<ToWorker>(&serde_json::to_string(&predict).unwrap()).unwrap();
+        assert!(matches!(
+            back,
+            ToWorker::Predict {
+                input: ImageInput::Frame {
+                    width: 640,
+                    height: 480
+                }
+            }
+        ));
+        assert!(FromWorker::Predicted(Err("no camera".into())).is_final());
         let progress = FromWorker::Event(TrainEvent::Progress(Progress::new(Stage::Embedding, 1, 2, 1.0)));
         let back: FromWorker = serde_json::from_str(&serde_json::to_string(&progress).unwrap()).unwrap();
         assert!(!back.is_final());
@@ -81,9 +115,11 @@ mod tests {
             options: TrainOptions::default(),
             batch_size: 4,
         };
-        assert_eq!(
-            serde_json::from_str::<ToWorker>(&serde_json::to_string(&resume).unwrap()).unwrap(),
-            resume
-        );
+        match serde_json::from_str::<ToWorker>(&serde_json::to_string(&resume).unwrap()).unwrap() {
+            ToWorker::Resume { options, batch_size } => {
+                assert_eq!((options, batch_size), (TrainOptions::default(), 4))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::epoch_log::EpochLog;
 use super::head::{Dense, Head, axpy};
-use super::metrics::{ConfusionMatrix, EpochMetrics, cross_entropy, evaluate};
+use super::metrics::{ConfusionMatrix, EpochMetrics, ImagePrediction, cross_entropy, evaluate, image_predictions};
 use super::optimizer::Adam;
 use super::options::TrainOptions;
 use crate::rng::Rng;
@@ -154,12 +154,30 @@ impl Trainer {
     /// The best head on the validation images (on the training images when there is no validation split):
     /// loss, accuracy and confusion matrix.
     pub fn evaluate_best(&self) -> (f32, f32, ConfusionMatrix) {
-        let idx = if self.val_idx.is_empty() {
+        evaluate(self.best().0, &self.features, &self.labels, self.eval_idx())
+    }
+
+    /// The best head's prediction for each image `evaluate_best` counts, in that order; `keys` holds one pixel
+    /// key per sample.
+    pub fn best_predictions(&self, keys: &[u64]) -> Vec<ImagePrediction> {
+        let idx = self.eval_idx();
+        let head = self.best().0;
+        let x: Vec<f32> = idx
+            .iter()
+            .flat_map(|&i| &self.features[i * self.dim..(i + 1) * self.dim])
+            .copied()
+            .collect();
+        let truth: Vec<usize> = idx.iter().map(|&i| self.labels[i]).collect();
+        let keys: Vec<u64> = idx.iter().map(|&i| keys[i]).collect();
+        image_predictions(&head.forward(&x, idx.len()), head.num_classes(), &truth, &keys)
+    }
+
+    fn eval_idx(&self) -> &[usize] {
+        if self.val_idx.is_empty() {
             &self.train_idx
         } else {
             &self.val_idx
-        };
-        evaluate(self.best().0, &self.features, &self.labels, idx)
+        }
     }
 
     /// Trains one epoch and returns its metrics.

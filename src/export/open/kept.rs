@@ -84,6 +84,7 @@ fn report(opened: &OpenedModel, mode: RunMode) -> TrainingReport {
         mode,
         runs: Vec::new(),
         explanation: None,
+        predictions: Vec::new(),
     }
 }
 

@@ -1,0 +1,247 @@
+//! Step 4, Try it: the kept model (also the one restored after a reload or opened from a project) on a new
+//! image — dropped, pasted, picked, or live from the camera. The prediction runs in a worker of its own on the
+//! exported model (`ajuste::predict`), one image in flight at a time; the camera sends its next frame when the
+//! previous answer is back, the fastest rate the backend allows.
+
+use std::sync::Arc;
+
+use ajuste::predict::Prediction;
+use ajuste::train::protocol::ImageInput;
+use leptos::html;
+use leptos::prelude::*;
+use web_sys::{DragEvent, MediaStream};
+
+use super::ErrorLine;
+use super::camera;
+use super::error::AppError;
+use super::files::{files_from_list, read_file};
+use super::model_flow::ModelFlow;
+use super::runner::TrainingService;
+use super::training_flow::{TrainedOn, TrainingFlow};
+
+/// Classes listed under the answer.
+const SHOWN: usize = 5;
+
+#[derive(Clone, Copy)]
+struct TryIt {
+    training: TrainingFlow,
+    model: ModelFlow,
+    /// The last answer and where its image came from (`file` or `camera`).
+    result: RwSignal<Option<(&'static str, Prediction)>>,
+    error: RwSignal<Option<AppError>>,
+    /// A prediction is in flight (at most one).
+    busy: RwSignal<bool>,
+    /// The live camera, while it runs.
+    camera: RwSignal<Option<MediaStream>, LocalStorage>,
+    service: StoredValue<TrainingService, LocalStorage>,
+    video: NodeRef<html::Video>,
+    /// The browser is asking for the camera (a second click waits).
+    starting: RwSignal<bool>,
+}
+
+impl TryIt {
+    /// Classifies one image; `None` when another is in flight or there is no model (nothing to show).
+    async fn classify(self, input: ImageInput, bytes: Vec<u8>) -> Option<Result<Prediction, String>> {
+        let trained: Arc<TrainedOn> = self.training.trained.get_untracked()?;
+        let engine = self.model.engine.get_untracked()?;
+        if self.busy.get_untracked() {
+            return None;
+        }
+        self.busy.set(true);
+        let service = self.service.get_value();
+        let result = service.predict(&engine, &trained.trained, input, &bytes).await;
+        self.busy.set(false);
+        Some(result)
+    }
+
+    fn show(&self, source: &'static str, result: Result<Prediction, String>) {
+        match result {
+            Ok(prediction) => {
+                self.result.set(Some((source, prediction)));
+                self.error.set(None);
+            }
+            Err(e) => self.error.set(Some(AppError::Try(e))),
+        }
+    }
+
+    /// Classifies a dropped, pasted or picked file (the camera stops: its next frame would replace the answer).
+    fn file(self, file: web_sys::File) {
+        self.stop_camera();
+        let picked = super::files::PickedFile {
+            path: file.name(),
+            file,
+        };
+        leptos::task::spawn_local(async move {
+            // The camera's last frame may still be in flight.
+            while self.busy.get_untracked() {
+                gloo::timers::future::TimeoutFuture::new(20).await;
+            }
+            match read_file(picked).await {
+                Ok(input) => {
+                    if let Some(result) = self.classify(ImageInput::File, input.bytes).await {
+                        self.show("file", result);
+                    }
+                }
+                Err(e) => self.error.set(Some(AppError::Try(e))),
+            }
+        });
+    }
+
+    async fn start_camera(self) {
+        let Some(video) = self.video.get_untracked() else {
+            return;
+        };
+        if self.starting.get_untracked() {
+            return;
+        }
+        self.starting.set(true);
+        self.error.set(None);
+        let started = camera::start(&video).await;
+        self.starting.set(false);
+        let stream = match started {
+            Ok(stream) => stream,
+            Err(why) => return self.error.set(Some(AppError::Camera(why))),
+        };
+        self.camera.set(Some(stream.clone()));
+        let canvas: web_sys::HtmlCanvasElement = match super::browser::window()
+            .document()
+            .and_then(|d| d.create_element("canvas").ok())
+        {
+            Some(canvas) => wasm_bindgen::JsCast::unchecked_into(canvas),
+            None => return,
+        };
+        // Live while this stream is the camera in use: each frame waits for the previous answer.
+        while self
+            .camera
+            .with_untracked(|c| c.as_ref().is_some_and(|c| c.id() == stream.id()))
+        {
+            match camera::frame(&video, &canvas) {
+                Ok(Some((width, height, rgba))) => {
+                    if let Some(result) = self.classify(ImageInput::Frame { width, height }, rgba).await {
+                        let still_live = self
+                            .camera
+                            .with_untracked(|c| c.as_ref().is_some_and(|c| c.id() == stream.id()));
+                        if still_live {
+                            self.show("camera", result);
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => self
+                    .error
+                    .set(Some(AppError::Camera(format!("Could not read the camera: {e}")))),
+            }
+            // A turn for the page (and a pause when the frame was not ready yet).
+            gloo::timers::future::TimeoutFuture::new(if self.busy.get_untracked() { 50 } else { 15 }).await;
+        }
+    }
+
+    fn stop_camera(&self) {
+        if let Some(stream) = self.camera.get_untracked() {
+            if let Some(video) = self.video.get_untracked() {
+                camera::stop(&stream, &video);
+            }
+            self.camera.set(None);
+        }
+    }
+}
+
+#[component]
+pub fn TryPanel() -> impl IntoView {
+    let training = expect_context::<TrainingFlow>();
+    let model = expect_context::<ModelFlow>();
+    let video: NodeRef<html::Video> = NodeRef::new();
+    let it = TryIt {
+        training,
+        model,
+        video,
+        starting: RwSignal::new(false),
+        result: RwSignal::new(None),
+        error: RwSignal::new(None),
+        busy: RwSignal::new(false),
+        camera: RwSignal::new_local(None),
+        service: StoredValue::new_local(TrainingService::default()),
+    };
+    let ready = move || training.trained.with(Option::is_some) && model.engine.with(Option::is_some);
+    // A new model: the old answer no longer applies.
+    Effect::new(move |_| {
+        training.trained.track();
+        it.result.set(None);
+    });
+    let input: NodeRef<html::Input> = NodeRef::new();
+    let on_pick = move |_| {
+        let Some(element) = input.get() else { return };
+        if let Some(file) = element.files().and_then(|list| files_from_list(&list).pop()) {
+            it.file(file.file);
+        }
+        element.set_value("");
+    };
+    let on_drop = move |ev: DragEvent| {
+        ev.prevent_default();
+        let file = ev.data_transfer().and_then(|t| t.files()).and_then(|f| f.get(0));
+        match file {
+            Some(file) if ready() => it.file(file),
+            Some(_) => {}
+            None => it.error.set(Some(AppError::Try("drop an image file here".into()))),
+        }
+    };
+    let paste = window_event_listener(leptos::ev::paste, move |ev| {
+        if !ready() {
+            return;
+        }
+        if let Some(file) = ev.clipboard_data().and_then(|d| d.files()).and_then(|f| f.get(0)) {
+            ev.prevent_default();
+            it.file(file);
+        }
+    });
+    on_cleanup(move || {
+        paste.remove();
+        it.stop_camera();
+    });
+    let live = move || it.camera.with(Option::is_some);
+    let on_camera = move |_| {
+        if live() {
+            it.stop_camera();
+        } else {
+            leptos::task::spawn_local(it.start_camera());
+        }
+    };
+    let top = move || it.result.with(|r| r.as_ref().and_then(|(_, p)| p.top().cloned()));
+    let source = move || it.result.with(|r| r.as_ref().map(|(s, _)| *s));
+    view! {
+        <section class="panel" aria-labelledby="try-title">
+            <h2 id="try-title">"4. Try it"</h2>
+            <Show when=ready fallback=|| view! { <p>"Train a model (or open a project) to try it on new images."</p> }>
+                <div class="try-drop" on:dragover=move |ev: DragEvent| ev.prevent_default() on:drop=on_drop>
+                    <p>"Drop or paste an image here, pick one, or use the camera. The answer is the downloaded model's."</p>
+                    <div class="actions">
+                        <label class="button">
+                            "Pick an image…"
+                            <input type="file" class="visually-hidden" accept="image/*" node_ref=input
+                                data-testid="try-input" on:change=on_pick />
+                        </label>
+                        <button type="button" data-testid="try-camera" aria-pressed=move || live().to_string()
+                            disabled=move || it.starting.get()
+                            on:click=on_camera>{move || if live() { "Stop camera" } else { "Use camera" }}</button>
+                    </div>
+                </div>
+            </Show>
+            <video class="try-video" node_ref=video muted=true playsinline=true hidden=move || !live()
+                aria-label="Camera preview"></video>
+            <div class="try-result" data-testid="try-result" aria-live="polite" aria-busy=move || it.busy.get().to_string()
+                data-label=move || top().map(|t| t.label) data-probability=move || top().map(|t| t.probability.to_string()) data-source=source
+                hidden=move || it.result.with(Option::is_none)>
+                <ol>
+                    {move || it.result.get().map(|(_, p)| p.classes.into_iter().take(SHOWN).map(|c| view! {
+                        <li>
+                            <span class="label">{c.label}</span>
+                            <meter min="0" max="1" value=c.probability.to_string()></meter>
+                            <span class="probability">{format!("{:.1}%", c.probability * 100.0)}</span>
+                        </li>
+                    }).collect_view())}
+                </ol>
+            </div>
+            <ErrorLine error=it.error test_id="try-error" />
+        </section>
+    }
+}
