@@ -23,7 +23,7 @@ mod worker {
     use ajuste::model::{EfficientNetLite0, load_efficientnet};
     use ajuste::predict::{Predictor, exported_model, prepare_frame};
     use ajuste::preprocess::prepare_rgb;
-    use ajuste::train::job::{Host, Job, resume_job, run_job};
+    use ajuste::train::job::{Host, Job, continue_job, resume_job, run_job};
     use ajuste::train::protocol::{FromWorker, ImageInput, ToWorker};
     use ajuste::train::{EmbeddingCache, TrainEvent, Trained};
     use burn::tensor::Device;
@@ -38,6 +38,8 @@ mod worker {
     struct State {
         /// The device, the backbone, and whether the device is WebGPU.
         engine: Option<(Device, Rc<EfficientNetLite0>, bool)>,
+        /// The weights file the backbone was built from (a model continued on its own backbone is built from it).
+        weights: Rc<Vec<u8>>,
         cache: EmbeddingCache,
         /// The features kept in storage were read into `cache` (once per worker).
         restored: bool,
@@ -148,7 +150,11 @@ mod worker {
         };
         match built {
             Ok(engine) => {
-                STATE.with(|s| s.borrow_mut().engine = Some(engine));
+                STATE.with(|s| {
+                    let mut s = s.borrow_mut();
+                    s.engine = Some(engine);
+                    s.weights = Rc::new(weights);
+                });
                 post(&FromWorker::Loaded);
             }
             Err(e) => post(&FromWorker::LoadFailed(e)),
@@ -185,19 +191,36 @@ mod worker {
     }
 
     /// A new run, or with `checkpoint` the resumed one.
-    async fn start(
-        options: ajuste::train::TrainOptions,
-        batch_size: usize,
-        dataset: Vec<u8>,
-        checkpoint: Option<Vec<u8>>,
-    ) {
+    /// How a run begins.
+    enum Begin {
+        New,
+        /// From a deeper run's checkpoint.
+        Resume(Vec<u8>),
+        /// From a kept model's head (and its backbone).
+        Continue(Box<Trained>),
+    }
+
+    async fn start(options: ajuste::train::TrainOptions, batch_size: usize, dataset: Vec<u8>, begin: Begin) {
         let dataset = match snapshot::decode(&dataset) {
             Ok(d) => d,
             Err(e) => return post(&FromWorker::Event(TrainEvent::Failed(e))),
         };
-        let Some((device, model, webgpu)) = STATE.with(|s| s.borrow().engine.clone()) else {
+        let Some((device, mut model, webgpu)) = STATE.with(|s| s.borrow().engine.clone()) else {
             return post(&FromWorker::Event(TrainEvent::Failed("the model is not loaded".into())));
         };
+        // A model with a fine-tuned backbone continues on that backbone.
+        if let Begin::Continue(from) = &begin
+            && !from.delta.convs.is_empty()
+        {
+            let weights = STATE.with(|s| s.borrow().weights.clone());
+            match exported_model(&weights, from)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| load_efficientnet(&bytes, &device).map_err(|e| e.to_string()))
+            {
+                Ok(own) => model = Rc::new(own),
+                Err(e) => return post(&FromWorker::Event(TrainEvent::Failed(e))),
+            }
+        }
         let stop = STOP.with(|s| {
             s.set(false);
             s.clone()
@@ -215,9 +238,10 @@ mod worker {
             batch_size,
         };
         let host = WorkerHost { stop, webgpu };
-        match checkpoint {
-            Some(bytes) => resume_job(job, &bytes, &host).await,
-            None => run_job(job, &mut cache, &host).await,
+        match begin {
+            Begin::New => run_job(job, &mut cache, &host).await,
+            Begin::Resume(bytes) => resume_job(job, &bytes, &host).await,
+            Begin::Continue(from) => continue_job(job, &from, &mut cache, &host).await,
         }
         STATE.with(|s| s.borrow_mut().cache = cache);
     }
@@ -238,14 +262,19 @@ mod worker {
         match message {
             Some(Ok(ToWorker::Load { webgpu })) => wasm_bindgen_futures::spawn_local(load(webgpu, bytes)),
             Some(Ok(ToWorker::Start { options, batch_size })) => {
-                wasm_bindgen_futures::spawn_local(start(options, batch_size, bytes, None))
+                wasm_bindgen_futures::spawn_local(start(options, batch_size, bytes, Begin::New))
             }
             Some(Ok(ToWorker::Resume { options, batch_size })) => wasm_bindgen_futures::spawn_local(start(
                 options,
                 batch_size,
                 bytes,
-                Some(buffer("checkpoint").unwrap_or_default()),
+                Begin::Resume(buffer("checkpoint").unwrap_or_default()),
             )),
+            Some(Ok(ToWorker::Continue {
+                options,
+                batch_size,
+                from,
+            })) => wasm_bindgen_futures::spawn_local(start(options, batch_size, bytes, Begin::Continue(from))),
             Some(Ok(ToWorker::Stop)) => STOP.with(|s| s.set(true)),
             Some(Ok(ToWorker::LoadPredictor { webgpu, trained })) => {
                 wasm_bindgen_futures::spawn_local(load_predictor(webgpu, *trained, bytes))

@@ -20,19 +20,32 @@ fn pair(history: &[EpochMetrics], names: [&'static str; 2], pick: fn(&EpochMetri
     ]
 }
 
+/// `held_out`: whether the run had validation images. Without them the "validation" figures would be the
+/// training ones again, so only the training series are drawn, and the charts say why.
 #[component]
-pub fn RunCharts(run: RunHistory, kept: bool) -> impl IntoView {
+pub fn RunCharts(run: RunHistory, kept: bool, held_out: bool) -> impl IntoView {
     let best = run.best().map(|m| m.epoch);
-    let loss = pair(&run.history, ["training loss", "validation loss"], |m| {
+    let mut loss = pair(&run.history, ["training loss", "validation loss"], |m| {
         (m.train_loss, m.val_loss)
     });
-    let accuracy = pair(&run.history, ["training accuracy", "validation accuracy"], |m| {
+    let mut accuracy = pair(&run.history, ["training accuracy", "validation accuracy"], |m| {
         (m.train_accuracy, m.val_accuracy)
     });
+    if !held_out {
+        loss.truncate(1);
+        accuracy.truncate(1);
+    }
     let title = format!("{}{}", run.mode.label(), if kept { " (kept)" } else { "" });
     view! {
-        <div class="run-charts" data-testid="run-charts" data-run=run.mode.name() data-epochs=run.history.len()>
+        <div class="run-charts" data-testid="run-charts" data-run=run.mode.name() data-epochs=run.history.len()
+            data-held-out=held_out.to_string()>
             <h3>{title}</h3>
+            {(!held_out).then(|| view! {
+                <p class="notice warn" data-testid="no-validation">
+                    "No validation images (validation fraction 0): these are training figures only, and say \
+                     nothing about how the model does on new images."
+                </p>
+            })}
             <div class="charts">
                 <LineChart title="Loss" y_label="cross-entropy" series=Signal::derive(move || loss.clone())
                     y_range=None marker=Signal::derive(move || best) />

@@ -32,8 +32,17 @@ pub struct Job {
     pub dataset: Arc<Dataset>,
     pub options: TrainOptions,
     pub engine: Engine,
-    /// A deeper run's checkpoint to continue from (the run's options are `options`).
-    pub resume: Option<Arc<Vec<u8>>>,
+    pub begin: Begin,
+}
+
+/// How a run begins.
+#[derive(Clone)]
+pub enum Begin {
+    New,
+    /// From a deeper run's checkpoint (the run's options are `options`).
+    Resume(Arc<Vec<u8>>),
+    /// Training the head of a kept model (one opened from a file) further.
+    Continue(Box<Trained>),
 }
 
 /// Set once to end the run it was handed to (tells the worker at once).
@@ -263,7 +272,7 @@ impl TrainingService {
     }
 
     /// Embeds the images not embedded yet, then trains the head epoch by epoch, in the worker (or resumes a
-    /// deeper run from `job.resume`). Ends with exactly one of `Finished`, `Stopped` or `Failed`; a deeper run
+    /// deeper run, or continues a kept model, as `job.begin` says). Ends with exactly one of `Finished`, `Stopped` or `Failed`; a deeper run
     /// on the CPU hands its state after each epoch to `on_checkpoint` (epochs done, bytes).
     pub async fn run(
         &self,
@@ -287,18 +296,26 @@ impl TrainingService {
         };
         let batch_size = if job.engine.kind == BackendKind::WebGpu { 16 } else { 4 };
         let dataset = snapshot::encode(&job.dataset);
-        match &job.resume {
-            Some(checkpoint) => {
+        match job.begin {
+            Begin::Resume(checkpoint) => {
                 let resume = ToWorker::Resume {
                     options: job.options,
                     batch_size,
                 };
-                post_buffers(&worker, &resume, &[("bytes", &dataset), ("checkpoint", checkpoint)]);
+                post_buffers(&worker, &resume, &[("bytes", &dataset), ("checkpoint", &checkpoint)]);
             }
-            None => {
+            Begin::New => {
                 let start = ToWorker::Start {
                     options: job.options,
                     batch_size,
+                };
+                post(&worker, &start, Some(&dataset));
+            }
+            Begin::Continue(from) => {
+                let start = ToWorker::Continue {
+                    options: job.options,
+                    batch_size,
+                    from,
                 };
                 post(&worker, &start, Some(&dataset));
             }

@@ -120,8 +120,15 @@ pub fn TrainPanel() -> impl IntoView {
             (label.to_string(), p.done as f64 / p.total as f64)
         })
     };
+    // The file of a kept model opened rather than trained here: it can be trained further.
+    let opened = move || training.trained.with(|t| t.as_ref().and_then(|t| t.opened.clone()));
     let history = Memo::new(move |_| training.history());
     let runs = Memo::new(move |_| training.runs());
+    // Whether the charted runs had validation images: the kept report says, or, while one runs, its options.
+    let held_out = Memo::new(move |_| match training.trained.get() {
+        Some(t) if !training.is_running() => t.trained.report.num_val > 0,
+        _ => training.options.with(|o| o.val_fraction > 0.0),
+    });
     let kept = move || training.kept_mode().filter(|_| !training.is_running());
     let explanation = move || {
         training
@@ -152,6 +159,17 @@ pub fn TrainPanel() -> impl IntoView {
                     }>
                     "Train"
                 </button>
+                <Show when=move || opened().is_some() && !training.is_running()>
+                    <button type="button" data-testid="continue-training" disabled=move || !can_train()
+                        title="Train the opened model's head further on these images (its classes must match)"
+                        on:click=move |_| {
+                            if let Some(job) = training.begin_continue(&dataset, &model) {
+                                train.dispatch_local(job);
+                            }
+                        }>
+                        {move || format!("Continue training {}", opened().unwrap_or_default())}
+                    </button>
+                </Show>
                 <button type="button" data-testid="stop-button" disabled=move || !training.is_running()
                     on:click=move |_| training.request_stop()>
                     "Stop"
@@ -193,7 +211,7 @@ pub fn TrainPanel() -> impl IntoView {
                         .into_iter()
                         .map(|run| {
                             let is_kept = several && kept() == Some(run.mode);
-                            view! { <RunCharts run=run kept=is_kept /> }
+                            view! { <RunCharts run=run kept=is_kept held_out=held_out.get() /> }
                         })
                         .collect_view()
                 }}

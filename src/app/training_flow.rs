@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use ajuste::export::{self, ExportMetadata};
 use ajuste::predict::exported_model;
-use ajuste::train::{EpochMetrics, Progress, RunHistory, RunMode, Stage, TrainEvent, TrainOptions, Trained};
+use ajuste::train::{
+    EpochMetrics, FinetuneChoice, Progress, RunHistory, RunMode, Stage, TrainEvent, TrainOptions, Trained,
+};
 use leptos::prelude::*;
 
 use super::browser::download;
@@ -15,7 +17,7 @@ use super::error::AppError;
 use super::model_flow::ModelFlow;
 use super::persist;
 use super::resume::{CHECKPOINT_KEY, SavedRun};
-use super::runner::{Job, StopSignal, TrainingService};
+use super::runner::{Begin, Job, StopSignal, TrainingService};
 
 /// A trained model and the fingerprint of the dataset it was trained on.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -164,7 +166,7 @@ impl TrainingFlow {
             dataset,
             options,
             engine,
-            resume: None,
+            begin: Begin::New,
         })
     }
 
@@ -203,8 +205,19 @@ impl TrainingFlow {
             dataset,
             options: saved.options.clone(),
             engine,
-            resume: Some(saved.checkpoint.clone()),
+            begin: Begin::Resume(saved.checkpoint.clone()),
         })
+    }
+
+    /// Like [`Self::begin`], training the kept model's head further (a model opened from a file): head only,
+    /// on the current images, which must have the model's classes (checked in the worker, which says which
+    /// differ).
+    pub fn begin_continue(&self, dataset: &DatasetFlow, model: &ModelFlow) -> Option<Job> {
+        let from = self.trained.get_untracked()?;
+        self.options.update(|o| o.finetune = FinetuneChoice::Head);
+        let mut job = self.begin(dataset, model)?;
+        job.begin = Begin::Continue(Box::new(from.trained.clone()));
+        Some(job)
     }
 
     /// Runs a job claimed by [`Self::begin`]; the previous model stays until this one finishes.

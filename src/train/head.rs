@@ -78,6 +78,51 @@ pub struct Head {
 }
 
 impl Head {
+    /// This head with its outputs reordered from the classes `from` (its own) to `to` (the same names, in
+    /// another order). Refused, naming them, when the names differ.
+    pub fn for_classes(&self, from: &[String], to: &[String]) -> Result<Head, String> {
+        let mut sorted_from = from.to_vec();
+        let mut sorted_to = to.to_vec();
+        sorted_from.sort();
+        sorted_to.sort();
+        if sorted_from != sorted_to || from.len() != self.out.d_out {
+            let missing: Vec<&str> = from.iter().filter(|c| !to.contains(c)).map(String::as_str).collect();
+            let new: Vec<&str> = to.iter().filter(|c| !from.contains(c)).map(String::as_str).collect();
+            return Err(format!(
+                "the model knows the classes {} but the dataset has {}{}{}",
+                from.join(", "),
+                to.join(", "),
+                if missing.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (missing here: {})", missing.join(", "))
+                },
+                if new.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (new here: {})", new.join(", "))
+                },
+            ));
+        }
+        let d_in = self.out.d_in;
+        let mut out = Dense {
+            d_in,
+            d_out: to.len(),
+            weight: Vec::with_capacity(self.out.weight.len()),
+            bias: Vec::with_capacity(to.len()),
+        };
+        for class in to {
+            let i = from.iter().position(|c| c == class).expect("same names, checked above");
+            out.weight.extend_from_slice(&self.out.weight[i * d_in..(i + 1) * d_in]);
+            out.bias.push(self.out.bias[i]);
+        }
+        Ok(Head {
+            hidden: self.hidden.clone(),
+            out,
+            dropout: self.dropout,
+        })
+    }
+
     pub fn new(d_in: usize, num_classes: usize, hidden_units: usize, dropout: f32, rng: &mut Rng) -> Self {
         if hidden_units == 0 {
             Self {

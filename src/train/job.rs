@@ -66,7 +66,7 @@ pub struct Job<'a> {
 pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host) {
     let started = host.now_seconds();
     let head = match job.options.finetune {
-        FinetuneChoice::Head | FinetuneChoice::Auto => match head_run(&job, cache, host).await {
+        FinetuneChoice::Head | FinetuneChoice::Auto => match head_run(&job, cache, host, None).await {
             Some(trained) => Some(trained),
             None => return,
         },
@@ -194,7 +194,57 @@ fn finished(host: &impl Host, trained: Option<Trained>) {
 
 /// The head alone: embeds what `cache` lacks, then trains epoch by epoch. `None` when it ended otherwise (the
 /// final `Stopped` or `Failed` event is sent).
-async fn head_run(job: &Job<'_>, cache: &mut EmbeddingCache, host: &impl Host) -> Option<Trained> {
+/// Trains the head further from an earlier model `from` (one opened from a file): its head is the start, its
+/// backbone stays as it is. `job.model` must be that backbone (the shipped one with `from.delta` merged); when
+/// it differs from the shipped one, its features are computed here and kept only for this run (`cache` holds
+/// the shipped backbone's). The dataset must have the model's classes, in any order. Head only: a deeper mode
+/// is refused.
+pub async fn continue_job(job: Job<'_>, from: &Trained, cache: &mut EmbeddingCache, host: &impl Host) {
+    if job.options.finetune != FinetuneChoice::Head {
+        return host.emit(TrainEvent::Failed(
+            "continuing a model trains its head: choose “Head only” as the fine-tuning mode".into(),
+        ));
+    }
+    let own_backbone = !from.delta.convs.is_empty();
+    let mut own_cache = EmbeddingCache::default();
+    let cache = if own_backbone { &mut own_cache } else { cache };
+    let start = Start {
+        from,
+        store_features: !own_backbone,
+    };
+    let Some(mut trained) = head_run(&job, cache, host, Some(start)).await else {
+        return;
+    };
+    trained.delta = from.delta.clone();
+    if own_backbone {
+        trained.report.mode = from.report.mode;
+    }
+    trained.report.explanation = Some(format!(
+        "Continued from the opened model: its head trained {} more epoch(s) on these images{}.",
+        trained.report.history.len(),
+        if own_backbone {
+            ", on its own fine-tuned backbone"
+        } else {
+            ""
+        }
+    ));
+    finished(host, Some(trained))
+}
+
+/// Where a head run starts when it continues an earlier model.
+#[derive(Clone, Copy)]
+struct Start<'a> {
+    from: &'a Trained,
+    /// Whether the features computed go to the host to keep (only the shipped backbone's are kept).
+    store_features: bool,
+}
+
+async fn head_run(
+    job: &Job<'_>,
+    cache: &mut EmbeddingCache,
+    host: &impl Host,
+    start: Option<Start<'_>>,
+) -> Option<Trained> {
     let missing = cache.missing(job.dataset);
     let total = missing.len();
     let started = host.now_seconds();
@@ -241,7 +291,9 @@ async fn head_run(job: &Job<'_>, cache: &mut EmbeddingCache, host: &impl Host) -
         if let Err(e) = cache.insert(&keys, &rows) {
             return fail(host, e);
         }
-        host.embedded(&keys, &rows).await;
+        if start.is_none_or(|s| s.store_features) {
+            host.embedded(&keys, &rows).await;
+        }
         done += chunk.len();
         let elapsed = host.now_seconds() - started;
         host.emit(TrainEvent::Progress(Progress::new(
@@ -260,6 +312,11 @@ async fn head_run(job: &Job<'_>, cache: &mut EmbeddingCache, host: &impl Host) -
         Ok(run) => run,
         Err(e) => return fail(host, e),
     };
+    if let Some(start) = start
+        && let Err(e) = run.start_from(&start.from.head, &start.from.report.labels)
+    {
+        return fail(host, format!("cannot continue this model: {e}"));
+    }
     let epochs = run.epochs();
     let train_started = host.now_seconds();
     host.emit(TrainEvent::Progress(Progress::new(Stage::Training, 0, epochs, 0.0)));

@@ -223,6 +223,14 @@ impl TrainingRun {
         })
     }
 
+    /// Continues from an earlier model's head (`classes`: its outputs' names, in any order of this run's).
+    pub fn start_from(&mut self, head: &Head, classes: &[String]) -> Result<(), String> {
+        let head = head.for_classes(classes, &self.labels)?;
+        self.trainer.start_from(head)?;
+        self.options = self.trainer.options().clone();
+        Ok(())
+    }
+
     /// Trains one epoch; `None` once the run is over (all epochs, early stop or [`Self::stop`]).
     pub fn step(&mut self) -> Option<EpochMetrics> {
         (!self.trainer.is_done()).then(|| self.trainer.step_epoch())

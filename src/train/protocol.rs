@@ -1,5 +1,5 @@
 //! The messages between the page and the training worker. Each message is JSON (these types) plus, for
-//! `Load`, `Start`, `Resume`, `LoadPredictor` and `Predict`, one byte buffer: the weights file, the dataset as
+//! `Load`, `Start`, `Resume`, `Continue`, `LoadPredictor` and `Predict`, one byte buffer: the weights file, the dataset as
 //! `data::snapshot` bytes (images the page has stored travel as name and key; the worker reads their pixels from
 //! storage a batch at a time and stores the features it computes, `Host::load_pixels` / `Host::embedded`), or the
 //! image to classify; `Resume` and `Checkpoint` carry a checkpoint's bytes too (`DeepTrainer::checkpoint`),
@@ -29,6 +29,12 @@ pub enum ToWorker {
     /// Continue a deeper run from its checkpoint (the second buffer) on the dataset (the bytes), with the
     /// options it was started with.
     Resume { options: TrainOptions, batch_size: usize },
+    /// Train the head of `from` (a kept model) further on the dataset (the bytes), on its own backbone.
+    Continue {
+        options: TrainOptions,
+        batch_size: usize,
+        from: Box<Trained>,
+    },
     /// End the run within one step.
     Stop,
     /// Build the exported model of `trained` (the bytes: the backbone weights file) for `Predict`.

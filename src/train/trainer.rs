@@ -117,6 +117,41 @@ impl Trainer {
         })
     }
 
+    /// Starts from `head` instead of a fresh one (continuing an earlier model): same input size and classes;
+    /// its hidden layer and dropout replace the options'.
+    pub fn start_from(&mut self, head: Head) -> Result<(), String> {
+        let d_in = head.hidden.as_ref().unwrap_or(&head.out).d_in;
+        if d_in != self.dim || head.num_classes() != self.head.num_classes() {
+            return Err(format!(
+                "the model's head takes {d_in} features to {} classes, not {} to {}",
+                head.num_classes(),
+                self.dim,
+                self.head.num_classes()
+            ));
+        }
+        if !self.log.history().is_empty() {
+            return Err("training has already started".into());
+        }
+        self.options.hidden_units = head.hidden.as_ref().map_or(0, |h| h.d_out);
+        self.options.dropout = head.dropout;
+        let sizes: Vec<usize> = layers(&head)
+            .iter()
+            .flat_map(|d| [d.weight.len(), d.bias.len()])
+            .collect();
+        self.adam = Adam::new(
+            &sizes,
+            self.options.learning_rate,
+            self.options.weight_decay,
+            self.options.decoupled_weight_decay,
+        );
+        self.head = head;
+        Ok(())
+    }
+
+    pub fn options(&self) -> &TrainOptions {
+        &self.options
+    }
+
     pub fn history(&self) -> &[EpochMetrics] {
         self.log.history()
     }

@@ -196,3 +196,22 @@ test('at 390 px wide the page does not scroll sideways', async () => {
   const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
   assert.ok(scroll <= client, `page is ${scroll} px wide in a ${client} px window`);
 });
+
+test('with a validation fraction of 0 the charts show training figures only, and say so', async () => {
+  if ((await page.getByTestId('dataset-summary').getAttribute('data-images')) === '0') {
+    await page.getByTestId('dataset-input').setInputFiles(await makeDataset('no-val', CLASSES, 3));
+    await waitForImages(page, 6);
+  }
+  await setOption('opt-val', 0);
+  await setOption('opt-epochs', 3);
+  await page.getByTestId('train-button').click();
+  const s = await waitForTraining(page);
+  assert.equal(s.state, 'done', s.text);
+  const charts = page.getByTestId('run-charts');
+  assert.equal(await charts.first().getAttribute('data-held-out'), 'false');
+  await page.getByTestId('no-validation').first().waitFor();
+  const legend = await charts.first().textContent();
+  assert.ok(!legend.includes('validation loss') && !legend.includes('validation accuracy'), legend);
+  assert.ok(legend.includes('training loss'), legend);
+  await setOption('opt-val', 0.2);
+});
