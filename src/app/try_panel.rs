@@ -102,7 +102,9 @@ impl TryIt {
             Ok(stream) => stream,
             Err(why) => return self.error.set(Some(AppError::Camera(why))),
         };
-        self.camera.set(Some(stream.clone()));
+        // `Clone::clone`, not `stream.clone()`: web-sys's inherent `MediaStream::clone` is the JS method, which
+        // makes a second stream (another id, tracks that would never be stopped).
+        self.camera.set(Some(Clone::clone(&stream)));
         let canvas: web_sys::HtmlCanvasElement = match super::browser::window()
             .document()
             .and_then(|d| d.create_element("canvas").ok())

@@ -141,5 +141,18 @@ test('Export: model.onnx and the bundle download; Open model keeps a downloaded 
   await fresh.page.getByTestId('open-model-error').filter({ hasText: 'broken.safetensors' }).waitFor({ timeout: 30_000 });
   assert.match(await fresh.page.getByTestId('open-model-error').textContent(), /header size/);
   assert.match(await fresh.page.getByTestId('opened-model').textContent(), /animal, monument, tool/);
+
+  // Continue training the opened model on the sample: its head goes on from where it was, head only.
+  await fresh.page.getByTestId('sample-button').click();
+  await waitForImages(fresh.page, 36);
+  await fresh.page.getByTestId('epochs').fill('2');
+  await fresh.page.getByTestId('epochs').dispatchEvent('change');
+  await fresh.page.getByTestId('continue-training').click();
+  const continued = await waitForTraining(fresh.page);
+  assert.equal(continued.state, 'done', continued.text);
+  assert.match(await fresh.page.getByTestId('auto-explanation').textContent(), /Continued from the opened model/);
+  assert.equal(await fresh.page.getByTestId('opened-model').count(), 0, 'a model trained here now');
+  assert.equal(await fresh.page.getByTestId('finetune-mode').inputValue(), 'head');
+  assert.equal(await fresh.page.getByTestId('continue-training').count(), 0);
   await fresh.context.close();
 });
