@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
-import { serveDist, launch, makeDataset, waitForImages, waitForProgress, SAMPLE, ROOT } from './helpers.mjs';
+import { serveDist, launch, makeDataset, waitForImages, waitForModel, waitForProgress, SAMPLE, ROOT } from './helpers.mjs';
 
 const BAD = join(ROOT, 'tests/fixtures/bad');
 const { cases } = JSON.parse(await readFile(join(BAD, 'cases.json'), 'utf8'));
@@ -91,5 +91,45 @@ for (const c of cases.filter((c) => c.via === 'drop' && c.e2e === 'alone')) {
     assert.deepEqual(afterDrop.classes.slice(0, beforeDrop.classes.length), beforeDrop.classes, 'loaded classes kept');
     if (c.classes) for (const name of c.classes) assert.ok(afterDrop.classes.includes(name), `${name} in ${afterDrop.classes}`);
     if (c.skipped) assert.ok(afterDrop.notice.includes(`skipped ${c.skipped} already loaded`), afterDrop.notice);
+  });
+}
+
+/** Whether the saved index in the page's storage is over `min` bytes (run in the page). */
+async function indexOver(min) {
+  const index = await (await caches.open('ajuste-store-v1')).match('store/index.bin');
+  return (index ? (await index.arrayBuffer()).byteLength : 0) > min;
+}
+
+// A damaged saved state in the browser's storage: the next visit says what is wrong, starts empty, and the page
+// works; the damaged index is removed, so the visit after that starts clean.
+for (const c of cases.filter((c) => c.via === 'snapshot')) {
+  test(`${c.id}: ${c.what}, found in storage at the next visit`, async () => {
+    const context = await browser.newContext();
+    const fresh = await context.newPage();
+    await fresh.goto(`${server.url}?backend=cpu`);
+    // The page saves an empty index once it has looked for a saved one: the damaged one goes in after that.
+    await waitForProgress(fresh, 'the first (empty) index', { done: indexOver, progress: indexOver, arg: 0 });
+    const bytes = [...await bytesOf(c.files[0].from)];
+    await fresh.evaluate(async (bytes) => {
+      const cache = await caches.open('ajuste-store-v1');
+      await cache.put('store/index.bin', new Response(new Uint8Array(bytes)));
+    }, bytes);
+    await fresh.reload();
+    await waitForModel(fresh);
+    const error = fresh.getByTestId('dataset-error');
+    await error.filter({ hasText: c.message }).waitFor({ timeout: 60_000 });
+    assert.match(await error.textContent(), /could not be read/);
+    assert.equal(await fresh.getByTestId('dataset-summary').getAttribute('data-images'), '0');
+    await fresh.getByTestId('sample-button').click();
+    await waitForImages(fresh, 36);
+    // The new index is written once the images are stored (the empty one written after the restore is a few
+    // bytes; one naming 36 images is over a kilobyte).
+    await waitForProgress(fresh, 'the index of the sample images to be saved', {
+      done: indexOver, progress: indexOver, arg: 1000,
+    });
+    await fresh.reload();
+    await waitForImages(fresh, 36);
+    assert.equal(await fresh.getByTestId('dataset-error').textContent(), '', 'the next visit starts clean');
+    await context.close();
   });
 }
