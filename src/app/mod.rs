@@ -44,9 +44,15 @@ use error::AppError;
 use model_flow::ModelFlow;
 use training_flow::TrainingFlow;
 
-/// Mounts the app on `<body>`.
+/// Mounts the app on `<body>`, in place of index.html's static loading shell.
 pub fn run() {
     ajuste::wasm_init::init_once();
+    if let Some(shell) = browser::window()
+        .document()
+        .and_then(|d| d.get_element_by_id("boot-shell"))
+    {
+        shell.remove();
+    }
     leptos::mount::mount_to_body(App);
 }
 

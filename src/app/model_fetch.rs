@@ -1,6 +1,6 @@
 //! Fetches the model weights with progress, through Cache Storage so a reload does not download them again.
 
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStreamDefaultReader, Response};
 
@@ -44,6 +44,17 @@ async fn read_body(response: &Response, progress: &dyn Fn(u64, Option<u64>)) -> 
     Ok(bytes)
 }
 
+/// The response for the weights that boot.js started fetching beside the wasm: `globalThis.ajusteWeights`, a
+/// promise of a `Response`, or of null when Cache Storage held them. Taken once; a failed prefetch counts as none.
+async fn prefetched() -> Option<Response> {
+    let global = js_sys::global();
+    let key = JsValue::from_str("ajusteWeights");
+    let pending = js_sys::Reflect::get(&global, &key).ok()?;
+    let _ = js_sys::Reflect::delete_property(&global, &key);
+    let promise = pending.dyn_into::<js_sys::Promise>().ok()?;
+    JsFuture::from(promise).await.ok()?.dyn_into::<Response>().ok()
+}
+
 /// The weights, from Cache Storage when present, else from the server (then cached).
 pub async fn fetch_weights(progress: impl Fn(u64, Option<u64>)) -> Result<Fetched, String> {
     // Without Cache Storage (not a secure context) the weights are simply fetched.
@@ -58,10 +69,13 @@ pub async fn fetch_weights(progress: impl Fn(u64, Option<u64>)) -> Result<Fetche
             from_cache: true,
         });
     }
-    let response: Response = JsFuture::from(window().fetch_with_str(WEIGHTS_URL))
-        .await
-        .map_err(|e| format!("could not download {WEIGHTS_URL}: {}", js_error(e)))?
-        .unchecked_into();
+    let response = match prefetched().await {
+        Some(response) => response,
+        None => JsFuture::from(window().fetch_with_str(WEIGHTS_URL))
+            .await
+            .map_err(|e| format!("could not download {WEIGHTS_URL}: {}", js_error(e)))?
+            .unchecked_into(),
+    };
     if !response.ok() {
         return Err(format!("could not download {WEIGHTS_URL}: HTTP {}", response.status()));
     }

@@ -16,20 +16,30 @@ const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'applic
   '.json': 'application/json', '.svg': 'image/svg+xml', '.jpg': 'image/jpeg', '.png': 'image/png',
   '.txt': 'text/plain', '.md': 'text/markdown', '.safetensors': 'application/octet-stream', '.csv': 'text/csv' };
 
-/** Serves dist/ on 127.0.0.1 at a free port. */
-export async function serveDist() {
+/**
+ * Serves dist/ on 127.0.0.1 at a free port, as a production host would: the build's pre-compressed copies
+ * (NAME.br, NAME.gz from scripts/compress.mjs) with Content-Encoding when the browser accepts them, unless
+ * `compressed` is false.
+ */
+export async function serveDist({ compressed = true } = {}) {
   // AJUSTE_DIST: another build to test (e.g. the previous commit's, to see a new test fail there).
   const dist = resolve(process.env.AJUSTE_DIST ?? join(ROOT, 'dist'));
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     const file = resolve(dist, '.' + (path.endsWith('/') ? path + 'index.html' : path));
     if (!file.startsWith(dist)) { res.writeHead(403).end(); return; }
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
-        'content-length': body.length });
-      res.end(body);
-    } catch { res.writeHead(404).end(); }
+    const accepted = compressed ? (req.headers['accept-encoding'] ?? '') : '';
+    const encodings = [['br', '.br'], ['gzip', '.gz']].filter(([name]) => accepted.includes(name));
+    for (const [encoding, suffix] of [...encodings, [null, '']]) {
+      try {
+        const body = await readFile(file + suffix);
+        res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+          'content-length': body.length, vary: 'accept-encoding', ...(encoding && { 'content-encoding': encoding }) });
+        res.end(body);
+        return;
+      } catch { /* the next encoding, or 404 */ }
+    }
+    res.writeHead(404).end();
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
   return { url: `http://127.0.0.1:${server.address().port}/`, close: () => server.close() };
