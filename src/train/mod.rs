@@ -8,6 +8,7 @@
 pub mod augment;
 mod deep_job;
 pub mod epoch_log;
+pub mod events;
 pub mod head;
 pub mod honest;
 pub mod job;

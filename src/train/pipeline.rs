@@ -2,12 +2,13 @@
 //! [`TrainOptions`] in, one epoch per [`TrainingRun::step`], a [`Trained`] head with its [`TrainingReport`] out.
 //! It does the split, the trainer's setup and the final evaluation; [`EmbeddingCache`] turns a dataset into
 //! `TrainData` once every image is embedded. [`TrainEvent`] is what a run reports while it goes: serde
-//! values, so the same events can cross from a Web Worker to the page as messages.
+//! values (`events.rs`), so the same events can cross from a Web Worker to the page as messages.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::events::{Progress, Stage, TrainEvent};
 use super::head::{Head, NamedTensor};
 use super::metrics::{ConfusionMatrix, EpochMetrics, ImagePrediction};
 use super::mode::{RunHistory, RunMode};
@@ -284,98 +285,10 @@ impl TrainingRun {
     }
 }
 
-/// Which part of a run is under way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Stage {
-    /// Images through the frozen backbone (steps: images).
-    Embedding,
-    /// The head (steps: epochs).
-    Training,
-    /// Deeper modes: the frozen part of the backbone once per image, kept for the epochs (steps: batches).
-    Caching,
-    /// Deeper modes: mini-batches through the trainable part, then validation (steps: training batches).
-    FineTuning,
-    /// Deeper modes: the kept model on the validation images, for the per-class results (steps: images).
-    Evaluating,
-}
-
-/// How far a stage got, with its speed and the time left at that speed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Progress {
-    pub stage: Stage,
-    pub done: usize,
-    pub total: usize,
-    /// Steps per second so far (images while embedding, epochs while training).
-    pub per_second: f64,
-    pub seconds_left: Option<f64>,
-    /// The run this progress belongs to.
-    #[serde(default)]
-    pub run: RunMode,
-    /// Deeper modes: the epoch under way (1-based) and the most epochs (0 otherwise).
-    #[serde(default)]
-    pub epoch: usize,
-    #[serde(default)]
-    pub epochs: usize,
-    /// Deeper modes: images through the network per second (0 otherwise).
-    #[serde(default)]
-    pub images_per_second: f64,
-}
-
-impl Progress {
-    pub fn new(stage: Stage, done: usize, total: usize, elapsed_seconds: f64) -> Self {
-        let per_second = if done == 0 || elapsed_seconds <= 0.0 {
-            0.0
-        } else {
-            done as f64 / elapsed_seconds
-        };
-        let seconds_left = (per_second > 0.0).then(|| total.saturating_sub(done) as f64 / per_second);
-        Self {
-            stage,
-            done,
-            total,
-            per_second,
-            seconds_left,
-            run: RunMode::Head,
-            epoch: 0,
-            epochs: 0,
-            images_per_second: 0.0,
-        }
-    }
-
-    /// Tags the progress with a deep run, its epoch and its image rate.
-    pub fn deep(mut self, run: RunMode, epoch: usize, epochs: usize, images: usize, elapsed_seconds: f64) -> Self {
-        self.run = run;
-        self.epoch = epoch;
-        self.epochs = epochs;
-        if elapsed_seconds > 0.0 {
-            self.images_per_second = images as f64 / elapsed_seconds;
-        }
-        self
-    }
-}
-
-/// What a run reports, in order: progress and epoch metrics (tagged with their run: Auto makes two) while it
-/// goes, then exactly one of `Finished`, `Stopped` (stopped before any epoch: nothing trained) or `Failed`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum TrainEvent {
-    Progress(Progress),
-    Epoch { run: RunMode, metrics: EpochMetrics },
-    Finished(Box<Trained>),
-    Stopped { stage: Stage, done: usize, total: usize },
-    Failed(String),
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::data::{ClassData, Sample};
-
-    #[test]
-    fn progress_rate_and_time_left() {
-        let p = Progress::new(Stage::Embedding, 10, 40, 5.0);
-        assert_eq!((p.per_second, p.seconds_left), (2.0, Some(15.0)));
-        assert_eq!(Progress::new(Stage::Training, 0, 5, 1.0).seconds_left, None);
-    }
 
     #[test]
     fn cache_finds_missing_images_once_and_builds_train_data() {
