@@ -10,27 +10,16 @@ holding `logits` [4,K] (what `AJUSTE_ONNX_DIR=dir cargo test --release --test on
 exports, from the Rust model), the ONNX Runtime logits must match them within `--tol`. A 1000-class model (the
 shipped weights) is compared with the PyTorch goldens' logits instead.
 """
-import argparse, json, os, struct, sys
+import argparse, json, os, sys
 
 import numpy as np
 import onnxruntime as ort
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOLDEN = os.path.join(ROOT, "tests/fixtures/golden_shipped.safetensors")
-DTYPES = {"F32": np.float32, "F16": np.float16, "U8": np.uint8, "I64": np.int64}
 
-
-def read_safetensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        out[name] = np.frombuffer(raw[8 + n + a:8 + n + b], dtype=DTYPES[t["dtype"]]).reshape(t["shape"])
-    return out
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from safetensors_np import read_safetensors  # noqa: E402
 
 
 def main():
@@ -57,7 +46,7 @@ def main():
     assert len(labels) == k, f"{len(labels)} labels for {k} outputs"
     pixels = meta.get("input", "").startswith("pixels")
 
-    golden = read_safetensors(GOLDEN)
+    golden = read_safetensors(GOLDEN)[0]
     x = golden["input_u8_hwc"].astype(np.float32).transpose(0, 3, 1, 2)
     x = np.ascontiguousarray(x if pixels else (x - 127) / 128)
     logits, embedding = session.run(["logits", "embedding"], {"input": x})
@@ -68,7 +57,7 @@ def main():
 
     expected = None
     if a.logits:
-        expected = read_safetensors(a.logits)["logits"]
+        expected = read_safetensors(a.logits)[0]["logits"]
     elif k == 1000:
         expected = golden["logits"]
     if expected is not None:

@@ -18,22 +18,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from effl0 import EfficientNetLite0  # noqa: E402
+from safetensors_np import DTYPES, read_safetensors  # noqa: E402
 
 NAMES = ["gradient", "random_seed0", "chelsea_cat", "coffee"]
-DTYPES = {"F32": np.float32, "F16": np.float16, "U8": np.uint8, "I64": np.int64}
-
-
-def read_safetensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        out[name] = np.frombuffer(raw[8 + n + a:8 + n + b], DTYPES[t["dtype"]]).reshape(t["shape"])
-    return out, header.get("__metadata__", {})
 
 
 def write_safetensors(path, tensors, metadata):

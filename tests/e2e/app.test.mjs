@@ -1,10 +1,10 @@
 // End to end, as a person uses the app: open the page, drop a folder, train, watch the charts, download.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { serveDist, launch, makeDataset, parseSafetensors, waitForTraining, waitForModel, waitForImages, SAMPLE, RESULTS }
-  from './helpers.mjs';
+import { serveDist, launch, makeDataset, parseSafetensors, waitForTraining, waitForModel, waitForImages, SAMPLE,
+  RESULTS, pageLogs, download } from './helpers.mjs';
 
 let server, browser;
 const foreignRequests = [];
@@ -19,22 +19,13 @@ after(async () => { await browser?.close(); server?.close(); });
 async function openPage(backend) {
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 1000 } });
   const page = await context.newPage();
-  const logs = [];
-  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  const logs = pageLogs(page);
   page.on('request', (r) => { if (!r.url().startsWith(server.url) && !/^(data|blob):/.test(r.url())) foreignRequests.push(r.url()); });
   await page.goto(`${server.url}?backend=${backend}`);
   await waitForModel(page);
   return { page, logs, context };
 }
 
-async function download(page, testId, name) {
-  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
-  assert.equal(dl.suggestedFilename(), name);
-  const path = join(RESULTS, name);
-  await dl.saveAs(path);
-  return readFile(path);
-}
 
 const CLASSES3 = {
   animal: join(SAMPLE, 'animal'),
@@ -71,15 +62,15 @@ test('WebGPU: drop a folder, train, see the charts reach done, download model.sa
   assert.ok((await page.locator('[data-testid=charts] polyline').count()) >= 4, 'both charts have two lines');
   await page.screenshot({ path: join(RESULTS, 'trained-webgpu.png'), fullPage: true });
 
-  const model = parseSafetensors(await download(page, 'export-button', 'model.safetensors'));
+  const model = parseSafetensors((await download(page, 'export-button', 'model.safetensors')).bytes);
   assert.deepEqual(model.header['classifier.weight'].shape, [3, 1280]);
   assert.deepEqual(model.header['stem.conv.weight'].shape, [32, 3, 3, 3]);
   assert.equal(model.header['blocks.15.project.conv.weight'].dtype, 'F32');
   assert.deepEqual(JSON.parse(model.metadata.labels), ['animal', 'monument', 'tool']);
   assert.ok(model.f32('classifier.weight').every(Number.isFinite));
-  const labels = (await download(page, 'export-labels', 'labels.txt')).toString();
+  const labels = ((await download(page, 'export-labels', 'labels.txt')).bytes).toString();
   assert.equal(labels, '0 animal\n1 monument\n2 tool\n');
-  const config = JSON.parse(await download(page, 'export-config', 'config.json'));
+  const config = JSON.parse((await download(page, 'export-config', 'config.json')).bytes);
   assert.deepEqual(config.id2label, { 0: 'animal', 1: 'monument', 2: 'tool' });
   assert.deepEqual(foreignRequests, [], 'the page makes no request to another origin');
 });
@@ -111,7 +102,7 @@ test('CPU: the bundled sample trains to a useful accuracy; bad input keeps what 
   assert.ok(page.workers().some((w) => w.url().endsWith('/worker_loader.js')), 'the training ran in the worker');
   await page.getByTestId('confusion-matrix').waitFor();
   await page.screenshot({ path: join(RESULTS, 'trained-cpu.png'), fullPage: true });
-  const head = parseSafetensors(await download(page, 'export-head', 'head.safetensors'));
+  const head = parseSafetensors((await download(page, 'export-head', 'head.safetensors')).bytes);
   assert.deepEqual(head.header['classifier.weight'].shape, [3, 1280]);
   const valAccuracy = await page.getByTestId('training-status').getAttribute('data-val-accuracy');
 
@@ -122,7 +113,7 @@ test('CPU: the bundled sample trains to a useful accuracy; bad input keeps what 
   assert.equal(await page.getByTestId('training-status').getAttribute('data-val-accuracy'), valAccuracy);
   await page.getByTestId('confusion-matrix').waitFor();
   await page.screenshot({ path: join(RESULTS, 'restored-cpu.png'), fullPage: true });
-  const again = parseSafetensors(await download(page, 'export-head', 'head.safetensors'));
+  const again = parseSafetensors((await download(page, 'export-head', 'head.safetensors')).bytes);
   assert.deepEqual(again.f32('classifier.weight'), head.f32('classifier.weight'));
   assert.deepEqual(again.f32('classifier.bias'), head.f32('classifier.bias'));
   assert.equal(again.metadata.labels, head.metadata.labels);

@@ -4,9 +4,10 @@
 // message and changes nothing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { serveDist, launch, parseSafetensors, waitForTraining, waitForModel, waitForImages, RESULTS } from './helpers.mjs';
+import { serveDist, launch, parseSafetensors, waitForTraining, waitForModel, waitForImages, RESULTS, pageLogs,
+  download } from './helpers.mjs';
 
 let server, browser;
 
@@ -20,21 +21,12 @@ after(async () => { await browser?.close(); server?.close(); });
 async function openPage() {
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 1000 } });
   const page = await context.newPage();
-  const logs = [];
-  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  const logs = pageLogs(page);
   await page.goto(`${server.url}?backend=cpu`);
   await waitForModel(page);
   return { page, logs, context };
 }
 
-async function download(page, testId, name) {
-  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
-  assert.equal(dl.suggestedFilename(), name);
-  const path = join(RESULTS, name);
-  await dl.saveAs(path);
-  return { bytes: await readFile(path), path };
-}
 
 /** The top-level fields of a protobuf message: field number → list of values (numbers or byte slices). */
 function protobufFields(buf) {

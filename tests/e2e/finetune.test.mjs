@@ -4,9 +4,10 @@
 // main thread has no long task (over 100 ms) while the worker embeds and trains.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { serveDist, launch, parseSafetensors, waitForTraining, waitForModel, waitForImages, RESULTS } from './helpers.mjs';
+import { serveDist, launch, parseSafetensors, waitForTraining, waitForModel, waitForImages, RESULTS, pageLogs,
+  download } from './helpers.mjs';
 
 let server, browser;
 
@@ -17,13 +18,6 @@ before(async () => {
 });
 after(async () => { await browser?.close(); server?.close(); });
 
-async function download(page, testId, name) {
-  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
-  assert.equal(dl.suggestedFilename(), name);
-  const path = join(RESULTS, name);
-  await dl.saveAs(path);
-  return readFile(path);
-}
 
 /** Trains with the options shown now; returns the final status, every status line seen and the long tasks. */
 async function train(page) {
@@ -54,9 +48,7 @@ test('Auto on the sample: both runs charted, the reason given, merged model and 
       }).observe({ type: 'longtask', buffered: true });
     });
     const page = await context.newPage();
-    const logs = [];
-    page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+    const logs = pageLogs(page);
     await page.goto(`${server.url}?backend=cpu`);
     await waitForModel(page);
     await page.getByTestId('sample-button').click();
@@ -81,10 +73,10 @@ test('Auto on the sample: both runs charted, the reason given, merged model and 
     assert.match(explanation, /was kept: .*validation loss/, explanation);
     await page.screenshot({ path: join(RESULTS, 'finetune-auto.png'), fullPage: true });
 
-    const model = parseSafetensors(await download(page, 'export-button', 'model.safetensors'));
+    const model = parseSafetensors((await download(page, 'export-button', 'model.safetensors')).bytes);
     assert.deepEqual(model.header['classifier.weight'].shape, [3, 1280]);
     assert.equal(model.header['blocks.15.project.conv.weight'].dtype, 'F32');
-    const config = JSON.parse(await download(page, 'export-config', 'config.json'));
+    const config = JSON.parse((await download(page, 'export-config', 'config.json')).bytes);
     assert.equal(config.finetune.requested, 'auto');
     assert.equal(config.finetune.mode, status.mode);
     assert.deepEqual(config.finetune.runs.map((r) => r.mode), ['head', 'lora']);
@@ -105,12 +97,12 @@ test('Auto on the sample: both runs charted, the reason given, merged model and 
       assert.equal(forced.status.mode, 'lora');
       longTasks.push(...forced.longTasks);
     }
-    const adapter = parseSafetensors(await download(page, 'export-adapter', 'adapter_model.safetensors'));
+    const adapter = parseSafetensors((await download(page, 'export-adapter', 'adapter_model.safetensors')).bytes);
     const names = Object.keys(adapter.header).filter((n) => n !== '__metadata__');
     assert.ok(names.some((n) => n.includes('lora_A')) && names.some((n) => n.includes('lora_B')), names.join(', '));
-    const adapterConfig = JSON.parse(await download(page, 'export-adapter-config', 'adapter_config.json'));
+    const adapterConfig = JSON.parse((await download(page, 'export-adapter-config', 'adapter_config.json')).bytes);
     assert.equal(adapterConfig.peft_type, 'LORA');
-    const merged = parseSafetensors(await download(page, 'export-button', 'model.safetensors'));
+    const merged = parseSafetensors((await download(page, 'export-button', 'model.safetensors')).bytes);
     assert.deepEqual(Object.keys(merged.header).sort(), Object.keys(model.header).sort(), 'the same layout merged');
 
     const worst = Math.max(0, ...longTasks.map((t) => t.duration));

@@ -154,3 +154,20 @@ export async function waitForTraining(page) {
   });
   return page.getByTestId('training-status').evaluate((el) => ({ ...el.dataset, text: el.textContent }));
 }
+
+/** The page's console lines and uncaught errors, collected for assertion messages. */
+export function pageLogs(page) {
+  const logs = [];
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  return logs;
+}
+
+/** Clicks `testId`, checks the download's file name, saves it in test-results/ (as `saveAs`) and returns it. */
+export async function download(page, testId, name, saveAs = name) {
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
+  if (dl.suggestedFilename() !== name) throw new Error(`downloaded ${dl.suggestedFilename()}, expected ${name}`);
+  const path = join(RESULTS, saveAs);
+  await dl.saveAs(path);
+  return { bytes: await readFile(path), path };
+}

@@ -3,7 +3,7 @@
 // the end, with the epochs already done on the charts. Also the augmentation controls (flip, strength).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launch, waitForTraining, waitForModel, waitForImages, waitForProgress } from './helpers.mjs';
+import { serveDist, launch, waitForTraining, waitForModel, waitForImages, waitForProgress, pageLogs } from './helpers.mjs';
 
 let server, browser;
 
@@ -34,9 +34,7 @@ function savedEpochs(page) {
 test('LoRA interrupted by a reload resumes from its last epoch and finishes', { timeout: 1_800_000 }, async () => {
   const context = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
   const page = await context.newPage();
-  const logs = [];
-  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  const logs = pageLogs(page);
   // Leaving while training asks first; the test means to leave.
   page.on('dialog', (d) => d.accept());
   await page.goto(`${server.url}?backend=cpu`);

@@ -4,8 +4,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { serveDist, launch, makeDataset, waitForTraining, waitForModel, waitForImages, waitForProgress, SAMPLE }
-  from './helpers.mjs';
+import { serveDist, launch, makeDataset, waitForTraining, waitForModel, waitForImages, waitForProgress, SAMPLE,
+  pageLogs } from './helpers.mjs';
 
 let server, browser;
 
@@ -24,9 +24,7 @@ const CLASSES3 = {
 async function openPage() {
   const context = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
   const page = await context.newPage();
-  const logs = [];
-  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  const logs = pageLogs(page);
   // Every embedding status line the page shows, so the test can tell what a run computed.
   await page.addInitScript(() => {
     window.__statuses = new Set();

@@ -4,9 +4,10 @@
 // refused with the reason and changes nothing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
+import { writeFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { serveDist, launch, waitForTraining, waitForModel, waitForImages, waitForProgress, SAMPLE, RESULTS } from './helpers.mjs';
+import { serveDist, launch, waitForTraining, waitForModel, waitForImages, waitForProgress, SAMPLE, RESULTS,
+  pageLogs, download } from './helpers.mjs';
 
 let server, browser;
 
@@ -17,21 +18,12 @@ before(async () => {
 });
 after(async () => { await browser?.close(); server?.close(); });
 
-async function download(page, testId, name) {
-  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
-  assert.equal(dl.suggestedFilename(), name);
-  const path = join(RESULTS, `use-${Date.now()}-${name}`);
-  await dl.saveAs(path);
-  return { bytes: await readFile(path), path };
-}
 
 async function open(browser) {
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 1000 } });
   await context.grantPermissions(['camera'], { origin: server.url });
   const page = await context.newPage();
-  const logs = [];
-  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  const logs = pageLogs(page);
   await page.goto(`${server.url}?backend=cpu`);
   await waitForModel(page);
   return { context, page, logs };
@@ -89,8 +81,8 @@ test('try it, see the mistakes, save and reopen the project', { timeout: 1_200_0
   assert.equal(await page.getByTestId('mistake').count(), Math.min(wrong, 60), 'back to every mistake');
   await page.locator('[data-testid=mistakes]').screenshot({ path: join(RESULTS, 'use-mistakes.png') });
 
-  const before = await download(page, 'export-button', 'model.safetensors');
-  const project = await download(page, 'save-project', 'project.ajuste');
+  const before = await download(page, 'export-button', 'model.safetensors', 'use-before-model.safetensors');
+  const project = await download(page, 'save-project', 'project.ajuste', 'use-project.ajuste');
   const charts = await page.getByTestId('run-charts').count();
   await context.close();
 
@@ -111,7 +103,7 @@ test('try it, see the mistakes, save and reopen the project', { timeout: 1_200_0
   assert.equal(await fresh.page.getByTestId('results-stale').count(), 0, 'the model matches the opened images');
   assert.equal(await fresh.page.getByTestId('run-charts').count(), charts, 'the same charts');
   assert.deepEqual((await fresh.page.getByTestId('confusion-cell').allTextContents()).map(Number), counts);
-  const after = await download(fresh.page, 'export-button', 'model.safetensors');
+  const after = await download(fresh.page, 'export-button', 'model.safetensors', 'use-after-model.safetensors');
   assert.ok(after.bytes.equals(before.bytes), 'byte-identical model.safetensors after the round trip');
   await fresh.page.getByTestId('try-input').setInputFiles(join(SAMPLE, 'monument', monuments[0]));
   assert.deepEqual(await prediction(fresh.page, 'file'), fromFile, 'the same answer from the opened model');
