@@ -8,6 +8,10 @@
 #[path = "app/device.rs"]
 mod device;
 
+#[cfg(target_arch = "wasm32")]
+#[path = "app/pool.rs"]
+mod pool;
+
 // Shared with the page, which uses the rest of it (writing images and the index).
 #[cfg(target_arch = "wasm32")]
 #[path = "app/store.rs"]
@@ -32,6 +36,7 @@ mod worker {
     use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
     use super::device::{BackendKind, init_device};
+    use super::pool::Pool;
     use super::store;
 
     #[derive(Default)]
@@ -44,6 +49,8 @@ mod worker {
         /// The features kept in storage were read into `cache` (once per worker).
         restored: bool,
         predictor: Option<(Device, Rc<Predictor>)>,
+        /// CPU helpers that share the embedding (none on WebGPU, and none in a helper).
+        pool: Option<Rc<Pool>>,
     }
 
     thread_local! {
@@ -79,6 +86,10 @@ mod worker {
     struct WorkerHost {
         stop: Rc<Cell<bool>>,
         webgpu: bool,
+        /// The CPU pool, when the job's backbone is the one its helpers loaded.
+        pool: Option<Rc<Pool>>,
+        /// The most threads one batch was embedded on in this job.
+        threads: Cell<usize>,
     }
 
     impl Host for WorkerHost {
@@ -105,6 +116,22 @@ mod worker {
                 bytes: Vec::new(),
             };
             post_with_bytes(&message, &bytes);
+        }
+        async fn embed(
+            &self,
+            model: &EfficientNetLite0,
+            images: &[&[u8]],
+            device: &Device,
+        ) -> Result<Vec<f32>, String> {
+            let (rows, threads) = match &self.pool {
+                Some(pool) => pool.embed(model, images, device).await?,
+                None => (ajuste::model::embed::embed_batch(model, images, device).await?, 1),
+            };
+            self.threads.set(self.threads.get().max(threads));
+            Ok(rows)
+        }
+        fn embed_threads(&self) -> usize {
+            self.threads.get().max(1)
         }
         async fn load_pixels(&self, keys: &[u64]) -> Result<Vec<Vec<u8>>, String> {
             store::read_images(&store::open().await?, keys).await
@@ -140,7 +167,7 @@ mod worker {
         }
     }
 
-    async fn load(webgpu: bool, weights: Vec<u8>) {
+    async fn load(webgpu: bool, helpers: usize, weights: Vec<u8>) {
         let kind = if webgpu { BackendKind::WebGpu } else { BackendKind::Cpu };
         let built = match init_device(kind).await {
             Ok(device) => load_efficientnet(&weights, &device)
@@ -150,10 +177,14 @@ mod worker {
         };
         match built {
             Ok(engine) => {
+                let weights = Rc::new(weights);
+                // The helpers load while the page goes on; batches use them once they are ready.
+                let pool = (helpers > 0 && !webgpu).then(|| Rc::new(Pool::start(weights.clone(), helpers)));
                 STATE.with(|s| {
                     let mut s = s.borrow_mut();
                     s.engine = Some(engine);
-                    s.weights = Rc::new(weights);
+                    s.weights = weights;
+                    s.pool = pool;
                 });
                 post(&FromWorker::Loaded);
             }
@@ -190,7 +221,27 @@ mod worker {
         predictor.predict(&pixels, &device).await
     }
 
-    /// A new run, or with `checkpoint` the resumed one.
+    /// A pool helper's work: the features of the images in `pixels`, posted back as f32 bytes.
+    async fn embed_for_pool(pixels: Vec<u8>) {
+        let size = ajuste::preprocess::IMAGE_SIZE * ajuste::preprocess::IMAGE_SIZE * 3;
+        let engine = STATE.with(|s| s.borrow().engine.clone());
+        let rows = match engine {
+            Some((device, model, _)) if !pixels.is_empty() && pixels.len().is_multiple_of(size) => {
+                let images: Vec<&[u8]> = pixels.chunks_exact(size).collect();
+                ajuste::model::embed::embed_batch(&model, &images, &device).await
+            }
+            Some(_) => Err(format!("{} bytes are not whole 224×224 RGB images", pixels.len())),
+            None => Err("the model is not loaded".into()),
+        };
+        match rows {
+            Ok(rows) => {
+                let bytes: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
+                post_with_bytes(&FromWorker::Embedded(Ok(())), &bytes);
+            }
+            Err(e) => post(&FromWorker::Embedded(Err(e))),
+        }
+    }
+
     /// How a run begins.
     enum Begin {
         New,
@@ -230,6 +281,13 @@ mod worker {
         if !STATE.with(|s| std::mem::replace(&mut s.borrow_mut().restored, true)) {
             restore_features(&mut cache).await;
         }
+        // The helpers hold the shipped backbone only.
+        let pool = match &begin {
+            Begin::Continue(from) if !from.delta.convs.is_empty() => None,
+            _ => STATE.with(|s| s.borrow().pool.clone()),
+        };
+        // Each thread embeds a batch of the page's size at once.
+        let batch_size = batch_size * pool.as_ref().map_or(1, |p| p.threads());
         let job = Job {
             model: &model,
             device: &device,
@@ -237,7 +295,12 @@ mod worker {
             options,
             batch_size,
         };
-        let host = WorkerHost { stop, webgpu };
+        let host = WorkerHost {
+            stop,
+            webgpu,
+            pool,
+            threads: Cell::new(0),
+        };
         match begin {
             Begin::New => run_job(job, &mut cache, &host).await,
             Begin::Resume(bytes) => resume_job(job, &bytes, &host).await,
@@ -260,7 +323,10 @@ mod worker {
         let bytes = buffer("bytes").unwrap_or_default();
         let message = json.as_deref().map(serde_json::from_str::<ToWorker>);
         match message {
-            Some(Ok(ToWorker::Load { webgpu })) => wasm_bindgen_futures::spawn_local(load(webgpu, bytes)),
+            Some(Ok(ToWorker::Load { webgpu, helpers })) => {
+                wasm_bindgen_futures::spawn_local(load(webgpu, helpers, bytes))
+            }
+            Some(Ok(ToWorker::Embed)) => wasm_bindgen_futures::spawn_local(embed_for_pool(bytes)),
             Some(Ok(ToWorker::Start { options, batch_size })) => {
                 wasm_bindgen_futures::spawn_local(start(options, batch_size, bytes, Begin::New))
             }

@@ -85,7 +85,14 @@ pub fn ResultsPanel() -> impl IntoView {
                         r.num_val,
                         // Nothing embedded (a deeper mode alone, or every image cached): no feature time to show.
                         if timings.images_per_second > 0.0 {
-                            format!(" Features: {:.1} s ({:.1} images/s).", timings.embed_seconds, timings.images_per_second)
+                            let threads = match timings.embed_threads {
+                                0 | 1 => String::new(),
+                                n => format!(" on {n} threads"),
+                            };
+                            format!(
+                                " Features: {:.1} s ({:.1} images/s{threads}).",
+                                timings.embed_seconds, timings.images_per_second
+                            )
                         } else {
                             String::new()
                         },

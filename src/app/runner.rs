@@ -22,7 +22,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{MessageEvent, Worker};
 
 use super::backend::BackendKind;
-use super::browser::js_error;
+use super::browser::{js_error, url_param, window};
 use super::model_flow::Engine;
 
 const WORKER_URL: &str = "worker_loader.js";
@@ -77,6 +77,29 @@ struct Link {
 #[derive(Clone, Default)]
 pub struct TrainingService {
     link: Rc<RefCell<Option<Link>>>,
+}
+
+/// Threads the training worker embeds on at most, itself included: every wasm instance computes on one thread,
+/// and each helper holds its own backbone (about 60 MB of wasm memory).
+const MAX_THREADS: usize = 4;
+
+/// Helper workers for the CPU: one per further core up to [`MAX_THREADS`], none where the browser reports under
+/// 2 GB of memory. `?threads=N` sets the total (benchmarks compare 1 and 2).
+fn pool_helpers() -> usize {
+    let navigator = window().navigator();
+    let threads = url_param("threads")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| {
+            let memory_gb = js_sys::Reflect::get(&navigator, &"deviceMemory".into())
+                .ok()
+                .and_then(|v| v.as_f64());
+            if memory_gb.is_some_and(|gb| gb < 2.0) {
+                1
+            } else {
+                (navigator.hardware_concurrency() as usize).min(MAX_THREADS)
+            }
+        });
+    threads.max(1) - 1
 }
 
 fn post(worker: &Worker, message: &ToWorker, bytes: Option<&[u8]>) {
@@ -211,8 +234,11 @@ impl TrainingService {
                 FromWorker::Loaded => return Ok(()),
                 FromWorker::LoadFailed(e) => return Err(e),
                 // The end of an earlier run or prediction.
-                FromWorker::Ready | FromWorker::Event(_) | FromWorker::Checkpoint { .. } | FromWorker::Predicted(_) => {
-                }
+                FromWorker::Ready
+                | FromWorker::Event(_)
+                | FromWorker::Checkpoint { .. }
+                | FromWorker::Predicted(_)
+                | FromWorker::Embedded(_) => {}
             }
         }
     }
@@ -228,7 +254,8 @@ impl TrainingService {
             link.loaded = None;
         }
         let webgpu = engine.kind == BackendKind::WebGpu;
-        post(&worker, &ToWorker::Load { webgpu }, Some(&engine.weights));
+        let helpers = if webgpu { 0 } else { pool_helpers() };
+        post(&worker, &ToWorker::Load { webgpu, helpers }, Some(&engine.weights));
         self.loaded().await?;
         if let Some(link) = self.link.borrow_mut().as_mut() {
             link.loaded = Some(key);
@@ -266,7 +293,11 @@ impl TrainingService {
             match self.next().await {
                 FromWorker::Predicted(result) => return result,
                 FromWorker::LoadFailed(e) => return Err(e),
-                FromWorker::Ready | FromWorker::Loaded | FromWorker::Event(_) | FromWorker::Checkpoint { .. } => {}
+                FromWorker::Ready
+                | FromWorker::Loaded
+                | FromWorker::Event(_)
+                | FromWorker::Checkpoint { .. }
+                | FromWorker::Embedded(_) => {}
             }
         }
     }
@@ -337,7 +368,7 @@ impl TrainingService {
                     break;
                 }
                 FromWorker::Checkpoint { epochs_done, bytes } => on_checkpoint(epochs_done, bytes),
-                FromWorker::Ready | FromWorker::Loaded | FromWorker::Predicted(_) => {}
+                FromWorker::Ready | FromWorker::Loaded | FromWorker::Predicted(_) | FromWorker::Embedded(_) => {}
             }
         }
         stop.worker.borrow_mut().take();

@@ -47,6 +47,20 @@ pub trait Host {
     }
     /// The bytes of `DeepTrainer::checkpoint` after `epochs_done` epochs.
     fn checkpoint(&self, _epochs_done: usize, _bytes: Vec<u8>) {}
+    /// Features `[n, 1280]` (row-major) of preprocessed images through the job's backbone `model`. By default
+    /// computed right here; a host with idle cores may share the batch out (the browser worker's CPU pool).
+    fn embed(
+        &self,
+        model: &EfficientNetLite0,
+        images: &[&[u8]],
+        device: &Device,
+    ) -> impl Future<Output = Result<Vec<f32>, String>> {
+        embed_batch(model, images, device)
+    }
+    /// Threads [`Host::embed`] computes on.
+    fn embed_threads(&self) -> usize {
+        1
+    }
 }
 
 /// Images read back per `Host::load_pixels` call when a deeper run needs them all.
@@ -284,7 +298,7 @@ async fn head_run(
                 false => *p,
             })
             .collect();
-        let rows = match embed_batch(job.model, &pixels, job.device).await {
+        let rows = match host.embed(job.model, &pixels, job.device).await {
             Ok(rows) => rows,
             Err(e) => return fail(host, format!("embedding failed: {e}")),
         };
@@ -355,6 +369,7 @@ async fn head_run(
         } else {
             total as f64 / embed_seconds.max(1e-9)
         },
+        embed_threads: host.embed_threads(),
         train_seconds: host.now_seconds() - train_started,
     };
     Some(run.finish(timings))

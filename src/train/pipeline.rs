@@ -108,6 +108,9 @@ pub struct Timings {
     pub embed_seconds: f64,
     /// Images embedded per second (0 when every image was cached).
     pub images_per_second: f64,
+    /// Threads that embedded them (`Host::embed_threads`; 0 in reports from before it was kept).
+    #[serde(default)]
+    pub embed_threads: usize,
     pub train_seconds: f64,
 }
 

@@ -22,8 +22,15 @@ pub enum ImageInput {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ToWorker {
-    /// Build the backbone from the weights (the bytes) on this backend.
-    Load { webgpu: bool },
+    /// Build the backbone from the weights (the bytes) on this backend. On the CPU, `helpers` more workers
+    /// (`app/pool.rs`) share each embedding batch: one wasm instance computes on one thread.
+    Load {
+        webgpu: bool,
+        #[serde(default)]
+        helpers: usize,
+    },
+    /// A pool helper: the features of preprocessed images (the bytes, 224×224×3 each), as `Embedded`.
+    Embed,
     /// Train on the dataset (the bytes); embeddings of images seen before are reused.
     Start { options: TrainOptions, batch_size: usize },
     /// Continue a deeper run from its checkpoint (the second buffer) on the dataset (the bytes), with the
@@ -57,6 +64,8 @@ pub enum FromWorker {
         bytes: Vec<u8>,
     },
     Predicted(Result<Prediction, String>),
+    /// A pool helper's answer to `Embed`: the rows travel beside the JSON as f32 bytes.
+    Embedded(Result<(), String>),
 }
 
 impl FromWorker {
@@ -64,7 +73,7 @@ impl FromWorker {
     pub fn is_final(&self) -> bool {
         match self {
             FromWorker::Ready | FromWorker::Checkpoint { .. } => false,
-            FromWorker::Loaded | FromWorker::LoadFailed(_) | FromWorker::Predicted(_) => true,
+            FromWorker::Loaded | FromWorker::LoadFailed(_) | FromWorker::Predicted(_) | FromWorker::Embedded(_) => true,
             FromWorker::Event(e) => matches!(
                 e,
                 TrainEvent::Finished(_) | TrainEvent::Stopped { .. } | TrainEvent::Failed(_)

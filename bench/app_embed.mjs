@@ -1,0 +1,41 @@
+// The app's own embedding phase (drop → features) on the CPU path, on 1 thread and on the worker pool
+// (`?threads=N`), against the same page's bare rate: drops N generated JPEGs (bench/make_many.mjs) into the built
+// page (dist/) in headless Chromium, trains the head only, and reads the feature time the results panel reports.
+// Prints a markdown table. `trunk build` first.
+//   node bench/app_embed.mjs [images=400] [threads=1,2]
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { serveDist, launch, waitForTraining, ROOT } from '../tests/e2e/helpers.mjs';
+
+const count = Number(process.argv[2] ?? 400);
+const threadCounts = (process.argv[3] ?? '1,2').split(',').map(Number);
+const dir = join(tmpdir(), `ajuste-embed-${process.pid}`);
+execFileSync('node', [join(ROOT, 'bench/make_many.mjs'), String(count), dir], { stdio: 'ignore' });
+const server = await serveDist();
+const browser = await launch();
+console.log('| CPU threads asked | images | features s | images/s (the page reports) | threads used | state |');
+console.log('|---:|---:|---:|---:|---:|---|');
+for (const threads of threadCounts) {
+  // A fresh context each time: nothing embedded before is reused.
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.url}?backend=cpu&threads=${threads}`);
+  await page.getByTestId('model-status').filter({ hasText: 'ready' }).waitFor({ timeout: 120_000 });
+  await page.getByTestId('finetune-mode').selectOption('head');
+  await page.getByTestId('dataset-input').setInputFiles(dir);
+  // Ingest ends when the dataset buttons are usable again.
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=dataset-summary]')?.dataset.images) > 0
+    && !document.querySelector('[data-testid=sample-button]')?.disabled, null, { timeout: 600_000 });
+  const images = await page.getByTestId('dataset-summary').evaluate((el) => el.dataset.images);
+  await page.getByTestId('train-button').click();
+  const status = await waitForTraining(page);
+  const timings = (await page.getByTestId('timings').textContent().catch(() => '')) ?? '';
+  const m = /Features: ([\d.]+) s \(([\d.]+) images\/s(?: on (\d+) threads)?\)/.exec(timings);
+  console.log(`| ${threads} | ${images} | ${m?.[1] ?? '?'} | ${m?.[2] ?? '?'} | ${m ? (m[3] ?? 1) : '?'} | ${status.state} |`);
+  await context.close();
+}
+await browser.close();
+server.close();
+await rm(dir, { recursive: true, force: true });
