@@ -17,7 +17,7 @@ out="bench/results/$(date -u +%Y-%m-%d-%H%M).md"
 } | tee "$out"
 # burn's autodiff (for timing burn's own head training) changes burn's build: kept in its own target dir.
 WASM_BINDGEN_TEST_TIMEOUT=3000 cargo test --release --target wasm32-unknown-unknown --features bench-burn-head \
-  --target-dir "$CARGO_TARGET_DIR/bench-burn-head" --test bench_browser -- --nocapture 2>&1 \
+  --target-dir "$CARGO_TARGET_DIR/bench-burn-head" --test bench_browser -- --nocapture bench_embedding_and_head 2>&1 \
   | grep -o 'BENCH .*' | sed 's/^BENCH //' | tee -a "$out"
 { echo; echo "## The app, drop → trained head, bundled sample (36 images, 3 classes)"; echo; } | tee -a "$out"
 trunk build >/dev/null 2>&1

@@ -141,6 +141,20 @@ async fn bench_cpu_candidates() {
     bench_backend(&format!("burn ndarray, deprecated ({simd})"), Device::ndarray(), [3, 1]).await;
 }
 
+/// The CPU path alone, with where its time goes (`bench/cpu.sh`, beside ONNX Runtime Web's wasm backend).
+#[cfg(not(feature = "bench-cpu-candidates"))]
+#[wasm_bindgen_test]
+async fn bench_cpu() {
+    ajuste::wasm_init::init_once();
+    print("| backend | batch | median ms/batch | images/s | first (cold) ms | timed runs |".into());
+    print("|---|---:|---:|---:|---:|---:|".into());
+    bench_backend("burn flex (CPU, wasm simd128, 1 thread)", Device::flex(), [5, 2]).await;
+    print(String::new());
+    print("| backend | time per layer kind, batch 4, synchronised after every layer |".into());
+    print("|---|---|".into());
+    profile_stages("burn flex (CPU)", &Device::flex()).await;
+}
+
 #[cfg(not(feature = "bench-cpu-candidates"))]
 #[wasm_bindgen_test]
 async fn bench_embedding_and_head() {

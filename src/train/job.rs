@@ -14,6 +14,7 @@ use crate::data::Dataset;
 use crate::finetune::{AutoChoice, FinetuneMode, choose};
 use crate::model::EfficientNetLite0;
 use crate::model::embed::embed_batch;
+use futures_util::future::join;
 
 /// What the environment running a job provides.
 pub trait Host {
@@ -265,7 +266,9 @@ async fn head_run(
     host.emit(TrainEvent::Progress(Progress::new(Stage::Embedding, 0, total, 0.0)));
     host.pause().await;
     let mut done = 0;
-    for chunk in missing.chunks(job.batch_size.max(1)) {
+    let chunks: Vec<_> = missing.chunks(job.batch_size.max(1)).collect();
+    let mut loaded = read_back(host, chunks.first().copied().unwrap_or_default()).await;
+    for (i, chunk) in chunks.iter().enumerate() {
         if host.stop_requested() {
             // What was embedded stays cached: the next run resumes from there.
             host.emit(TrainEvent::Stopped {
@@ -276,21 +279,11 @@ async fn head_run(
             return None;
         }
         let keys: Vec<u64> = chunk.iter().map(|(k, _)| *k).collect();
-        // Images kept out of memory are read back a batch at a time.
-        let elsewhere: Vec<u64> = chunk.iter().filter(|(_, p)| p.is_empty()).map(|(k, _)| *k).collect();
-        let loaded = if elsewhere.is_empty() {
-            Vec::new()
-        } else {
-            match host.load_pixels(&elsewhere).await {
-                Ok(loaded) if loaded.len() == elsewhere.len() => loaded,
-                Ok(loaded) => {
-                    let n = loaded.len();
-                    return fail(host, format!("{n} images read back, not {}", elsewhere.len()));
-                }
-                Err(e) => return fail(host, format!("could not read the images back: {e}")),
-            }
+        let this = match std::mem::replace(&mut loaded, Ok(Vec::new())) {
+            Ok(this) => this,
+            Err(e) => return fail(host, e),
         };
-        let mut loaded_iter = loaded.iter();
+        let mut loaded_iter = this.iter();
         let pixels: Vec<&[u8]> = chunk
             .iter()
             .map(|(_, p)| match p.is_empty() {
@@ -298,7 +291,12 @@ async fn head_run(
                 false => *p,
             })
             .collect();
-        let rows = match host.embed(job.model, &pixels, job.device).await {
+        // The next batch is read back while this one computes: `join` polls the read first, so its requests
+        // are out before the (synchronous, on the CPU) forward pass starts.
+        let next = chunks.get(i + 1).copied().unwrap_or_default();
+        let (next_loaded, rows) = join(read_back(host, next), host.embed(job.model, &pixels, job.device)).await;
+        loaded = next_loaded;
+        let rows = match rows {
             Ok(rows) => rows,
             Err(e) => return fail(host, format!("embedding failed: {e}")),
         };
@@ -373,6 +371,19 @@ async fn head_run(
         train_seconds: host.now_seconds() - train_started,
     };
     Some(run.finish(timings))
+}
+
+/// The pixels of the images of `chunk` kept out of memory (`Host::load_pixels`), in order.
+async fn read_back(host: &impl Host, chunk: &[(u64, &[u8])]) -> Result<Vec<Vec<u8>>, String> {
+    let elsewhere: Vec<u64> = chunk.iter().filter(|(_, p)| p.is_empty()).map(|(k, _)| *k).collect();
+    if elsewhere.is_empty() {
+        return Ok(Vec::new());
+    }
+    match host.load_pixels(&elsewhere).await {
+        Ok(loaded) if loaded.len() == elsewhere.len() => Ok(loaded),
+        Ok(loaded) => Err(format!("{} images read back, not {}", loaded.len(), elsewhere.len())),
+        Err(e) => Err(format!("could not read the images back: {e}")),
+    }
 }
 
 fn fail<T>(host: &impl Host, message: String) -> Option<T> {
