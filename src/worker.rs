@@ -290,6 +290,9 @@ mod worker {
             Begin::Continue(from) if !from.delta.convs.is_empty() => None,
             _ => STATE.with(|s| s.borrow().pool.clone()),
         };
+        if let Some(pool) = &pool {
+            pool.settled(10.0).await;
+        }
         // Each thread embeds a batch of the page's size at once.
         let batch_size = batch_size * pool.as_ref().map_or(1, |p| p.threads());
         let job = Job {

@@ -164,6 +164,15 @@ impl Pool {
         Pool { helpers }
     }
 
+    /// Waits until every helper has loaded or is gone, at most `seconds`: a run that starts right after the pool
+    /// (the first one) would otherwise embed its first batches alone.
+    pub async fn settled(&self, seconds: f64) {
+        let deadline = js_sys::Date::now() + seconds * 1000.0;
+        while self.helpers.iter().any(|h| h.state.get() == State::Starting) && js_sys::Date::now() < deadline {
+            gloo::timers::future::TimeoutFuture::new(20).await;
+        }
+    }
+
     /// Threads embedding once the helpers have loaded: the worker and the helpers not gone.
     pub fn threads(&self) -> usize {
         1 + self.helpers.iter().filter(|h| h.state.get() != State::Gone).count()

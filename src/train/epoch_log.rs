@@ -4,9 +4,15 @@
 
 use super::metrics::EpochMetrics;
 
+/// How much lower a validation loss (mean cross-entropy) must be to reset early stopping's patience. Without it
+/// a loss near zero keeps falling by tiny amounts and the run never stops early: LoRA on the bundled sample ran
+/// all its epochs. The kept epoch is still the lowest loss, however small the gain.
+pub const MIN_DELTA: f32 = 1e-3;
+
 pub struct EpochLog<T> {
     epochs: usize,
-    /// Epochs without a lower validation loss before stopping (0: never stop early).
+    /// Epochs without a validation loss [`MIN_DELTA`] below the previous such epoch before stopping (0: never
+    /// stop early).
     patience: usize,
     history: Vec<EpochMetrics>,
     best: Option<(T, EpochMetrics)>,
@@ -83,16 +89,27 @@ impl<T> EpochLog<T> {
             self.best = Some((snapshot(), metrics.clone()));
         }
         self.history.push(metrics);
-        let best_epoch = self.best.as_ref().map_or(0, |(_, b)| b.epoch);
         if epoch + 1 >= self.epochs {
             self.stop_reason = Some(format!("completed {} epochs", self.epochs));
-        } else if self.patience > 0 && epoch - best_epoch >= self.patience {
+        } else if self.patience > 0 && epoch - self.last_improvement() >= self.patience {
             self.stop_reason = Some(format!(
-                "stopped early after {} epochs: no lower validation loss for {} epochs",
+                "stopped early after {} epochs: validation loss not {MIN_DELTA} lower for {} epochs",
                 epoch + 1,
                 self.patience
             ));
         }
+    }
+
+    /// The last epoch whose validation loss was at least [`MIN_DELTA`] below that of the epoch counted before it
+    /// (the first epoch counts). Derived from the history, so a restored log continues the same count.
+    fn last_improvement(&self) -> usize {
+        let mut counted: Option<&EpochMetrics> = None;
+        for m in &self.history {
+            if counted.is_none_or(|c| m.val_loss < c.val_loss - MIN_DELTA) {
+                counted = Some(m);
+            }
+        }
+        counted.map_or(0, |m| m.epoch)
     }
 }
 
@@ -120,8 +137,32 @@ mod tests {
         assert!(log.is_done());
         assert_eq!(
             log.stop_reason(),
-            "stopped early after 4 epochs: no lower validation loss for 2 epochs"
+            "stopped early after 4 epochs: validation loss not 0.001 lower for 2 epochs"
         );
+    }
+
+    /// Gains under `MIN_DELTA` do not reset the patience, but the lowest loss is still the epoch kept.
+    #[test]
+    fn tiny_gains_do_not_hold_off_early_stopping() {
+        let losses = [0.1, 0.0996, 0.0993, 0.0992, 0.0991];
+        let mut log = EpochLog::new(10, 3);
+        for (i, loss) in losses.into_iter().enumerate() {
+            log.record(epoch(i, loss), || i);
+            assert_eq!(log.is_done(), i == 3, "epoch {i}");
+            if log.is_done() {
+                break;
+            }
+        }
+        assert_eq!(log.best().map(|(snap, _)| *snap), Some(3));
+        // A gain of more than MIN_DELTA counts, and is counted from the epoch that last counted.
+        let mut log = EpochLog::new(10, 2);
+        for (i, loss) in [0.1, 0.0995, 0.0985, 0.0984].into_iter().enumerate() {
+            log.record(epoch(i, loss), || i);
+        }
+        assert!(!log.is_done(), "0.0985 is 0.0015 below epoch 0, so epoch 2 counts");
+        log.record(epoch(4, 0.098), || 4);
+        assert!(log.is_done());
+        assert_eq!(log.best().map(|(snap, _)| *snap), Some(4));
     }
 
     #[test]
