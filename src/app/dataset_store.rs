@@ -123,8 +123,8 @@ impl DatasetFlow {
     }
 
     /// Writes the index once every image it names is stored, then removes the images no index names any more
-    /// (and, for an empty dataset, the features too).
-    pub async fn save_index(&self) -> Result<(), String> {
+    /// (and, for an empty dataset, the features too). Returns how many images the index names.
+    pub async fn save_index(&self) -> Result<usize, String> {
         let cache = store::open().await?;
         let current: Arc<Dataset> = loop {
             self.store_new().await?;
@@ -168,7 +168,7 @@ impl DatasetFlow {
                 }
             }
         }
-        Ok(())
+        Ok(current.num_images())
     }
 
     /// Reads back the first images of each class whose thumbnails are not made yet (after a reload).

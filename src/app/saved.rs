@@ -66,11 +66,11 @@ pub fn keep(dataset: DatasetFlow, training: TrainingFlow) {
                 }
                 let saved_version = version.get_value();
                 let result = dataset.save_index().await;
-                if result.is_ok() {
+                if let Ok(images) = result {
                     // The earlier single-blob save, once its images are in the store.
                     let _ = persist::remove(persist::DATASET_KEY).await;
                     storage_use::persist().await;
-                    storage_use::refresh(dataset, None).await;
+                    storage_use::refresh(dataset, None, Some(images)).await;
                 }
                 if let Err(why) = result {
                     dataset.error.set(Some(AppError::Save {
@@ -96,7 +96,7 @@ pub fn keep(dataset: DatasetFlow, training: TrainingFlow) {
         // The worker stored features meanwhile.
         leptos::task::spawn_local(async move {
             let features = storage_use::count_features().await;
-            storage_use::refresh(dataset, features).await;
+            storage_use::refresh(dataset, features, None).await;
         });
         persist::mark_unsaved(persist::TRAINING_KEY);
         leptos::task::spawn_local(async move {
@@ -123,8 +123,10 @@ async fn save_training(trained: &TrainedOn) -> Result<(), String> {
 /// (a drop, a training) wins over the saved work.
 async fn restore(dataset: DatasetFlow, training: TrainingFlow) {
     let mut restored = Vec::new();
+    let mut restored_images = None;
     match restore_images(dataset).await {
         Ok(Some(saved)) if dataset.dataset.with_untracked(|d| d.num_images() == 0) => {
+            restored_images = Some(saved.num_images());
             restored.push(format!(
                 "{} images in {} classes",
                 saved.num_images(),
@@ -140,7 +142,8 @@ async fn restore(dataset: DatasetFlow, training: TrainingFlow) {
         })),
     }
     let features = storage_use::count_features().await;
-    storage_use::refresh(dataset, features).await;
+    let images = restored_images.unwrap_or(0);
+    storage_use::refresh(dataset, features, Some(images)).await;
     if let Ok(Some(json)) = persist::load(persist::TRAINING_KEY).await {
         match serde_json::from_slice::<TrainedOn>(&json) {
             Ok(saved) if !training.is_running() && training.trained.with_untracked(Option::is_none) => {

@@ -16,6 +16,8 @@ pub struct StorageUse {
     pub persisted: bool,
     /// Feature rows kept in storage (counted at the last restore or training).
     pub features: usize,
+    /// Images the saved index names: what a reload brings back (set at the last restore or save).
+    pub images: usize,
 }
 
 /// Calls `navigator.storage[method]()` and awaits its promise (through `Reflect`: web-sys's binding would
@@ -37,6 +39,7 @@ pub async fn estimate() -> Option<StorageUse> {
         quota: get("quota")?,
         persisted,
         features: 0,
+        images: 0,
     })
 }
 
@@ -49,10 +52,12 @@ pub async fn persist() {
     call("persist").await;
 }
 
-/// Reads the usage again; `features` is kept unless given.
-pub async fn refresh(flow: DatasetFlow, features: Option<usize>) {
+/// Reads the usage again; `features` and `images` are kept unless given.
+pub async fn refresh(flow: DatasetFlow, features: Option<usize>, images: Option<usize>) {
     let Some(mut now) = estimate().await else { return };
-    now.features = features.unwrap_or_else(|| flow.storage.with_untracked(|s| s.map_or(0, |s| s.features)));
+    let before = flow.storage.get_untracked();
+    now.features = features.unwrap_or_else(|| before.map_or(0, |s| s.features));
+    now.images = images.unwrap_or_else(|| before.map_or(0, |s| s.images));
     flow.storage.set(Some(now));
 }
 
@@ -79,7 +84,9 @@ pub fn StorageLine() -> impl IntoView {
     let line = move || {
         flow.storage.get().map(|s| {
             format!(
-                "Stored in this browser: {} of {}{}.",
+                "Stored in this browser: {} image{}, {} of {}{}.",
+                s.images,
+                if s.images == 1 { "" } else { "s" },
                 size(s.usage),
                 size(s.quota),
                 if s.persisted {
@@ -93,7 +100,8 @@ pub fn StorageLine() -> impl IntoView {
     let attr = move |f: fn(&StorageUse) -> String| move || flow.storage.get().as_ref().map(f).unwrap_or_default();
     view! {
         <p class="storage" data-testid="storage-usage" data-usage=attr(|s| s.usage.to_string())
-            data-quota=attr(|s| s.quota.to_string()) data-features=attr(|s| s.features.to_string())>
+            data-quota=attr(|s| s.quota.to_string()) data-features=attr(|s| s.features.to_string())
+            data-images=attr(|s| s.images.to_string())>
             {line}
         </p>
     }

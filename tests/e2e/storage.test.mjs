@@ -38,15 +38,17 @@ async function openPage() {
   return { page, logs };
 }
 
-/** Waits until the storage line reports a saved index (some usage) and returns its data attributes. */
-async function storageUse(page, minFeatures = 0) {
+/** Waits until the storage line reports a saved index (some usage) naming at least `minImages` images, with at
+ * least `minFeatures` feature rows, and returns its data attributes. */
+async function storageUse(page, minFeatures = 0, minImages = 0) {
   await waitForProgress(page, 'the storage usage line', {
-    done: (n) => {
+    done: ([features, images]) => {
       const d = document.querySelector('[data-testid=storage-usage]')?.dataset;
-      return Number(d?.usage) > 0 && Number(d?.quota) > 0 && Number(d?.features) >= n;
+      return Number(d?.usage) > 0 && Number(d?.quota) > 0 && Number(d?.features) >= features
+        && Number(d?.images) >= images;
     },
     progress: () => document.querySelector('[data-testid=storage-usage]')?.outerHTML,
-    arg: minFeatures,
+    arg: [minFeatures, minImages],
     stallMs: 60_000,
   });
   return page.getByTestId('storage-usage').evaluate((el) => ({ ...el.dataset, text: el.textContent }));
@@ -59,8 +61,8 @@ test('every image comes back after a reload, with its thumbnails; a rename survi
   await waitForImages(page, 15);
   await page.getByTestId('class-name').first().fill('animals');
   await page.getByTestId('class-name').first().dispatchEvent('change');
-  const before = await storageUse(page);
-  assert.match(before.text, /Stored in this browser: .* of /);
+  const before = await storageUse(page, 0, 15);
+  assert.match(before.text, /Stored in this browser: 15 images, .* of /);
   // The rename's save rewrites only the index: a moment is enough.
   await new Promise((ok) => setTimeout(ok, 1500));
   await page.reload();
@@ -81,7 +83,8 @@ test('a reload during embedding keeps the features computed; the next run comput
   const { page, logs } = await openPage();
   await page.getByTestId('dataset-input').setInputFiles(dir);
   await waitForImages(page, 36);
-  await storageUse(page);
+  // The drop is saved (the index names every image) before the run: the reload below is about features.
+  await storageUse(page, 0, 36);
   await page.getByTestId('finetune-mode').selectOption('head');
   await page.getByTestId('train-button').click();
   // Reload once some batches are embedded (each batch's features are stored before its progress shows).
@@ -97,7 +100,7 @@ test('a reload during embedding keeps the features computed; the next run comput
   await page.reload();
   await waitForModel(page);
   await waitForImages(page, 36);
-  const restored = await storageUse(page, embeddedBefore);
+  const restored = await storageUse(page, embeddedBefore, 36);
   const kept = Number(restored.features);
   assert.ok(kept >= embeddedBefore && kept < 36, `features kept: ${kept}, embedded before the reload: ${embeddedBefore}`);
 
