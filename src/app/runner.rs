@@ -80,7 +80,7 @@ pub struct TrainingService {
 }
 
 /// Threads the training worker embeds on at most, itself included: every wasm instance computes on one thread,
-/// and each helper holds its own backbone (about 60 MB of wasm memory).
+/// and each helper holds its own backbone (about 120 MB of renderer memory, bench/results/2026-12-01-app-embed.md).
 const MAX_THREADS: usize = 4;
 
 /// Helper workers for the CPU: one per further core up to [`MAX_THREADS`], none where the browser reports under
