@@ -88,8 +88,8 @@ mod tests {
         let packed = input_tensor_packed(&images, &device);
         let expected = Tensor::<4>::from_data(TensorData::new(normalize_batch(&images), [2, 3, 224, 224]), &device);
         assert_eq!(packed.dims(), [2, 3, 224, 224]);
-        let packed = packed.into_data().to_vec::<f32>().unwrap();
-        let expected = expected.into_data().to_vec::<f32>().unwrap();
+        let packed = packed.into_data().try_to_vec::<f32>().unwrap();
+        let expected = expected.into_data().try_to_vec::<f32>().unwrap();
         let differing = packed.iter().zip(&expected).filter(|(p, e)| p != e).count();
         assert_eq!(differing, 0, "first values {:?} vs {:?}", &packed[..6], &expected[..6]);
     }
