@@ -12,6 +12,10 @@ mod device;
 #[path = "app/pool.rs"]
 mod pool;
 
+#[cfg(target_arch = "wasm32")]
+#[path = "app/task.rs"]
+mod task;
+
 // Shared with the page, which uses the rest of it (writing images and the index).
 #[cfg(target_arch = "wasm32")]
 #[path = "app/store.rs"]
@@ -98,7 +102,7 @@ mod worker {
         }
         async fn pause(&self) {
             // A macrotask turn: a Stop message waiting in the queue is handled before the next step.
-            gloo::timers::future::TimeoutFuture::new(0).await;
+            super::task::yield_to_browser().await;
         }
         fn stop_requested(&self) -> bool {
             self.stop.get()
