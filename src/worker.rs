@@ -12,10 +12,6 @@ mod device;
 #[path = "app/pool.rs"]
 mod pool;
 
-#[cfg(target_arch = "wasm32")]
-#[path = "app/task.rs"]
-mod task;
-
 // Shared with the page, which uses the rest of it (writing images and the index).
 #[cfg(target_arch = "wasm32")]
 #[path = "app/store.rs"]
@@ -102,7 +98,7 @@ mod worker {
         }
         async fn pause(&self) {
             // A macrotask turn: a Stop message waiting in the queue is handled before the next step.
-            super::task::yield_to_browser().await;
+            gloo::timers::future::TimeoutFuture::new(0).await;
         }
         fn stop_requested(&self) -> bool {
             self.stop.get()

@@ -30,7 +30,6 @@ mod run_charts;
 mod runner;
 mod saved;
 mod storage_use;
-mod task;
 // Shared with the training worker, which alone uses its features part.
 #[allow(dead_code)]
 mod store;
