@@ -26,6 +26,20 @@ fn now() -> f64 {
     web_sys::window().unwrap().performance().unwrap().now()
 }
 
+/// The benchmark tables' header rows: images/s per backend and batch, and the per-layer profile.
+const EMBED_HEADER: [&str; 2] = [
+    "| backend | batch | median ms/batch | images/s | first (cold) ms | timed runs |",
+    "|---|---:|---:|---:|---:|---:|",
+];
+const PROFILE_HEADER: [&str; 2] = [
+    "| backend | time per layer kind, batch 4, synchronised after every layer |",
+    "|---|---|",
+];
+
+fn print_header(rows: [&str; 2]) {
+    rows.into_iter().for_each(|row| print(row.into()));
+}
+
 fn print(line: String) {
     web_sys::console::log_1(&format!("BENCH {line}").into());
 }
@@ -146,12 +160,10 @@ async fn bench_cpu_candidates() {
 #[wasm_bindgen_test]
 async fn bench_cpu() {
     ajuste::wasm_init::init_once();
-    print("| backend | batch | median ms/batch | images/s | first (cold) ms | timed runs |".into());
-    print("|---|---:|---:|---:|---:|---:|".into());
+    print_header(EMBED_HEADER);
     bench_backend("burn flex (CPU, wasm simd128, 1 thread)", Device::flex(), [5, 2]).await;
     print(String::new());
-    print("| backend | time per layer kind, batch 4, synchronised after every layer |".into());
-    print("|---|---|".into());
+    print_header(PROFILE_HEADER);
     profile_stages("burn flex (CPU)", &Device::flex()).await;
 }
 
@@ -159,8 +171,7 @@ async fn bench_cpu() {
 #[wasm_bindgen_test]
 async fn bench_embedding_and_head() {
     ajuste::wasm_init::init_once();
-    print("| backend | batch | median ms/batch | images/s | first (cold) ms | timed runs |".into());
-    print("|---|---:|---:|---:|---:|---:|".into());
+    print_header(EMBED_HEADER);
     bench_backend("burn flex (CPU, wasm simd128)", Device::flex(), [5, 2]).await;
     let webgpu = Device::wgpu_options()
         .graphics_api(WgpuBackend::WebGpu)
@@ -170,8 +181,7 @@ async fn bench_embedding_and_head() {
     bench_backend("burn wgpu (WebGPU)", webgpu.clone(), [2, 1]).await;
 
     print(String::new());
-    print("| backend | time per layer kind, batch 4, synchronised after every layer |".into());
-    print("|---|---|".into());
+    print_header(PROFILE_HEADER);
     profile_stages("burn flex (CPU)", &Device::flex()).await;
     profile_stages("burn wgpu (WebGPU)", &webgpu).await;
     print(String::new());
