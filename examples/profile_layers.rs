@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use ajuste::model::depthwise::depthwise_relu6;
 use ajuste::model::embed::input_tensor;
 use ajuste::model::load_efficientnet;
 use burn::tensor::activation::relu6;
@@ -44,7 +45,7 @@ fn main() {
             if let Some(expand) = &block.expand {
                 h = timed(&mut t, "2 expand conv 1x1", || relu6(expand.forward(h)));
             }
-            h = timed(&mut t, "3 depthwise conv kxk", || relu6(block.dw.forward(h)));
+            h = timed(&mut t, "3 depthwise conv kxk", || depthwise_relu6(&block.dw, h));
             h = timed(&mut t, "4 project conv 1x1", || block.project.forward(h));
             x = if block.residual {
                 timed(&mut t, "5 residual add", || input + h)

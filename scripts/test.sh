@@ -40,6 +40,7 @@ for suite in "${SUITES[@]}"; do
       && cargo clippy --release --example bench_native --features bench-burn-head -- -D warnings \
       && cargo clippy --release --no-default-features --lib -- -D warnings \
       && cargo clippy --release --target wasm32-unknown-unknown --lib --bins -- -D warnings \
+      && cargo clippy --release --target wasm32-unknown-unknown --no-default-features --bin ajuste -- -D warnings \
       && cargo clippy --release --target wasm32-unknown-unknown --test browser --test bench_browser -- -D warnings; } >"$log" 2>&1 || ok=1
     [ $ok = 0 ] || tail -40 "$log" >&2
     record lint $ok $((1 - ok)) 0 "fmt + clippy (native, wasm) with -D warnings"

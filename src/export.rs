@@ -15,7 +15,9 @@ pub use bundle::{bundle_files, bundle_zip};
 pub use card::model_card;
 pub use merge::merged_backbone;
 pub use onnx::{OnnxInput, model_onnx};
-pub use open::{OpenError, OpenedModel, load_model, open_model};
+#[cfg(feature = "ml")]
+pub use open::load_model;
+pub use open::{OpenError, OpenedModel, open_model};
 pub use peft::{PeftAdapter, peft_adapter, timm_module_name};
 pub use record::FinetuneRecord;
 

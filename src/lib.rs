@@ -7,18 +7,13 @@
 //! Data flows one way: files → decoded samples → features → head → charts and export.
 
 pub mod data;
-#[cfg(feature = "ml")]
 pub mod export;
-#[cfg(feature = "ml")]
 pub mod finetune;
 pub mod model;
-#[cfg(feature = "ml")]
 pub mod predict;
 pub mod preprocess;
-#[cfg(feature = "ml")]
 pub mod project;
 pub mod rng;
-#[cfg(feature = "ml")]
 pub mod train;
 
 #[cfg(target_arch = "wasm32")]

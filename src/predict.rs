@@ -3,15 +3,21 @@
 //! loader and runs them on prepared pixels (the preprocessing training uses), so what the page shows is what
 //! the exported file does.
 
+#[cfg(feature = "ml")]
 use burn::tensor::Device;
 use image::{DynamicImage, RgbaImage};
 use serde::{Deserialize, Serialize};
 
 use crate::export::{self, ExportError, ExportMetadata};
+#[cfg(feature = "ml")]
 use crate::model::embed::input_tensor;
-use crate::model::{EfficientNetLite0, load_efficientnet};
-use crate::preprocess::{IMAGE_SIZE, crop_and_resize, to_rgb_over_white};
+#[cfg(feature = "ml")]
+use crate::model::{EfficientNetLite0, IMAGENET_CLASSES, imagenet, load_efficientnet};
+#[cfg(feature = "ml")]
+use crate::preprocess::IMAGE_SIZE;
+use crate::preprocess::{crop_and_resize, to_rgb_over_white};
 use crate::train::Trained;
+#[cfg(feature = "ml")]
 use crate::train::metrics::softmax;
 
 /// The `model.safetensors` of a trained model: the shipped backbone (`backbone`: its weights file) with the
@@ -41,12 +47,27 @@ impl Prediction {
 }
 
 /// An exported model built on a device, with its labels.
+#[cfg(feature = "ml")]
 pub struct Predictor {
     model: EfficientNetLite0,
     labels: Vec<String>,
 }
 
+#[cfg(feature = "ml")]
 impl Predictor {
+    /// The pretrained network with its ImageNet classifier (`weights`: the shipped weights file): what the
+    /// backbone recognises before any fine-tuning.
+    pub fn imagenet(weights: &[u8], device: &Device) -> Result<Self, String> {
+        let model = load_efficientnet(weights, device).map_err(|e| e.to_string())?;
+        if model.num_classes() != IMAGENET_CLASSES {
+            return Err("the model has no ImageNet head".into());
+        }
+        let labels = (0..IMAGENET_CLASSES)
+            .map(|i| imagenet::class_name(i).unwrap_or("?").to_string())
+            .collect();
+        Ok(Self { model, labels })
+    }
+
     /// Builds the network of a `model.safetensors` (ours: the labels come from its metadata).
     pub fn load(model_safetensors: &[u8], device: &Device) -> Result<Self, String> {
         let (_, meta) = safetensors::SafeTensors::read_metadata(model_safetensors)

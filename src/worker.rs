@@ -196,13 +196,17 @@ mod worker {
         }
     }
 
-    async fn load_predictor(webgpu: bool, trained: Trained, weights: Vec<u8>) {
+    /// The exported model of `trained`, or without one the pretrained ImageNet classifier.
+    async fn load_predictor(webgpu: bool, trained: Option<Trained>, weights: Vec<u8>) {
         let kind = if webgpu { BackendKind::WebGpu } else { BackendKind::Cpu };
         let built = match init_device(kind).await {
-            Ok(device) => exported_model(&weights, &trained)
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| Predictor::load(&bytes, &device))
-                .map(|predictor| (device, Rc::new(predictor))),
+            Ok(device) => match trained {
+                Some(trained) => exported_model(&weights, &trained)
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| Predictor::load(&bytes, &device)),
+                None => Predictor::imagenet(&weights, &device),
+            }
+            .map(|predictor| (device, Rc::new(predictor))),
             Err(e) => Err(e),
         };
         match built {
@@ -221,6 +225,7 @@ mod worker {
         let pixels = match input {
             ImageInput::File => prepare_rgb(&bytes).map_err(|e| e.to_string())?,
             ImageInput::Frame { width, height } => prepare_frame(width, height, bytes)?,
+            ImageInput::Pixels => bytes,
         };
         predictor.predict(&pixels, &device).await
     }
@@ -350,7 +355,7 @@ mod worker {
             })) => wasm_bindgen_futures::spawn_local(start(options, batch_size, bytes, Begin::Continue(from))),
             Some(Ok(ToWorker::Stop)) => STOP.with(|s| s.set(true)),
             Some(Ok(ToWorker::LoadPredictor { webgpu, trained })) => {
-                wasm_bindgen_futures::spawn_local(load_predictor(webgpu, *trained, bytes))
+                wasm_bindgen_futures::spawn_local(load_predictor(webgpu, trained.map(|t| *t), bytes))
             }
             Some(Ok(ToWorker::Predict { input })) => {
                 wasm_bindgen_futures::spawn_local(

@@ -5,6 +5,7 @@
 // The CPU-candidates build runs only its own bench: the rest is unused there.
 #![cfg_attr(feature = "bench-cpu-candidates", allow(dead_code, unused_imports))]
 
+use ajuste::model::depthwise::depthwise_relu6;
 use ajuste::model::embed::input_tensor;
 use ajuste::model::{EfficientNetLite0, TensorFile, load_efficientnet};
 use ajuste::train::{TrainOptions, Trainer};
@@ -115,7 +116,7 @@ async fn profile_stages(name: &str, device: &Device) {
             if let Some(expand) = &block.expand {
                 h = timed(&mut t, "expand conv 1x1", || relu6(expand.forward(h))).await;
             }
-            h = timed(&mut t, "depthwise conv kxk", || relu6(block.dw.forward(h))).await;
+            h = timed(&mut t, "depthwise conv kxk", || depthwise_relu6(&block.dw, h)).await;
             h = timed(&mut t, "project conv 1x1", || block.project.forward(h)).await;
             x = if block.residual {
                 timed(&mut t, "residual add", || skip + h).await

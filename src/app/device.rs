@@ -1,7 +1,9 @@
 //! The backends and their burn devices. Free of page-only APIs: the training worker (`src/worker.rs`)
-//! includes this file too.
+//! includes this file too, and only it builds devices (the page is built without burn, `ml` off).
 
+#[cfg(feature = "ml")]
 use burn::tensor::Device;
+#[cfg(feature = "ml")]
 use burn::tensor::wgpu::WgpuBackend;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +13,7 @@ pub enum BackendKind {
 }
 
 /// Creates the burn device. WebGPU must be initialised asynchronously in a browser.
+#[cfg(feature = "ml")]
 pub async fn init_device(kind: BackendKind) -> Result<Device, String> {
     match kind {
         BackendKind::Cpu => Ok(Device::flex()),

@@ -4,10 +4,8 @@ use std::fmt;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AppError {
-    /// The model could not be downloaded or built.
+    /// The model could not be downloaded, or its weights are damaged.
     ModelLoad(String),
-    /// Building the model on another backend failed; the previous one stays in use.
-    BackendSwitch { backend: &'static str, why: String },
     /// The bundled sample could not be fetched or read.
     Sample(String),
     /// A typed class name was refused; the box shows the old name again.
@@ -46,7 +44,6 @@ impl fmt::Display for AppError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AppError::ModelLoad(e) => write!(f, "The model could not be loaded: {e}"),
-            AppError::BackendSwitch { backend, why } => write!(f, "Could not switch to {backend}: {why}"),
             AppError::Sample(e) => write!(f, "Could not load the sample: {e}"),
             AppError::Rename { name, why } => write!(f, "Cannot rename to “{name}”: {why}."),
             AppError::NewClass(why) => write!(f, "Cannot start that class: {why}."),

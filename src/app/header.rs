@@ -11,7 +11,6 @@ use super::{ErrorLine, Progress};
 pub fn Header() -> impl IntoView {
     let model = expect_context::<ModelFlow>();
     let training = expect_context::<TrainingFlow>();
-    let switch = Action::new_local(move |kind: &BackendKind| model.switch_to(*kind));
     let model_line = move || match model.status.get() {
         ModelStatus::Starting => "Starting…".to_string(),
         ModelStatus::Downloading { loaded, total } => match total {
@@ -51,7 +50,7 @@ pub fn Header() -> impl IntoView {
     let failed = move || matches!(model.status.get(), ModelStatus::Failed);
     let on_backend = move |ev: leptos::ev::Event| {
         let kind = BackendKind::from_param(&event_target_value(&ev)).unwrap_or(BackendKind::Cpu);
-        switch.dispatch_local(kind);
+        model.switch_to(kind);
     };
     let backend_kind = move || model.kind().map(|k| k.param()).unwrap_or("cpu");
     let reason = move || model.backend.get().map(|b| format!(" — {}", b.reason));
@@ -66,7 +65,7 @@ pub fn Header() -> impl IntoView {
             <div class="backend" data-testid="backend" data-backend=backend_kind>
                 <label for="backend-select">"Runs on "</label>
                 <select id="backend-select" on:change=on_backend prop:value=backend_kind
-                    disabled=move || training.is_running() || switch.pending().get() || model.kind().is_none()>
+                    disabled=move || training.is_running() || model.kind().is_none()>
                     <option value="webgpu" disabled=move || !webgpu_available()>{BackendKind::WebGpu.label()}</option>
                     <option value="cpu">{BackendKind::Cpu.label()}</option>
                 </select>

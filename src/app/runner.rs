@@ -70,7 +70,7 @@ struct Link {
     ready: bool,
     /// The backend and weights the worker's backbone was built from.
     loaded: Option<(BackendKind, *const Vec<u8>)>,
-    /// The backend and trained model the worker's predictor was built from.
+    /// The backend and trained model the worker's predictor was built from (null: the ImageNet classifier).
     predictor: Option<(BackendKind, *const Trained)>,
 }
 
@@ -263,24 +263,25 @@ impl TrainingService {
         Ok(())
     }
 
-    /// Classifies one image (a file, or a camera frame) with the exported model of `trained`, built in the
-    /// worker on first use and again when the model or the backend changes. One call at a time.
+    /// Classifies one image (a file, a camera frame, prepared pixels) with the exported model of `trained`,
+    /// or without one with the pretrained ImageNet classifier; built in the worker on first use and again when
+    /// the model or the backend changes. One call at a time.
     pub async fn predict(
         &self,
         engine: &Engine,
-        trained: &Trained,
+        trained: Option<&Trained>,
         input: ImageInput,
         bytes: &[u8],
     ) -> Result<Prediction, String> {
         let worker = self.listening().await?;
-        let key = (engine.kind, trained as *const Trained);
+        let key = (engine.kind, trained.map_or(std::ptr::null(), |t| t as *const Trained));
         if self.link.borrow().as_ref().and_then(|l| l.predictor) != Some(key) {
             if let Some(link) = self.link.borrow_mut().as_mut() {
                 link.predictor = None;
             }
             let load = ToWorker::LoadPredictor {
                 webgpu: engine.kind == BackendKind::WebGpu,
-                trained: Box::new(trained.clone()),
+                trained: trained.map(|t| Box::new(t.clone())),
             };
             post(&worker, &load, Some(&engine.weights));
             self.loaded().await?;

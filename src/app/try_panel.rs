@@ -49,7 +49,7 @@ impl TryIt {
         }
         self.busy.set(true);
         let service = self.service.get_value();
-        let result = service.predict(&engine, &trained.trained, input, &bytes).await;
+        let result = service.predict(&engine, Some(&trained.trained), input, &bytes).await;
         self.busy.set(false);
         Some(result)
     }

@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 
 use super::ExportError;
-use crate::model::weights::BN_EPS;
+use crate::model::tensor_file::BN_EPS;
 use crate::model::{BackboneDelta, ConvDelta, ConvUpdate, TensorFile};
 use crate::train::NamedTensor;
 

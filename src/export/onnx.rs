@@ -10,13 +10,15 @@
 
 mod proto;
 
-use burn::nn::PaddingConfig2d;
-
 use super::ExportError;
+use crate::model::blocks::same_padding;
 use crate::model::tensor_file::{FoldedConv, folded_conv};
 use crate::model::{BLOCKS, EMBEDDING_DIM, TensorFile, WeightsError};
 use crate::preprocess::IMAGE_SIZE;
 use proto::{Attr, Dim, Message, entry, float_tensor, float_value_info, node};
+
+/// No padding (the 1×1 convs).
+const VALID: [usize; 4] = [0; 4];
 
 /// ONNX IR version 7 goes with opset 13 (Clip's bounds as inputs, ReduceMean's axes as an attribute).
 const IR_VERSION: i64 = 7;
@@ -54,17 +56,14 @@ impl Graph<'_> {
         x: &str,
         shape: [usize; 4],
         stride: usize,
-        padding: PaddingConfig2d,
+        padding: [usize; 4],
         relu6: bool,
     ) -> Result<String, WeightsError> {
         let FoldedConv { weight, bias, .. } = folded_conv(self.file, prefix, shape)?;
         let (w, b) = (format!("{prefix}.weight"), format!("{prefix}.bias"));
         self.init(&w, &shape, &weight);
         self.init(&b, &shape[..1], &bias);
-        let (top, left, bottom, right) = match padding {
-            PaddingConfig2d::Explicit(t, l, b, r) => (t, l, b, r),
-            _ => (0, 0, 0, 0),
-        };
+        let [top, left, bottom, right] = padding;
         // Depthwise convs have one input channel per group ([hidden, 1, k, k]); the others one group.
         let groups = if shape[1] == 1 { shape[0] } else { 1 };
         let y = format!("{prefix}.conv");
@@ -153,28 +152,21 @@ pub fn model_onnx(model_safetensors: &[u8], input: OnnxInput) -> Result<Vec<u8>,
         );
         x = "normalise".into();
     }
-    let stem_pad = crate::model::efficientnet::tf_same_padding(IMAGE_SIZE, 3, 2);
+    let stem_pad = same_padding(IMAGE_SIZE, 3, 2);
     x = g.conv_bn("stem", &x, [32, 3, 3, 3], 2, stem_pad, true)?;
     for (i, spec) in BLOCKS.iter().enumerate() {
         let hidden = spec.hidden();
         let mut h = x.clone();
         if spec.expand != 1 {
             let shape = [hidden, spec.cin, 1, 1];
-            h = g.conv_bn(
-                &format!("blocks.{i}.expand"),
-                &h,
-                shape,
-                1,
-                PaddingConfig2d::Valid,
-                true,
-            )?;
+            h = g.conv_bn(&format!("blocks.{i}.expand"), &h, shape, 1, VALID, true)?;
         }
-        let pad = crate::model::efficientnet::tf_same_padding(spec.size_in, spec.kernel, spec.stride);
+        let pad = same_padding(spec.size_in, spec.kernel, spec.stride);
         let dw_shape = [hidden, 1, spec.kernel, spec.kernel];
         h = g.conv_bn(&format!("blocks.{i}.dw"), &h, dw_shape, spec.stride, pad, true)?;
         let project_shape = [spec.cout, hidden, 1, 1];
         let project = format!("blocks.{i}.project");
-        h = g.conv_bn(&project, &h, project_shape, 1, PaddingConfig2d::Valid, false)?;
+        h = g.conv_bn(&project, &h, project_shape, 1, VALID, false)?;
         if spec.residual() {
             let sum = format!("blocks.{i}.add");
             g.node("Add", &sum, &[&x, &h], &sum, &[]);
@@ -183,7 +175,7 @@ pub fn model_onnx(model_safetensors: &[u8], input: OnnxInput) -> Result<Vec<u8>,
         x = h;
     }
     let head_shape = [EMBEDDING_DIM, 320, 1, 1];
-    x = g.conv_bn("head", &x, head_shape, 1, PaddingConfig2d::Valid, true)?;
+    x = g.conv_bn("head", &x, head_shape, 1, VALID, true)?;
     g.node(
         "ReduceMean",
         "pool",

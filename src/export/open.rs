@@ -7,10 +7,13 @@ mod kept;
 
 use std::collections::BTreeMap;
 
+#[cfg(feature = "ml")]
 use burn::tensor::Device;
 use serde_json::Value;
 
-use crate::model::{BLOCKS, EMBEDDING_DIM, EfficientNetLite0, TensorFile, load_efficientnet};
+use crate::model::{BLOCKS, EMBEDDING_DIM, TensorFile};
+#[cfg(feature = "ml")]
+use crate::model::{EfficientNetLite0, load_efficientnet};
 use crate::train::{Head, NamedTensor};
 
 /// The header may not be larger than this (ours is about 20 kB): a larger one is not a model of this layout.
@@ -307,6 +310,7 @@ pub fn open_model(
     })
 }
 
+#[cfg(feature = "ml")]
 impl OpenedModel {
     /// The network to predict with (BN folded, as every model of the app).
     pub fn build(&self, device: &Device) -> Result<EfficientNetLite0, OpenError> {
@@ -318,6 +322,7 @@ impl OpenedModel {
 }
 
 /// `open_model` + `build`: the network and its labels, for trying a model saved earlier.
+#[cfg(feature = "ml")]
 pub fn load_model(
     model_safetensors: Vec<u8>,
     config_json: Option<&str>,

@@ -3,19 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::options::{FinetuneMode, FinetuneOptions};
-use super::step::{Augment, Phase, StepReport, TrainData};
+use super::options::Augment;
+use super::options::{AUTO_LORA, FinetuneOptions};
+use super::step::{Phase, StepReport, TrainData};
 use super::trainer::DeepTrainer;
 use crate::model::embed::embed_batch;
 use crate::model::{BackboneDelta, EfficientNetLite0};
 use crate::train::{EpochMetrics, Head, TrainOptions, Trainer};
-
-/// Auto's second run: LoRA r16 (α 16) on the last 8 blocks and the head conv.
-pub const AUTO_LORA: FinetuneMode = FinetuneMode::Lora {
-    blocks: 8,
-    rank: 16,
-    alpha: 16.0,
-};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

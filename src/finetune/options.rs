@@ -3,6 +3,17 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::BLOCKS;
+use crate::rng::Rng;
+
+/// Auto's second run: LoRA r16 (α 16) on the last 8 blocks and the head conv.
+pub const AUTO_LORA: FinetuneMode = FinetuneMode::Lora {
+    blocks: 8,
+    rank: 16,
+    alpha: 16.0,
+};
+
+/// A per-image transform of prepared 224×224×3 HWC u8 pixels (augmentation), drawing from the trainer's rng.
+pub type Augment = Box<dyn Fn(&[u8], &mut Rng) -> Vec<u8>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]

@@ -4,11 +4,8 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, Transaction};
 
-use crate::rng::Rng;
+pub use super::options::Augment;
 use crate::train::EpochMetrics;
-
-/// A per-image transform of prepared 224×224×3 HWC u8 pixels (augmentation), drawing from the trainer's rng.
-pub type Augment = Box<dyn Fn(&[u8], &mut Rng) -> Vec<u8>>;
 
 /// Prepared images (224×224×3 HWC u8), their labels and the train/validation split.
 #[derive(Debug, Clone)]

@@ -13,6 +13,16 @@ pub struct BlockSpec {
     pub size_in: usize,
 }
 
+/// TensorFlow "SAME" padding as [top, left, bottom, right]: the extra row/column of a stride-2 conv goes
+/// bottom/right, which a symmetric `k/2` padding would get wrong (a 4-point top-1 loss).
+pub fn same_padding(size_in: usize, kernel: usize, stride: usize) -> [usize; 4] {
+    let out = size_in.div_ceil(stride);
+    let total = ((out - 1) * stride + kernel).saturating_sub(size_in);
+    let before = total / 2;
+    let after = total - before;
+    [before, before, after, after]
+}
+
 impl BlockSpec {
     pub const fn hidden(&self) -> usize {
         self.cin * self.expand

@@ -12,16 +12,13 @@ use burn::tensor::{Device, Tensor};
 
 use super::EMBEDDING_DIM;
 pub use super::blocks::{BLOCKS, BlockSpec};
+use super::depthwise::depthwise_relu6;
 use super::lora::{Lora, conv_with_lora};
 
-/// TensorFlow "SAME" padding as (top, left, bottom, right): the extra row/column of a stride-2 conv goes
-/// bottom/right, which burn's symmetric `k/2` padding would get wrong (a 4-point top-1 loss).
+/// TensorFlow "SAME" padding (`blocks::same_padding`) as burn's padding config.
 pub fn tf_same_padding(size_in: usize, kernel: usize, stride: usize) -> PaddingConfig2d {
-    let out = size_in.div_ceil(stride);
-    let total = ((out - 1) * stride + kernel).saturating_sub(size_in);
-    let before = total / 2;
-    let after = total - before;
-    PaddingConfig2d::Explicit(before, before, after, after)
+    let [top, left, bottom, right] = super::blocks::same_padding(size_in, kernel, stride);
+    PaddingConfig2d::Explicit(top, left, bottom, right)
 }
 
 #[derive(Config, Debug)]
@@ -71,7 +68,7 @@ impl MbConv {
             Some(conv) => relu6(conv_with_lora(conv, self.expand_lora.as_ref(), x.clone())),
             None => x.clone(),
         };
-        let h = relu6(self.dw.forward(h));
+        let h = depthwise_relu6(&self.dw, h);
         // The projection is linear: no activation (that is what makes the residual "linear bottleneck").
         let h = conv_with_lora(&self.project, self.project_lora.as_ref(), h);
         if self.residual { x + h } else { h }

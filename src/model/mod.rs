@@ -4,6 +4,8 @@
 pub mod blocks;
 pub mod delta;
 #[cfg(feature = "ml")]
+pub mod depthwise;
+#[cfg(feature = "ml")]
 pub mod efficientnet;
 #[cfg(feature = "ml")]
 pub mod embed;

@@ -6,11 +6,13 @@
 //! the UI repaint between epochs.
 
 pub mod augment;
+#[cfg(feature = "ml")]
 mod deep_job;
 pub mod epoch_log;
 pub mod events;
 pub mod head;
 pub mod honest;
+#[cfg(feature = "ml")]
 pub mod job;
 pub mod metrics;
 pub mod mode;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::metrics::EpochMetrics;
 use super::options::TrainOptions;
-use crate::finetune::auto::AUTO_LORA;
+use crate::finetune::AUTO_LORA;
 use crate::finetune::{FinetuneMode, FinetuneOptions};
 
 /// What the user asks for.

@@ -18,6 +18,8 @@ pub enum ImageInput {
     File,
     /// A camera frame, `width`×`height` RGBA.
     Frame { width: u32, height: u32 },
+    /// An image already prepared (224×224×3 RGB, `preprocess::prepare_rgb`).
+    Pixels,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,8 +46,12 @@ pub enum ToWorker {
     },
     /// End the run within one step.
     Stop,
-    /// Build the exported model of `trained` (the bytes: the backbone weights file) for `Predict`.
-    LoadPredictor { webgpu: bool, trained: Box<Trained> },
+    /// Build the exported model of `trained` (the bytes: the backbone weights file) for `Predict`; without
+    /// one, the pretrained ImageNet classifier (the page's preview of what the backbone sees).
+    LoadPredictor {
+        webgpu: bool,
+        trained: Option<Box<Trained>>,
+    },
     /// Classify one image (the bytes) with the loaded predictor.
     Predict { input: ImageInput },
 }

@@ -1,0 +1,237 @@
+//! Each block's depthwise k×k conv + ReLU6 on the CPU, computed channels-last.
+//!
+//! flex computes a depthwise conv plane by plane (NCHW). Its stride-2 layers then read every second input in
+//! scalar code, and the late 14×14 and 7×7 planes leave most of each row to a scalar remainder: together 30 % of
+//! the CPU forward pass (`bench/results/2026-12-01-0558-cpu.md`). Channels-last, the inner loop runs over
+//! channels (multiples of 16 in this model) for every stride and plane size, and the sum over the k×k taps stays
+//! in registers. The sum is taken in flex's order (taps row by row, padding skipped, bias last, no fused
+//! multiply-add), so the output equals flex's bit for bit. Other devices and autodiff tensors run burn's conv.
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::tensor::activation::relu6;
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn_flex::{Flex, FlexTensor};
+
+/// Channels summed together in registers: four 128-bit vectors.
+const BLOCK: usize = 16;
+
+/// `relu6(conv(x))` for a depthwise `conv` (one group per channel).
+pub fn depthwise_relu6(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    match on_flex(conv, &x) {
+        Some(y) => y,
+        None => relu6(conv.forward(x)),
+    }
+}
+
+/// The shape of one depthwise layer.
+#[derive(Clone, Copy, Debug)]
+pub struct Geometry {
+    pub channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// Zero rows above and columns left of the input (the rest of the padding only shapes `out_h`, `out_w`).
+    pub top: usize,
+    pub left: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+}
+
+fn on_flex(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+    if x.device() != Device::flex() || conv.dilation != [1, 1] {
+        return None;
+    }
+    let [n, channels, in_h, in_w] = x.dims();
+    let kernel = conv.kernel_size;
+    if conv.groups != channels || conv.weight.dims() != [channels, 1, kernel[0], kernel[1]] {
+        return None;
+    }
+    let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
+        return None;
+    };
+    let out = |size: usize, k: usize, s: usize, pad: usize| (size + pad).checked_sub(k).map(|span| span / s + 1);
+    let g = Geometry {
+        channels,
+        in_h,
+        in_w,
+        kernel,
+        stride: conv.stride,
+        top,
+        left,
+        out_h: out(in_h, kernel[0], conv.stride[0], top + bottom)?,
+        out_w: out(in_w, kernel[1], conv.stride[1], left + right)?,
+    };
+    let x = f32_values(x.clone())?;
+    let weight = f32_values(conv.weight.val())?;
+    let bias = match &conv.bias {
+        Some(bias) => f32_values(bias.val())?,
+        None => FlexTensor::from_data(TensorData::new(vec![0f32; channels], [channels])),
+    };
+    let mut y = vec![0f32; n * channels * g.out_h * g.out_w];
+    forward(&g, x.storage(), weight.storage(), bias.storage(), &mut y);
+    let y = FlexTensor::from_data(TensorData::new(y, [n, channels, g.out_h, g.out_w]));
+    Some(Tensor::from_primitive::<Flex>(y))
+}
+
+/// The tensor's flex primitive as contiguous f32 values from offset 0 (`storage` is then exactly its values).
+fn f32_values<const D: usize>(t: Tensor<D>) -> Option<FlexTensor> {
+    let t = t.try_into_primitive::<Flex>().ok()?;
+    if t.dtype() != DType::F32 {
+        return None;
+    }
+    let whole =
+        t.is_contiguous() && t.layout().start_offset() == 0 && t.storage::<f32>().len() == t.layout().num_elements();
+    Some(if whole { t } else { FlexTensor::from_data(t.into_data()) })
+}
+
+/// `y = relu6(depthwise(x) + bias)` for a batch: `x` `[n, c, in_h, in_w]`, `weight` `[c, 1, k_h, k_w]`,
+/// `y` `[n, c, out_h, out_w]`.
+pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: &[f32], y: &mut [f32]) {
+    let c = g.channels;
+    let taps = g.kernel[0] * g.kernel[1];
+    // Weights channels-last: each tap's 16 channels are one contiguous run, like the input's.
+    let mut w_last = vec![0f32; taps * c];
+    transpose(weight, c, taps, &mut w_last);
+    let (in_plane, out_plane) = (g.in_h * g.in_w, g.out_h * g.out_w);
+    let mut x_last = vec![0f32; in_plane * c];
+    let mut y_last = vec![0f32; out_plane * c];
+    for (x, y) in x.chunks_exact(c * in_plane).zip(y.chunks_exact_mut(c * out_plane)) {
+        transpose(x, c, in_plane, &mut x_last);
+        image(g, &x_last, &w_last, bias, &mut y_last);
+        transpose(&y_last, out_plane, c, y);
+    }
+}
+
+/// One image, channels-last in and out.
+fn image(g: &Geometry, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
+    let c = g.channels;
+    let [k_h, k_w] = g.kernel;
+    let [s_h, s_w] = g.stride;
+    for oh in 0..g.out_h {
+        let rows = inside(oh * s_h, g.top, k_h, g.in_h);
+        for ow in 0..g.out_w {
+            let cols = inside(ow * s_w, g.left, k_w, g.in_w);
+            let out = &mut y[(oh * g.out_w + ow) * c..][..c];
+            // The tap at (kh, kw) reads input pixel (oh·s + kh − top, ow·s + kw − left).
+            let pixel = |kh: usize, kw: usize| ((oh * s_h + kh - g.top) * g.in_w + ow * s_w + kw - g.left) * c;
+            let mut c0 = 0;
+            while c0 + BLOCK <= c {
+                let mut acc = [0f32; BLOCK];
+                for kh in rows.clone() {
+                    for kw in cols.clone() {
+                        let xs = &x[pixel(kh, kw) + c0..][..BLOCK];
+                        let ws = &w[(kh * k_w + kw) * c + c0..][..BLOCK];
+                        for l in 0..BLOCK {
+                            acc[l] += xs[l] * ws[l];
+                        }
+                    }
+                }
+                for l in 0..BLOCK {
+                    out[c0 + l] = (acc[l] + bias[c0 + l]).clamp(0.0, 6.0);
+                }
+                c0 += BLOCK;
+            }
+            for ch in c0..c {
+                let mut acc = 0f32;
+                for kh in rows.clone() {
+                    for kw in cols.clone() {
+                        acc += x[pixel(kh, kw) + ch] * w[(kh * k_w + kw) * c + ch];
+                    }
+                }
+                out[ch] = (acc + bias[ch]).clamp(0.0, 6.0);
+            }
+        }
+    }
+}
+
+/// The taps `k` of a window starting at `start − pad` that fall inside `0..size` (the rest read padding zeros).
+fn inside(start: usize, pad: usize, kernel: usize, size: usize) -> std::ops::Range<usize> {
+    let first = pad.saturating_sub(start);
+    let end = (size + pad).saturating_sub(start).min(kernel);
+    first..end.max(first)
+}
+
+/// `dst[j][i] = src[i][j]` for `src` `[rows][cols]`, in 16×16 tiles so both sides stay in cache.
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const TILE: usize = 16;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for col in c0..(c0 + TILE).min(cols) {
+                    dst[col * rows + r] = src[r * cols + col];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::efficientnet::tf_same_padding;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::Distribution;
+
+    /// Every depthwise shape of the model's kinds (3×3 and 5×5, stride 1 and 2, TF-SAME padding), with channel
+    /// counts that leave a remainder after the blocks of 16, equals burn's conv + ReLU6 on flex bit for bit.
+    #[test]
+    fn equals_flex_conv_bit_for_bit() {
+        let device = Device::flex();
+        for (channels, size, kernel, stride) in [
+            (16, 9, 3, 1),
+            (19, 10, 3, 2),
+            (35, 7, 5, 1),
+            (48, 14, 5, 2),
+            (5, 4, 3, 2),
+        ] {
+            let conv = Conv2dConfig::new([channels, channels], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_groups(channels)
+                .with_padding(tf_same_padding(size, kernel, stride))
+                .init(&device);
+            // Scaled so that part of the output clips at 0 and at 6.
+            let x = Tensor::<4>::random([2, channels, size, size], Distribution::Normal(0.0, 20.0), &device);
+            let ours = depthwise_relu6(&conv, x.clone()).into_data();
+            let burns = relu6(conv.forward(x)).into_data();
+            assert_eq!(
+                ours.shape(),
+                burns.shape(),
+                "{channels} ch, {size}², k{kernel} s{stride}"
+            );
+            let (a, b) = (ours.try_to_vec::<f32>().unwrap(), burns.try_to_vec::<f32>().unwrap());
+            let differ = a.iter().zip(&b).filter(|(p, q)| p.to_bits() != q.to_bits()).count();
+            assert_eq!(
+                differ,
+                0,
+                "{channels} ch, {size}², k{kernel} s{stride}: {differ} of {} differ",
+                a.len()
+            );
+            assert!(
+                a.iter().any(|&v| v == 0.0) && a.iter().any(|&v| v == 6.0) && a.iter().any(|&v| v > 0.0 && v < 6.0)
+            );
+        }
+    }
+
+    #[test]
+    fn taps_inside_the_image() {
+        // A 3-wide window at -1 (top padding 1) on a 5-wide row: the first tap reads padding.
+        assert_eq!(inside(0, 1, 3, 5), 1..3);
+        assert_eq!(inside(2, 1, 3, 5), 0..3);
+        // The window at 4 − 1 = 3 reaches 5: its last tap is padding.
+        assert_eq!(inside(4, 1, 3, 5), 0..2);
+        assert_eq!(inside(6, 0, 3, 5), 0..0);
+    }
+
+    #[test]
+    fn transpose_round_trips() {
+        let src: Vec<f32> = (0..17 * 33).map(|i| i as f32).collect();
+        let mut t = vec![0f32; src.len()];
+        let mut back = vec![0f32; src.len()];
+        transpose(&src, 17, 33, &mut t);
+        assert_eq!(t[5 * 17 + 3], src[3 * 33 + 5]);
+        transpose(&t, 33, 17, &mut back);
+        assert_eq!(back, src);
+    }
+}
