@@ -136,6 +136,48 @@ async fn profile_stages(name: &str, device: &Device) {
     ));
 }
 
+/// Our depthwise conv + ReLU6 (`model::depthwise`) against flex's conv + ReLU6 on the same inputs, in the same
+/// run: each block's layer at batch 4, the median of 3 timings each.
+async fn compare_depthwise(device: &Device) {
+    let model = load_efficientnet(WEIGHTS, device).expect("weights");
+    print("| block | input | kernel, stride | flex conv + ReLU6 ms | ours ms | × |".into());
+    print("|---:|---|---|---:|---:|---:|".into());
+    let median = |mut t: Vec<f64>| {
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    };
+    let (mut flex_total, mut ours_total) = (0.0, 0.0);
+    for (i, (block, spec)) in model.blocks.iter().zip(ajuste::model::BLOCKS).enumerate() {
+        let shape = [4, spec.hidden(), spec.size_in, spec.size_in];
+        let x = Tensor::<4>::random(shape, burn::tensor::Distribution::Normal(0.0, 1.0), device);
+        let (mut flex, mut ours) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            let t0 = now();
+            let _ = relu6(block.dw.forward(x.clone())).into_data_async().await;
+            flex.push(now() - t0);
+            let t0 = now();
+            let _ = depthwise_relu6(&block.dw, x.clone()).into_data_async().await;
+            ours.push(now() - t0);
+        }
+        let (f, o) = (median(flex), median(ours));
+        flex_total += f;
+        ours_total += o;
+        print(format!(
+            "| {i} | {}×{}² | {}×{}, {} | {f:.1} | {o:.1} | {:.2} |",
+            spec.hidden(),
+            spec.size_in,
+            spec.kernel,
+            spec.kernel,
+            spec.stride,
+            f / o
+        ));
+    }
+    print(format!(
+        "| all | | | {flex_total:.1} | {ours_total:.1} | {:.2} |",
+        flex_total / ours_total
+    ));
+}
+
 /// The CPU backends burn 0.22 can run in the browser, built with or without wasm SIMD
 /// (`bench/cpu_candidates.sh` builds this with `--features bench-cpu-candidates`, both ways).
 #[cfg(feature = "bench-cpu-candidates")]
@@ -166,6 +208,8 @@ async fn bench_cpu() {
     print(String::new());
     print_header(PROFILE_HEADER);
     profile_stages("burn flex (CPU)", &Device::flex()).await;
+    print(String::new());
+    compare_depthwise(&Device::flex()).await;
 }
 
 #[cfg(not(feature = "bench-cpu-candidates"))]

@@ -1,11 +1,13 @@
 //! Each block's depthwise k×k conv + ReLU6 on the CPU, computed channels-last.
 //!
-//! flex computes a depthwise conv plane by plane (NCHW). Its stride-2 layers then read every second input in
-//! scalar code, and the late 14×14 and 7×7 planes leave most of each row to a scalar remainder: together 30 % of
-//! the CPU forward pass (`bench/results/2026-12-01-0558-cpu.md`). Channels-last, the inner loop runs over
-//! channels (multiples of 16 in this model) for every stride and plane size, and the sum over the k×k taps stays
-//! in registers. The sum is taken in flex's order (taps row by row, padding skipped, bias last, no fused
-//! multiply-add), so the output equals flex's bit for bit. Other devices and autodiff tensors run burn's conv.
+//! flex computes a depthwise conv plane by plane (NCHW), vectorised along each output row: right for large planes,
+//! but the late 14×14 and 7×7 planes leave much of each row to a scalar remainder, and a stride-2 layer reads
+//! every second input. Channels-last, the inner loop runs over channels (multiples of 16 in this model) for every
+//! stride and plane size, and the sum over the k×k taps stays in registers; the price is two transposes. In one
+//! run (`bench/cpu.sh`): 1.7–1.9× flex's speed on the 7×7 planes, 1.0–2.0× at stride 2, about 1.05× at 14×14,
+//! 0.7–0.9× on the large stride-1 planes, which flex therefore keeps. The sum is taken in flex's order (taps row by
+//! row, padding skipped, bias last, no fused multiply-add), so the output equals flex's bit for bit. Other devices
+//! and autodiff tensors run burn's conv.
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -51,6 +53,11 @@ fn on_flex(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
         return None;
     };
+    // flex's long rows vectorise well at stride 1 on large planes, where the two transposes here would cost more
+    // than they save (blocks 0, 2, 4; `bench/cpu.sh`).
+    if conv.stride == [1, 1] && in_w >= 28 {
+        return None;
+    }
     let out = |size: usize, k: usize, s: usize, pad: usize| (size + pad).checked_sub(k).map(|span| span / s + 1);
     let g = Geometry {
         channels,
@@ -118,16 +125,15 @@ fn image(g: &Geometry, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
             let pixel = |kh: usize, kw: usize| ((oh * s_h + kh - g.top) * g.in_w + ow * s_w + kw - g.left) * c;
             let mut c0 = 0;
             while c0 + BLOCK <= c {
-                let mut acc = [0f32; BLOCK];
+                let mut acc = Acc::ZERO;
                 for kh in rows.clone() {
                     for kw in cols.clone() {
                         let xs = &x[pixel(kh, kw) + c0..][..BLOCK];
                         let ws = &w[(kh * k_w + kw) * c + c0..][..BLOCK];
-                        for l in 0..BLOCK {
-                            acc[l] += xs[l] * ws[l];
-                        }
+                        acc.mul_add(xs, ws);
                     }
                 }
+                let acc = acc.values();
                 for l in 0..BLOCK {
                     out[c0 + l] = (acc[l] + bias[c0 + l]).clamp(0.0, 6.0);
                 }
@@ -153,16 +159,125 @@ fn inside(start: usize, pad: usize, kernel: usize, size: usize) -> std::ops::Ran
     first..end.max(first)
 }
 
-/// `dst[j][i] = src[i][j]` for `src` `[rows][cols]`, in 16×16 tiles so both sides stay in cache.
+/// Sixteen running sums, `acc += x · w` lane by lane (a multiply, then an add: no fused multiply-add, as flex).
+#[derive(Clone, Copy)]
+struct Acc(
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))] [core::arch::wasm32::v128; 4],
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))] [f32; BLOCK],
+);
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+impl Acc {
+    const ZERO: Self = Self([core::arch::wasm32::f32x4(0.0, 0.0, 0.0, 0.0); 4]);
+
+    #[inline(always)]
+    fn mul_add(&mut self, x: &[f32], w: &[f32]) {
+        use core::arch::wasm32::{f32x4_add, f32x4_mul, v128, v128_load};
+        let (x, w) = (&x[..BLOCK], &w[..BLOCK]);
+        for (l, acc) in self.0.iter_mut().enumerate() {
+            // SAFETY: both slices hold BLOCK = 16 values, so lanes 4l..4l+4 are in bounds; v128_load takes any alignment.
+            let (xv, wv) = unsafe {
+                (
+                    v128_load(x.as_ptr().add(4 * l) as *const v128),
+                    v128_load(w.as_ptr().add(4 * l) as *const v128),
+                )
+            };
+            *acc = f32x4_add(*acc, f32x4_mul(xv, wv));
+        }
+    }
+
+    fn values(self) -> [f32; BLOCK] {
+        let mut out = [0f32; BLOCK];
+        for (l, acc) in self.0.iter().enumerate() {
+            // SAFETY: `out` has room for 16 values; v128_store takes any alignment.
+            unsafe {
+                core::arch::wasm32::v128_store(out.as_mut_ptr().add(4 * l) as *mut core::arch::wasm32::v128, *acc)
+            };
+        }
+        out
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+impl Acc {
+    const ZERO: Self = Self([0.0; BLOCK]);
+
+    #[inline(always)]
+    fn mul_add(&mut self, x: &[f32], w: &[f32]) {
+        for ((acc, x), w) in self.0.iter_mut().zip(&x[..BLOCK]).zip(&w[..BLOCK]) {
+            *acc += x * w;
+        }
+    }
+
+    fn values(self) -> [f32; BLOCK] {
+        self.0
+    }
+}
+
+/// `dst[j][i] = src[i][j]` for `src` `[rows][cols]`: 16×16 tiles so both sides stay in cache, 4×4 blocks inside
+/// them moved through registers.
 fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     const TILE: usize = 16;
+    assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
     for r0 in (0..rows).step_by(TILE) {
+        let r_end = (r0 + TILE).min(rows);
         for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for col in c0..(c0 + TILE).min(cols) {
-                    dst[col * rows + r] = src[r * cols + col];
+            let c_end = (c0 + TILE).min(cols);
+            let mut r = r0;
+            while r + 4 <= r_end {
+                let mut col = c0;
+                while col + 4 <= c_end {
+                    transpose4(src, rows, cols, dst, r, col);
+                    col += 4;
+                }
+                for col in col..c_end {
+                    for rr in r..r + 4 {
+                        dst[col * rows + rr] = src[rr * cols + col];
+                    }
+                }
+                r += 4;
+            }
+            for rr in r..r_end {
+                for col in c0..c_end {
+                    dst[col * rows + rr] = src[rr * cols + col];
                 }
             }
+        }
+    }
+}
+
+/// The 4×4 block at (`r`, `col`) of `src` `[rows][cols]`, transposed into `dst`.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn transpose4(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], r: usize, col: usize) {
+    use core::arch::wasm32::{i32x4_shuffle, v128, v128_load, v128_store};
+    // SAFETY: `transpose` checked both slices against rows·cols and calls this for r + 4 <= rows,
+    // col + 4 <= cols, so every 4-value row read and written is in bounds; v128 loads and stores take any alignment.
+    unsafe {
+        let row = |i: usize| v128_load(src.as_ptr().add((r + i) * cols + col) as *const v128);
+        let (a, b, c, d) = (row(0), row(1), row(2), row(3));
+        let ab_lo = i32x4_shuffle::<0, 4, 1, 5>(a, b);
+        let cd_lo = i32x4_shuffle::<0, 4, 1, 5>(c, d);
+        let ab_hi = i32x4_shuffle::<2, 6, 3, 7>(a, b);
+        let cd_hi = i32x4_shuffle::<2, 6, 3, 7>(c, d);
+        let out = [
+            i32x4_shuffle::<0, 1, 4, 5>(ab_lo, cd_lo),
+            i32x4_shuffle::<2, 3, 6, 7>(ab_lo, cd_lo),
+            i32x4_shuffle::<0, 1, 4, 5>(ab_hi, cd_hi),
+            i32x4_shuffle::<2, 3, 6, 7>(ab_hi, cd_hi),
+        ];
+        for (j, v) in out.into_iter().enumerate() {
+            v128_store(dst.as_mut_ptr().add((col + j) * rows + r) as *mut v128, v);
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+fn transpose4(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], r: usize, col: usize) {
+    for j in col..col + 4 {
+        for i in r..r + 4 {
+            dst[j * rows + i] = src[i * cols + j];
         }
     }
 }
