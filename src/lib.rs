@@ -9,6 +9,7 @@
 pub mod data;
 pub mod export;
 pub mod finetune;
+pub mod floats;
 pub mod model;
 pub mod predict;
 pub mod preprocess;

@@ -7,10 +7,17 @@
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ConvUpdate {
     /// The trained folded weight `[c_out·c_in·kh·kw]` and folded bias `[c_out]`, row-major.
-    Full { weight: Vec<f32>, bias: Vec<f32> },
+    Full {
+        #[serde(with = "crate::floats")]
+        weight: Vec<f32>,
+        #[serde(with = "crate::floats")]
+        bias: Vec<f32>,
+    },
     /// `a` is `[rank·c_in]` and `b` is `[c_out·rank]`, row-major; the weight change is `scale · b·a`.
     Lora {
+        #[serde(with = "crate::floats")]
         a: Vec<f32>,
+        #[serde(with = "crate::floats")]
         b: Vec<f32>,
         rank: usize,
         scale: f32,

@@ -66,6 +66,7 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 pub struct NamedTensor {
     pub name: String,
     pub shape: Vec<usize>,
+    #[serde(with = "crate::floats")]
     pub data: Vec<f32>,
 }
 

@@ -1,0 +1,68 @@
+//! `Vec<f32>` in JSON as base64 of its little-endian bytes (`#[serde(with = "crate::floats")]`). A fine-tuned
+//! model's weights travel from the worker to the page, and into storage and project files, as one string instead
+//! of one JSON number per weight: parsing the 330,000 numbers of a LoRA model held the page's thread for tens of
+//! milliseconds (a last-blocks model has 2.5 million), where decoding base64 costs a few. Reading also takes the
+//! old form, an array of numbers, so models saved before still open. Exact: every bit of every value, NaN too.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Deserializer, Serializer};
+
+pub fn serialize<S: Serializer>(values: &[f32], serializer: S) -> Result<S::Ok, S::Error> {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    serializer.serialize_str(&STANDARD.encode(bytes))
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Floats {
+    Base64(String),
+    Numbers(Vec<f32>),
+}
+
+pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f32>, D::Error> {
+    match Floats::deserialize(deserializer)? {
+        Floats::Numbers(values) => Ok(values),
+        Floats::Base64(text) => {
+            let bytes = STANDARD.decode(text).map_err(serde::de::Error::custom)?;
+            if bytes.len() % 4 != 0 {
+                return Err(serde::de::Error::custom(format!(
+                    "{} bytes of float32 values: not a multiple of 4",
+                    bytes.len()
+                )));
+            }
+            Ok(bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct T {
+        #[serde(with = "super")]
+        v: Vec<f32>,
+    }
+
+    #[test]
+    fn round_trips_every_bit_as_one_string_and_reads_the_old_arrays() {
+        let v = vec![0.1, -0.0, f32::MIN_POSITIVE, 1e30, f32::INFINITY, 3.0];
+        let json = serde_json::to_string(&T { v: v.clone() }).unwrap();
+        assert!(json.starts_with("{\"v\":\"") && !json.contains(','), "{json}");
+        let back: T = serde_json::from_str(&json).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&back.v), bits(&v));
+        let nan: T = serde_json::from_str(&serde_json::to_string(&T { v: vec![f32::NAN] }).unwrap()).unwrap();
+        assert!(nan.v[0].is_nan());
+        let old: T = serde_json::from_str("{\"v\":[0.5,-2.0]}").unwrap();
+        assert_eq!(old.v, vec![0.5, -2.0]);
+        let err = serde_json::from_str::<T>("{\"v\":\"AAAA\"}")
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a multiple of 4"), "{err}");
+    }
+}
