@@ -35,7 +35,9 @@ mod worker {
     use wasm_bindgen::prelude::*;
     use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-    use super::device::{BackendKind, init_device};
+    use burn::tensor::wgpu::WgpuBackend;
+
+    use super::device::BackendKind;
     use super::pool::Pool;
     use super::store;
 
@@ -51,6 +53,18 @@ mod worker {
         predictor: Option<(Device, Rc<Predictor>)>,
         /// CPU helpers that share the embedding (none on WebGPU, and none in a helper).
         pool: Option<Rc<Pool>>,
+    }
+
+    /// Creates the burn device. WebGPU must be initialised asynchronously in a browser.
+    async fn init_device(kind: BackendKind) -> Result<Device, String> {
+        match kind {
+            BackendKind::Cpu => Ok(Device::flex()),
+            BackendKind::WebGpu => Device::wgpu_options()
+                .graphics_api(WgpuBackend::WebGpu)
+                .init_async()
+                .await
+                .map_err(|e| format!("WebGPU could not start: {e}")),
+        }
     }
 
     thread_local! {
