@@ -151,18 +151,17 @@ mod worker {
             store::read_images(&store::open().await?, keys).await
         }
         async fn embedded(&self, keys: &[u64], rows: &[f32]) {
-            // Kept as they come, so a reload does not compute them again; written while the next batch
-            // computes, and a failure only costs that.
-            let (keys, rows) = (keys.to_vec(), rows.to_vec());
-            wasm_bindgen_futures::spawn_local(async move {
-                let stored = match store::open().await {
-                    Ok(cache) => store::put_features(&cache, &keys, &rows).await,
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = stored {
-                    web_sys::console::warn_1(&format!("features not kept: {e}").into());
-                }
-            });
+            // Kept as they come, so a reload does not compute them again. Awaited, so a batch shows as done only
+            // once its features are stored: a reload then keeps everything the page counted (writing in the
+            // background while the next batch computed gained nothing measurable and broke that). A failure
+            // only costs the recomputation.
+            let stored = match store::open().await {
+                Ok(cache) => store::put_features(&cache, keys, rows).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = stored {
+                web_sys::console::warn_1(&format!("features not kept: {e}").into());
+            }
         }
     }
 
