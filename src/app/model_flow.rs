@@ -4,7 +4,8 @@
 
 use std::rc::Rc;
 
-use ajuste::model::read_backbone;
+use ajuste::export::open::backbone_layout;
+use ajuste::model::TensorFile;
 use ajuste::train::protocol::ImageInput;
 use leptos::prelude::*;
 
@@ -116,9 +117,17 @@ impl ModelFlow {
         self.error.set(Some(error));
     }
 
-    /// Every backbone tensor is present with its shape (what the workers build from).
+    /// Every backbone tensor is present with its shape, read from the file's header only: the workers read the
+    /// values when they build the network, and the page's thread is spared folding 4.7M weights it never uses.
     fn check(kind: BackendKind, weights: Rc<Vec<u8>>) -> Result<Engine, String> {
-        read_backbone(&weights).map_err(|e| format!("{WEIGHTS_URL}: {e}"))?;
+        let damaged = |e: String| format!("{WEIGHTS_URL}: {e}");
+        let file = TensorFile::parse(&weights).map_err(|e| damaged(e.to_string()))?;
+        for (name, expected) in backbone_layout() {
+            let found = file.shape(&name).map_err(|e| damaged(e.to_string()))?;
+            if found != expected {
+                return Err(damaged(format!("{name} has shape {found:?}, expected {expected:?}")));
+            }
+        }
         Ok(Engine { kind, weights })
     }
 

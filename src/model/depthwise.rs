@@ -4,8 +4,8 @@
 //! but the late 14×14 and 7×7 planes leave much of each row to a scalar remainder, and a stride-2 layer reads
 //! every second input. Channels-last, the inner loop runs over channels (multiples of 16 in this model) for every
 //! stride and plane size, and the sum over the k×k taps stays in registers; the price is two transposes. In one
-//! run (`bench/cpu.sh`): 1.7–1.9× flex's speed on the 7×7 planes, 1.0–2.0× at stride 2, about 1.05× at 14×14,
-//! 0.7–0.9× on the large stride-1 planes, which flex therefore keeps. The sum is taken in flex's order (taps row by
+//! run (`bench/cpu.sh`, 2026-12-01): 1.3–2.4× flex's speed on the 7×7 planes, 1.0–1.9× at stride 2, about 1.1× at
+//! 14×14 stride 1, 0.7–0.9× on the large stride-1 planes, which flex therefore keeps. The sum is taken in flex's order (taps row by
 //! row, padding skipped, bias last, no fused multiply-add), so the output equals flex's bit for bit. Other devices
 //! and autodiff tensors run burn's conv.
 
@@ -27,18 +27,17 @@ pub fn depthwise_relu6(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 }
 
 /// The shape of one depthwise layer.
-#[derive(Clone, Copy, Debug)]
-pub struct Geometry {
-    pub channels: usize,
-    pub in_h: usize,
-    pub in_w: usize,
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
+struct Geometry {
+    channels: usize,
+    in_h: usize,
+    in_w: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
     /// Zero rows above and columns left of the input (the rest of the padding only shapes `out_h`, `out_w`).
-    pub top: usize,
-    pub left: usize,
-    pub out_h: usize,
-    pub out_w: usize,
+    top: usize,
+    left: usize,
+    out_h: usize,
+    out_w: usize,
 }
 
 fn on_flex(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
@@ -95,7 +94,7 @@ fn f32_values<const D: usize>(t: Tensor<D>) -> Option<FlexTensor> {
 
 /// `y = relu6(depthwise(x) + bias)` for a batch: `x` `[n, c, in_h, in_w]`, `weight` `[c, 1, k_h, k_w]`,
 /// `y` `[n, c, out_h, out_w]`.
-pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: &[f32], y: &mut [f32]) {
+fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: &[f32], y: &mut [f32]) {
     let c = g.channels;
     let taps = g.kernel[0] * g.kernel[1];
     // Weights channels-last: each tap's 16 channels are one contiguous run, like the input's.
