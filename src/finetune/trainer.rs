@@ -4,11 +4,11 @@
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::cache::ActivationCache;
-use super::optim;
+use super::optim::{AdamW, FlatAdamW};
 use super::options::{FinetuneMode, FinetuneOptions};
 use super::step::{Augment, Phase, StepReport, Sums, TrainData, check_data, read_loss};
 use super::tail::{Tail, classifier_from_head};
@@ -53,8 +53,8 @@ pub struct DeepTrainer {
     options: FinetuneOptions,
     tail: Tail,
     classifier: Classifier,
-    opt_head: ModuleOptimizer,
-    opt_backbone: ModuleOptimizer,
+    opt_head: FlatAdamW,
+    opt_backbone: FlatAdamW,
     augment: Option<Augment>,
     rng: Rng,
     /// The generator as it was before the current epoch's shuffle (what a checkpoint saves).
@@ -101,7 +101,7 @@ impl DeepTrainer {
             + data.num_classes;
         let tail = tail.train();
         let classifier = classifier_from_head(&head, &device).train();
-        let adamw = AdamWConfig::new().with_weight_decay(options.weight_decay);
+        let adamw = AdamW::new(options.weight_decay);
         let cut = options.mode.cut();
         let cache = ActivationCache::new(cut, options.cache_bytes);
         let views = bank::bank_views(
@@ -137,8 +137,8 @@ impl DeepTrainer {
             options,
             tail,
             classifier,
-            opt_head: optim::adamw(&adamw),
-            opt_backbone: optim::adamw(&adamw),
+            opt_head: FlatAdamW::new(adamw),
+            opt_backbone: FlatAdamW::new(adamw),
             augment,
             epoch_rng: rng.clone(),
             rng,

@@ -12,8 +12,12 @@
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::activation::relu6;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use burn_flex::{Flex, FlexTensor};
+
+use super::lora::{to_nchw, to_nhwc};
 
 /// Channels summed together in registers: four 128-bit vectors.
 const BLOCK: usize = 16;
@@ -24,6 +28,23 @@ pub fn depthwise_relu6(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         Some(y) => y,
         None => relu6(conv.forward(x)),
     }
+}
+
+/// `relu6(conv(x))` for a depthwise `conv` on channels-last `x` `[n, h, w, c]` → `[n, h', w', c]`: the GPU path
+/// (`lora::channels_last`). burn's direct conv computes channels-last, so handing it the input and the weight as
+/// NCHW views of channels-last memory spares it a copy of each.
+pub fn depthwise_relu6_nhwc(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
+        return to_nhwc(relu6(conv.forward(to_nchw(x))));
+    };
+    let [c, _, kh, kw] = conv.weight.dims();
+    let options =
+        ConvOptions::new_with_padding(conv.stride, [(top, bottom), (left, right)], conv.dilation, conv.groups);
+    // `[c, 1, kh, kw]` and `[c, kh, kw, 1]` hold the same numbers in the same order; the view puts the (size-1)
+    // input-channel dim innermost, as the kernel wants it.
+    let weight = conv.weight.val().reshape([c, kh, kw, 1]).permute([0, 3, 1, 2]);
+    let y = conv2d(to_nchw(x), weight, conv.bias.as_ref().map(|b| b.val()), options);
+    relu6(to_nhwc(y))
 }
 
 /// The shape of one depthwise layer.

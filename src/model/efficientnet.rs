@@ -12,8 +12,8 @@ use burn::tensor::{Device, Tensor};
 
 use super::EMBEDDING_DIM;
 pub use super::blocks::{BLOCKS, BlockSpec};
-use super::depthwise::depthwise_relu6;
-use super::lora::{Lora, conv_with_lora};
+use super::depthwise::{depthwise_relu6, depthwise_relu6_nhwc};
+use super::lora::{Lora, channels_last, conv_rows, conv_with_lora, to_nchw, to_nhwc};
 
 /// TensorFlow "SAME" padding (`blocks::same_padding`) as burn's padding config.
 pub fn tf_same_padding(size_in: usize, kernel: usize, stride: usize) -> PaddingConfig2d {
@@ -64,6 +64,9 @@ impl MbConv {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if channels_last(&x) {
+            return to_nchw(self.forward_nhwc(to_nhwc(x)));
+        }
         let h = match &self.expand {
             Some(conv) => relu6(conv_with_lora(conv, self.expand_lora.as_ref(), x.clone())),
             None => x.clone(),
@@ -71,6 +74,17 @@ impl MbConv {
         let h = depthwise_relu6(&self.dw, h);
         // The projection is linear: no activation (that is what makes the residual "linear bottleneck").
         let h = conv_with_lora(&self.project, self.project_lora.as_ref(), h);
+        if self.residual { x + h } else { h }
+    }
+
+    /// The same on channels-last `x` `[n, h, w, c]` (the GPU path, `lora::channels_last`).
+    pub fn forward_nhwc(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = match &self.expand {
+            Some(conv) => relu6(conv_rows(conv, self.expand_lora.as_ref(), x.clone())),
+            None => x.clone(),
+        };
+        let h = depthwise_relu6_nhwc(&self.dw, h);
+        let h = conv_rows(&self.project, self.project_lora.as_ref(), h);
         if self.residual { x + h } else { h }
     }
 }
@@ -179,6 +193,11 @@ impl EfficientNetLite0 {
 
 /// Head conv (with its optional adapter) + ReLU6 + global average pool, shared with the fine-tuning tail.
 pub fn head_pool(head: &Conv2d, lora: Option<&Lora>, x: Tensor<4>) -> Tensor<2> {
+    if channels_last(&x) {
+        let h = relu6(conv_rows(head, lora, to_nhwc(x)));
+        let [n, hh, ww, c] = h.dims();
+        return h.reshape([n, hh * ww, c]).mean_dim(1).reshape([n, c]);
+    }
     let h = relu6(conv_with_lora(head, lora, x));
     let [n, c, hh, ww] = h.dims();
     h.reshape([n, c, hh * ww]).mean_dim(2).reshape([n, c])
@@ -200,6 +219,33 @@ mod tests {
         assert_eq!(pads[11], PaddingConfig2d::Explicit(1, 1, 2, 2));
         assert_eq!(pads[15], PaddingConfig2d::Explicit(1, 1, 1, 1));
         assert_eq!(tf_same_padding(224, 3, 2), PaddingConfig2d::Explicit(0, 0, 1, 1));
+    }
+
+    /// The GPU path's channels-last block computes what the NCHW path does, on the CPU where both run: an
+    /// expanding block with a stride-2 5×5 depthwise conv (asymmetric TF-SAME padding) and adapters, and a
+    /// residual one.
+    #[test]
+    fn channels_last_blocks_match_nchw() {
+        use crate::rng::Rng;
+        use burn::module::Param;
+        use burn::tensor::Distribution;
+        let device = Device::flex();
+        let mut rng = Rng::new(5);
+        for spec in [BLOCKS[3], BLOCKS[4]] {
+            let mut block = MbConv::new(&spec, &device);
+            let hidden = spec.hidden();
+            let mut lora = Lora::new(hidden, spec.cout, 4, 4.0, &mut rng, &device);
+            lora.b = Param::from_tensor(Tensor::random([spec.cout, 4], Distribution::Normal(0.0, 0.1), &device));
+            block.project_lora = Some(lora);
+            let x = Tensor::<4>::random(
+                [2, spec.cin, spec.size_in, spec.size_in],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let nhwc = to_nchw(block.forward_nhwc(to_nhwc(x.clone())));
+            let gap: f32 = (nhwc - block.forward(x)).abs().max().into_scalar();
+            assert!(gap < 1e-4, "block {spec:?}: channels-last differs by {gap}");
+        }
     }
 
     #[test]

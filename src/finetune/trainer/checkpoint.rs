@@ -1,16 +1,15 @@
 //! The deep trainer's state at the end of an epoch as bytes, and a trainer continued from them: a run cut
 //! short (the page reloaded) goes on from its last epoch exactly as if it had not stopped.
 //!
-//! Saved: the trainable tensors (adapters or tail convs, and the classifier) with their parameter ids (AdamW's
-//! moments are keyed by them), the best epoch's trainable tensors, both optimizers' moments (burn's burnpack
-//! bytes), the epoch log, the step count, the shuffling generator's state, the options and a fingerprint of the
+//! Saved: the trainable tensors (adapters or tail convs, and the classifier) with their parameter ids, the best
+//! epoch's trainable tensors, both optimizers' moments (`FlatAdamW::to_bytes`, in the same tensor order), the epoch log, the step count, the shuffling generator's state, the options and a fingerprint of the
 //! data. Not saved: the cut activations, which are recomputed (they are a function of the images and options).
 //!
 //! Layout: `AJCKPT01`, a little-endian u32 length and that many bytes of JSON ([`Header`]), then the f32 values
 //! (little-endian) of the current and then the best trainable tensors, then the two optimizers' bytes.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::tensor::{Bytes, Tensor, TensorData, Transaction};
+use burn::tensor::{Tensor, TensorData, Transaction};
 use serde::{Deserialize, Serialize};
 
 use super::{DeepTrainer, State};
@@ -20,7 +19,7 @@ use crate::rng::Rng;
 use crate::train::EpochMetrics;
 use crate::train::epoch_log::EpochLog;
 
-const MAGIC: &[u8; 8] = b"AJCKPT01";
+const MAGIC: &[u8; 8] = b"AJCKPT02";
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -194,8 +193,7 @@ impl<'a> Reader<'a> {
 
 impl DeepTrainer {
     /// The state after the last finished epoch, as bytes for [`DeepTrainer::resume`]. Only between epochs
-    /// (after a step that reported `epoch_metrics`). The optimizers' moments are read synchronously by burn's
-    /// optimizer record: fine on the CPU, not on WebGPU in a browser, where a synchronous read panics.
+    /// (after a step that reported `epoch_metrics`).
     pub async fn checkpoint(&self) -> Result<Vec<u8>, String> {
         let at_boundary = match &self.state {
             State::Training { next, .. } => *next == 0,
@@ -216,12 +214,7 @@ impl DeepTrainer {
             collect(classifier, &head_mask, &mut tensors);
         }
         let values = read_all(tensors.into_iter().map(|(_, t)| t).collect()).await?;
-        let opt = |o: &burn::optim::ModuleOptimizer| {
-            o.into_bytes()
-                .map(|b| b.to_vec())
-                .map_err(|e| format!("saving the optimizer state: {e:?}"))
-        };
-        let (opt_head, opt_backbone) = (opt(&self.opt_head)?, opt(&self.opt_backbone)?);
+        let (opt_head, opt_backbone) = (self.opt_head.to_bytes().await?, self.opt_backbone.to_bytes().await?);
         let header = Header {
             options: self.options.clone(),
             fingerprint: self.fingerprint,
@@ -301,6 +294,8 @@ impl DeepTrainer {
             return Err("the checkpoint holds fewer tensors than this model trains".into());
         }
         let head_current = current.split_off(n_tail);
+        let values = |c: &[(u64, Vec<f32>)]| c.iter().map(|(_, v)| v.len()).sum::<usize>();
+        let (tail_values, head_values) = (values(&current), values(&head_current));
         let tail = restore(self.tail.clone(), &tail_mask, current, true)?;
         let classifier = restore(self.classifier.clone(), &head_mask, head_current, true)?;
         let best = match header.best.clone() {
@@ -312,12 +307,8 @@ impl DeepTrainer {
             }
             None => None,
         };
-        let load = |o: burn::optim::ModuleOptimizer, b: Vec<u8>| {
-            o.from_bytes(Bytes::from_bytes_vec(b))
-                .map_err(|e| format!("the checkpoint's optimizer state is damaged: {e:?}"))
-        };
-        self.opt_head = load(self.opt_head, opt_head)?;
-        self.opt_backbone = load(self.opt_backbone, opt_backbone)?;
+        self.opt_head = self.opt_head.from_bytes(&opt_head, head_values, &self.device)?;
+        self.opt_backbone = self.opt_backbone.from_bytes(&opt_backbone, tail_values, &self.device)?;
         self.tail = tail;
         self.classifier = classifier;
         self.step_count = header.step_count;
