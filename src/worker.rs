@@ -44,7 +44,7 @@ mod worker {
     #[derive(Default)]
     struct State {
         /// The device, the backbone, and whether the device is WebGPU.
-        engine: Option<(Device, Rc<EfficientNetLite0>, bool)>,
+        engine: Option<(Device, Rc<EfficientNetLite0>)>,
         /// The weights file the backbone was built from (a model continued on its own backbone is built from it).
         weights: Rc<Vec<u8>>,
         cache: EmbeddingCache,
@@ -99,7 +99,6 @@ mod worker {
 
     struct WorkerHost {
         stop: Rc<Cell<bool>>,
-        webgpu: bool,
         /// The CPU pool, when the job's backbone is the one its helpers loaded.
         pool: Option<Rc<Pool>>,
         /// The most threads one batch was embedded on in this job.
@@ -120,9 +119,8 @@ mod worker {
         fn emit(&self, event: TrainEvent) {
             post(&FromWorker::Event(event));
         }
-        // On the CPU only: burn's optimizer record reads synchronously, which WebGPU in a browser cannot.
         fn wants_checkpoints(&self) -> bool {
-            !self.webgpu
+            true
         }
         fn checkpoint(&self, epochs_done: usize, bytes: Vec<u8>) {
             let message = FromWorker::Checkpoint {
@@ -188,7 +186,7 @@ mod worker {
         let kind = if webgpu { BackendKind::WebGpu } else { BackendKind::Cpu };
         let built = match init_device(kind).await {
             Ok(device) => load_efficientnet(&weights, &device)
-                .map(|model| (device, Rc::new(model), webgpu))
+                .map(|model| (device, Rc::new(model)))
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
@@ -248,7 +246,7 @@ mod worker {
         let size = ajuste::preprocess::IMAGE_SIZE * ajuste::preprocess::IMAGE_SIZE * 3;
         let engine = STATE.with(|s| s.borrow().engine.clone());
         let rows = match engine {
-            Some((device, model, _)) if !pixels.is_empty() && pixels.len().is_multiple_of(size) => {
+            Some((device, model)) if !pixels.is_empty() && pixels.len().is_multiple_of(size) => {
                 let images: Vec<&[u8]> = pixels.chunks_exact(size).collect();
                 ajuste::model::embed::embed_batch(&model, &images, &device).await
             }
@@ -278,7 +276,7 @@ mod worker {
             Ok(d) => d,
             Err(e) => return post(&FromWorker::Event(TrainEvent::Failed(e))),
         };
-        let Some((device, mut model, webgpu)) = STATE.with(|s| s.borrow().engine.clone()) else {
+        let Some((device, mut model)) = STATE.with(|s| s.borrow().engine.clone()) else {
             return post(&FromWorker::Event(TrainEvent::Failed("the model is not loaded".into())));
         };
         // A model with a fine-tuned backbone continues on that backbone.
@@ -322,7 +320,6 @@ mod worker {
         };
         let host = WorkerHost {
             stop,
-            webgpu,
             pool,
             threads: Cell::new(0),
         };

@@ -42,7 +42,7 @@ pub trait Host {
     }
     /// Whether a single deeper run (LoRA or last blocks, not Auto) hands its state to [`Host::checkpoint`] after
     /// every epoch but the last, to be resumed by [`resume_job`]. Off by default: a checkpoint costs a read of
-    /// the trained tensors, and burn's optimizer record reads synchronously (not possible on WebGPU in a browser).
+    /// the trained tensors and the optimizer's moments.
     fn wants_checkpoints(&self) -> bool {
         false
     }

@@ -30,7 +30,8 @@ fn data() -> TrainData {
     }
 }
 
-/// (train loss, validation loss) of each of 3 epochs of LoRA r4 on the last 2 blocks + head conv, batch 4.
+/// (train loss, validation loss) of each of 3 epochs of LoRA r4 on the last 2 blocks + head conv, batch 4,
+/// resumed from a checkpoint after the first.
 pub async fn lora_history(model: &EfficientNetLite0) -> Vec<[f32; 2]> {
     let options = FinetuneOptions {
         mode: FinetuneMode::Lora {
@@ -44,8 +45,23 @@ pub async fn lora_history(model: &EfficientNetLite0) -> Vec<[f32; 2]> {
         seed: 7,
         ..FinetuneOptions::default()
     };
-    let mut trainer = DeepTrainer::new(model, data(), options, None).expect("trainer");
-    while trainer.step().await.expect("step").phase != Phase::Done {}
+    let mut trainer = DeepTrainer::new(model, data(), options.clone(), None).expect("trainer");
+    let mut resumed = false;
+    loop {
+        let report = trainer.step().await.expect("step");
+        if report.phase == Phase::Done {
+            break;
+        }
+        // After the first epoch the run goes on from a checkpoint, as after a reload: the history must not
+        // notice, and taking it must need no synchronous read (it runs on WebGPU in the browser test too).
+        if report.epoch_metrics.is_some() && !resumed {
+            let bytes = trainer.checkpoint().await.expect("a checkpoint");
+            let fresh = DeepTrainer::new(model, data(), options.clone(), None).expect("trainer");
+            trainer = fresh.resume(&bytes).expect("resume from the checkpoint");
+            resumed = true;
+        }
+    }
+    assert!(resumed, "the run ended before its first checkpoint");
     trainer.history().iter().map(|m| [m.train_loss, m.val_loss]).collect()
 }
 
