@@ -52,6 +52,7 @@ pub struct FlatAdamW {
 /// Collects, in visiting order, each tensor that has a gradient: its id, flattened value and gradient.
 struct Gather<'a> {
     grads: &'a mut GradientsParams,
+    ids: Vec<ParamId>,
     values: Vec<Tensor<1>>,
     grad_values: Vec<Tensor<1>>,
 }
@@ -59,6 +60,7 @@ struct Gather<'a> {
 impl ModuleVisitor for Gather<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(grad) = self.grads.remove::<D>(param.id) {
+            self.ids.push(param.id);
             self.values.push(param.val().inner().flatten(0, D - 1));
             self.grad_values.push(grad.flatten(0, D - 1));
         }
@@ -90,20 +92,6 @@ impl ModuleMapper for Scatter<'_> {
     }
 }
 
-/// The ids of the tensors that have a gradient, in visiting order.
-struct Trained<'a> {
-    grads: &'a GradientsParams,
-    ids: Vec<ParamId>,
-}
-
-impl ModuleVisitor for Trained<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if self.grads.get::<D>(param.id).is_some() {
-            self.ids.push(param.id);
-        }
-    }
-}
-
 impl FlatAdamW {
     pub fn new(config: AdamW) -> Self {
         Self { config, moments: None }
@@ -111,22 +99,23 @@ impl FlatAdamW {
 
     /// One AdamW step with learning rate `lr` on every tensor of `module` that `grads` holds a gradient for.
     pub fn step<M: Module>(&mut self, lr: f64, module: M, mut grads: GradientsParams) -> M {
-        let mut trained = Trained {
-            grads: &grads,
-            ids: Vec::new(),
-        };
-        module.visit(&mut trained);
-        let ids = trained.ids;
-        if ids.is_empty() {
-            return module;
-        }
         let mut gather = Gather {
             grads: &mut grads,
+            ids: Vec::new(),
             values: Vec::new(),
             grad_values: Vec::new(),
         };
         module.visit(&mut gather);
-        let (values, grad) = (Tensor::cat(gather.values, 0), Tensor::cat(gather.grad_values, 0));
+        let Gather {
+            ids,
+            values,
+            grad_values,
+            ..
+        } = gather;
+        if ids.is_empty() {
+            return module;
+        }
+        let (values, grad) = (Tensor::cat(values, 0), Tensor::cat(grad_values, 0));
         let AdamW {
             beta_1,
             beta_2,
