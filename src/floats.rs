@@ -8,9 +8,21 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Deserializer, Serializer};
 
+/// The values as little-endian bytes (the layout of safetensors, checkpoints and these base64 strings).
+pub fn to_le_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Little-endian bytes back to values; a trailing partial value is ignored (callers check the length).
+pub fn from_le_bytes(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
 pub fn serialize<S: Serializer>(values: &[f32], serializer: S) -> Result<S::Ok, S::Error> {
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    serializer.serialize_str(&STANDARD.encode(bytes))
+    serializer.serialize_str(&STANDARD.encode(to_le_bytes(values)))
 }
 
 #[derive(Deserialize)]
@@ -31,10 +43,7 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f32
                     bytes.len()
                 )));
             }
-            Ok(bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect())
+            Ok(from_le_bytes(&bytes))
         }
     }
 }

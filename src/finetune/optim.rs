@@ -13,6 +13,8 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::floats::{from_le_bytes, to_le_bytes};
+
 /// AdamW's constants: burn's `AdamWConfig` defaults, and the decoupled weight decay.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamW {
@@ -163,9 +165,8 @@ impl FlatAdamW {
         let mut out = Vec::with_capacity(8 + 8 * first.len());
         out.extend_from_slice(&(m.time as u32).to_le_bytes());
         out.extend_from_slice(&(first.len() as u32).to_le_bytes());
-        for v in first.iter().chain(&second) {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+        out.extend(to_le_bytes(&first));
+        out.extend(to_le_bytes(&second));
         Ok(out)
     }
 
@@ -190,10 +191,7 @@ impl FlatAdamW {
         if bytes.len() != 8 + 8 * n {
             return Err(damaged("wrong length"));
         }
-        let floats: Vec<f32> = bytes[8..]
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-            .collect();
+        let floats = from_le_bytes(&bytes[8..]);
         let tensor = |v: &[f32]| Tensor::from_data(TensorData::new(v.to_vec(), [n]), device);
         Ok(Self {
             moments: Some(Moments {

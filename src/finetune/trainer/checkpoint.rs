@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{DeepTrainer, State};
 use crate::finetune::options::FinetuneOptions;
 use crate::finetune::step::TrainData;
+use crate::floats::{from_le_bytes, to_le_bytes};
 use crate::rng::Rng;
 use crate::train::EpochMetrics;
 use crate::train::epoch_log::EpochLog;
@@ -234,8 +235,8 @@ impl DeepTrainer {
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(json.len() as u32).to_le_bytes());
         out.extend_from_slice(&json);
-        for v in values.iter().flatten() {
-            out.extend_from_slice(&v.to_le_bytes());
+        for v in &values {
+            out.extend(to_le_bytes(v));
         }
         out.extend_from_slice(&opt_head);
         out.extend_from_slice(&opt_backbone);
@@ -266,12 +267,7 @@ impl DeepTrainer {
         if header.ids.len() != header.sizes.len() {
             return Err("the checkpoint is damaged: tensor ids and sizes differ".into());
         }
-        let mut take_floats = |n: usize| -> Result<Vec<f32>, String> {
-            Ok(r.take(4 * n)?
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-                .collect())
-        };
+        let mut take_floats = |n: usize| -> Result<Vec<f32>, String> { Ok(from_le_bytes(r.take(4 * n)?)) };
         let mut current = Vec::new();
         for (&id, &n) in header.ids.iter().zip(&header.sizes) {
             current.push((id, take_floats(n)?));
