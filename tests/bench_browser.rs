@@ -7,6 +7,7 @@
 
 use ajuste::model::depthwise::depthwise_relu6;
 use ajuste::model::embed::input_tensor;
+use ajuste::model::pointwise::conv1x1;
 use ajuste::model::{EfficientNetLite0, TensorFile, load_efficientnet};
 use ajuste::train::{TrainOptions, Trainer};
 use burn::tensor::activation::relu6;
@@ -114,10 +115,10 @@ async fn profile_stages(name: &str, device: &Device) {
             let skip = x.clone();
             let mut h = x;
             if let Some(expand) = &block.expand {
-                h = timed(&mut t, "expand conv 1x1", || relu6(expand.forward(h))).await;
+                h = timed(&mut t, "expand conv 1x1", || conv1x1(expand, h, true)).await;
             }
             h = timed(&mut t, "depthwise conv kxk", || depthwise_relu6(&block.dw, h)).await;
-            h = timed(&mut t, "project conv 1x1", || block.project.forward(h)).await;
+            h = timed(&mut t, "project conv 1x1", || conv1x1(&block.project, h, false)).await;
             x = if block.residual {
                 timed(&mut t, "residual add", || skip + h).await
             } else {
@@ -136,46 +137,100 @@ async fn profile_stages(name: &str, device: &Device) {
     ));
 }
 
-/// Our depthwise conv + ReLU6 (`model::depthwise`) against flex's conv + ReLU6 on the same inputs, in the same
-/// run: each block's layer at batch 4, the median of 3 timings each.
-async fn compare_depthwise(device: &Device) {
-    let model = load_efficientnet(WEIGHTS, device).expect("weights");
-    print("| block | input | kernel, stride | flex conv + ReLU6 ms | ours ms | × |".into());
-    print("|---:|---|---|---:|---:|---:|".into());
+/// Median of 5 timings of each of `flex` and `ours`, taken in turn, in milliseconds (both read back).
+async fn race(flex: impl Fn() -> Tensor<4>, ours: impl Fn() -> Tensor<4>) -> (f64, f64) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let t0 = now();
+        let _ = flex().into_data_async().await;
+        a.push(now() - t0);
+        let t0 = now();
+        let _ = ours().into_data_async().await;
+        b.push(now() - t0);
+    }
     let median = |mut t: Vec<f64>| {
         t.sort_by(f64::total_cmp);
         t[t.len() / 2]
     };
+    (median(a), median(b))
+}
+
+/// Prints one comparison row per layer and the total: `rows` are (the row's leading cells, flex ms, ours ms).
+fn print_race(header: &str, rows: Vec<(String, f64, f64)>) {
+    print(format!("{header} flex ms | ours ms | × |"));
+    print(format!(
+        "|{}---:|---:|---:|",
+        "---|".repeat(header.matches('|').count() - 1)
+    ));
     let (mut flex_total, mut ours_total) = (0.0, 0.0);
-    for (i, (block, spec)) in model.blocks.iter().zip(ajuste::model::BLOCKS).enumerate() {
-        let shape = [4, spec.hidden(), spec.size_in, spec.size_in];
-        let x = Tensor::<4>::random(shape, burn::tensor::Distribution::Normal(0.0, 1.0), device);
-        let (mut flex, mut ours) = (Vec::new(), Vec::new());
-        for _ in 0..3 {
-            let t0 = now();
-            let _ = relu6(block.dw.forward(x.clone())).into_data_async().await;
-            flex.push(now() - t0);
-            let t0 = now();
-            let _ = depthwise_relu6(&block.dw, x.clone()).into_data_async().await;
-            ours.push(now() - t0);
-        }
-        let (f, o) = (median(flex), median(ours));
+    for (cells, f, o) in rows {
         flex_total += f;
         ours_total += o;
-        print(format!(
-            "| {i} | {}×{}² | {}×{}, {} | {f:.1} | {o:.1} | {:.2} |",
-            spec.hidden(),
-            spec.size_in,
-            spec.kernel,
-            spec.kernel,
-            spec.stride,
-            f / o
-        ));
+        print(format!("{cells} {f:.1} | {o:.1} | {:.2} |", f / o));
     }
+    let blanks = " |".repeat(header.matches('|').count() - 2);
     print(format!(
-        "| all | | | {flex_total:.1} | {ours_total:.1} | {:.2} |",
+        "| all |{blanks} {flex_total:.1} | {ours_total:.1} | {:.2} |",
         flex_total / ours_total
     ));
+}
+
+/// A batch-4 input of random values for a layer of `channels` on a `size`² plane.
+fn layer_input(channels: usize, size: usize, device: &Device) -> Tensor<4> {
+    Tensor::<4>::random(
+        [4, channels, size, size],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        device,
+    )
+}
+
+/// Our depthwise conv + ReLU6 (`model::depthwise`) against flex's conv + ReLU6 on the same inputs, in the same
+/// run: each block's layer at batch 4.
+async fn compare_depthwise(device: &Device) {
+    let model = load_efficientnet(WEIGHTS, device).expect("weights");
+    let mut rows = Vec::new();
+    for (i, (block, spec)) in model.blocks.iter().zip(ajuste::model::BLOCKS).enumerate() {
+        let x = layer_input(spec.hidden(), spec.size_in, device);
+        let (f, o) = race(
+            || relu6(block.dw.forward(x.clone())),
+            || depthwise_relu6(&block.dw, x.clone()),
+        )
+        .await;
+        let (k, s) = (spec.kernel, spec.stride);
+        rows.push((
+            format!("| {i} | {}×{}² | {k}×{k}, {s} |", spec.hidden(), spec.size_in),
+            f,
+            o,
+        ));
+    }
+    print_race("| block | input | depthwise kernel, stride | conv + ReLU6:", rows);
+}
+
+/// Our 1×1 convs (`model::pointwise`, ReLU6 in the same pass) against flex's conv (+ ReLU6) on the same inputs,
+/// in the same run: each block's expand and project conv and the head conv at batch 4.
+async fn compare_pointwise(device: &Device) {
+    let model = load_efficientnet(WEIGHTS, device).expect("weights");
+    let mut rows = Vec::new();
+    let mut layers: Vec<(String, &burn::nn::conv::Conv2d, bool, usize)> = Vec::new();
+    for (i, (block, spec)) in model.blocks.iter().zip(ajuste::model::BLOCKS).enumerate() {
+        if let Some(expand) = &block.expand {
+            layers.push((format!("{i} expand + ReLU6"), expand, true, spec.size_in));
+        }
+        let size_out = spec.size_in / spec.stride;
+        layers.push((format!("{i} project"), &block.project, false, size_out));
+    }
+    layers.push(("head + ReLU6".into(), &model.head, true, 7));
+    for (name, conv, clamp, size) in layers {
+        let [c_out, c_in, _, _] = conv.weight.dims();
+        let x = layer_input(c_in, size, device);
+        let flex = || match clamp {
+            true => relu6(conv.forward(x.clone())),
+            false => conv.forward(x.clone()),
+        };
+        let (f, o) = race(flex, || conv1x1(conv, x.clone(), clamp)).await;
+        rows.push((format!("| {name} | {c_in}→{c_out}, {size}² |"), f, o));
+    }
+    print_race("| layer | 1×1 conv, plane |", rows);
 }
 
 /// The CPU backends burn 0.22 can run in the browser, built with or without wasm SIMD
@@ -210,6 +265,16 @@ async fn bench_cpu() {
     profile_stages("burn flex (CPU)", &Device::flex()).await;
     print(String::new());
     compare_depthwise(&Device::flex()).await;
+    print(String::new());
+    compare_pointwise(&Device::flex()).await;
+}
+
+/// The 1×1 comparison alone (`-- bench_pointwise`), for working on `model::pointwise`.
+#[cfg(not(feature = "bench-cpu-candidates"))]
+#[wasm_bindgen_test]
+async fn bench_pointwise() {
+    ajuste::wasm_init::init_once();
+    compare_pointwise(&Device::flex()).await;
 }
 
 #[cfg(not(feature = "bench-cpu-candidates"))]

@@ -103,7 +103,7 @@ fn on_flex(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
 }
 
 /// The tensor's flex primitive as contiguous f32 values from offset 0 (`storage` is then exactly its values).
-fn f32_values<const D: usize>(t: Tensor<D>) -> Option<FlexTensor> {
+pub(super) fn f32_values<const D: usize>(t: Tensor<D>) -> Option<FlexTensor> {
     let t = t.try_into_primitive::<Flex>().ok()?;
     if t.dtype() != DType::F32 {
         return None;

@@ -13,7 +13,7 @@ use burn::tensor::{Device, Tensor};
 use super::EMBEDDING_DIM;
 pub use super::blocks::{BLOCKS, BlockSpec};
 use super::depthwise::{depthwise_relu6, depthwise_relu6_nhwc};
-use super::lora::{Lora, channels_last, conv_rows, conv_with_lora, to_nchw, to_nhwc};
+use super::lora::{Lora, channels_last, conv_rows, conv_with_lora, conv_with_lora_relu6, to_nchw, to_nhwc};
 
 /// TensorFlow "SAME" padding (`blocks::same_padding`) as burn's padding config.
 pub fn tf_same_padding(size_in: usize, kernel: usize, stride: usize) -> PaddingConfig2d {
@@ -68,7 +68,7 @@ impl MbConv {
             return to_nchw(self.forward_nhwc(to_nhwc(x)));
         }
         let h = match &self.expand {
-            Some(conv) => relu6(conv_with_lora(conv, self.expand_lora.as_ref(), x.clone())),
+            Some(conv) => conv_with_lora_relu6(conv, self.expand_lora.as_ref(), x.clone()),
             None => x.clone(),
         };
         let h = depthwise_relu6(&self.dw, h);
@@ -198,7 +198,7 @@ pub fn head_pool(head: &Conv2d, lora: Option<&Lora>, x: Tensor<4>) -> Tensor<2> 
         let [n, hh, ww, c] = h.dims();
         return h.reshape([n, hh * ww, c]).mean_dim(1).reshape([n, c]);
     }
-    let h = relu6(conv_with_lora(head, lora, x));
+    let h = conv_with_lora_relu6(head, lora, x);
     let [n, c, hh, ww] = h.dims();
     h.reshape([n, c, hh * ww]).mean_dim(2).reshape([n, c])
 }

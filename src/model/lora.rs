@@ -6,10 +6,12 @@
 
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv2d;
+use burn::tensor::activation::relu6;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::pointwise::conv1x1;
 use crate::rng::Rng;
 
 /// The low-rank adapter of one 1×1 conv.
@@ -126,12 +128,22 @@ pub fn conv_rows(base: &Conv2d, lora: Option<&Lora>, x: Tensor<4>) -> Tensor<4> 
 /// A 1×1 conv with its optional adapter on `x` `[n, c_in, h, w]`: `base(x) + scale · B(A(x))`, or exactly
 /// `base(x)` without one.
 pub fn conv_with_lora(base: &Conv2d, lora: Option<&Lora>, x: Tensor<4>) -> Tensor<4> {
+    conv_lora(base, lora, x, false)
+}
+
+/// [`conv_with_lora`] followed by ReLU6, in the same pass where the CPU kernel computes it.
+pub fn conv_with_lora_relu6(base: &Conv2d, lora: Option<&Lora>, x: Tensor<4>) -> Tensor<4> {
+    conv_lora(base, lora, x, true)
+}
+
+fn conv_lora(base: &Conv2d, lora: Option<&Lora>, x: Tensor<4>, clamp: bool) -> Tensor<4> {
+    let act = |y: Tensor<4>| if clamp { relu6(y) } else { y };
     if channels_last(&x) {
-        return to_nchw(conv_rows(base, lora, to_nhwc(x)));
+        return to_nchw(act(conv_rows(base, lora, to_nhwc(x))));
     }
     match lora {
-        Some(lora) => pointwise(base, x.clone()) + lora.forward(x),
-        None => pointwise(base, x),
+        Some(lora) => act(pointwise(base, x.clone(), false) + lora.forward(x)),
+        None => pointwise(base, x, clamp),
     }
 }
 
@@ -143,17 +155,19 @@ fn matmul_1x1(weight: Tensor<2>, x: Tensor<4>) -> Tensor<4> {
     out.reshape([n, c_out, h, w])
 }
 
-/// A 1×1 conv (stride 1, no padding, one group) on `x` `[n, c_in, h, w]`, as a matrix product off the CPU.
-fn pointwise(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+/// A 1×1 conv (stride 1, no padding, one group) on `x` `[n, c_in, h, w]`, then ReLU6 when `clamp`: as a
+/// matrix product off the CPU, by `pointwise::conv1x1` on it.
+fn pointwise(conv: &Conv2d, x: Tensor<4>, clamp: bool) -> Tensor<4> {
     if !on_gpu(&x) {
-        return conv.forward(x);
+        return conv1x1(conv, x, clamp);
     }
     let [c_out, c_in, _, _] = conv.weight.dims();
     let out = matmul_1x1(conv.weight.val().reshape([c_out, c_in]), x);
-    match &conv.bias {
+    let out = match &conv.bias {
         Some(bias) => out + bias.val().reshape([1, c_out, 1, 1]),
         None => out,
-    }
+    };
+    if clamp { relu6(out) } else { out }
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ pub mod embed;
 pub mod imagenet;
 #[cfg(feature = "ml")]
 pub mod lora;
+#[cfg(feature = "ml")]
+pub mod pointwise;
 pub mod tensor_file;
 #[cfg(feature = "ml")]
 pub mod weights;
