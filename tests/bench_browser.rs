@@ -269,11 +269,13 @@ async fn bench_cpu() {
     compare_pointwise(&Device::flex()).await;
 }
 
-/// The 1×1 comparison alone (`-- bench_pointwise`), for working on `model::pointwise`.
+/// The per-layer comparisons alone (`-- bench_layers`), for working on the CPU kernels.
 #[cfg(not(feature = "bench-cpu-candidates"))]
 #[wasm_bindgen_test]
-async fn bench_pointwise() {
+async fn bench_layers() {
     ajuste::wasm_init::init_once();
+    compare_depthwise(&Device::flex()).await;
+    print(String::new());
     compare_pointwise(&Device::flex()).await;
 }
 

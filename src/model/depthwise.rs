@@ -1,13 +1,15 @@
-//! Each block's depthwise k×k conv + ReLU6 on the CPU, computed channels-last.
+//! Each block's depthwise k×k conv + ReLU6 on the CPU, in two kernels, both bit for bit what flex computes.
 //!
-//! flex computes a depthwise conv plane by plane (NCHW), vectorised along each output row: right for large planes,
-//! but the late 14×14 and 7×7 planes leave much of each row to a scalar remainder, and a stride-2 layer reads
-//! every second input. Channels-last, the inner loop runs over channels (multiples of 16 in this model) for every
-//! stride and plane size, and the sum over the k×k taps stays in registers; the price is two transposes. In one
-//! run (`bench/cpu.sh`, 2026-12-01): 1.3–2.4× flex's speed on the 7×7 planes, 1.0–1.9× at stride 2, about 1.1× at
-//! 14×14 stride 1, 0.7–0.9× on the large stride-1 planes, which flex therefore keeps. The sum is taken in flex's order (taps row by
-//! row, padding skipped, bias last, no fused multiply-add), so the output equals flex's bit for bit. Other devices
-//! and autodiff tensors run burn's conv.
+//! - **Row by row** (output rows 14 wide or more): each channel's plane is copied with its zero padding, and each
+//!   output row is summed 16 values at a time in registers, a weight broadcast per tap; at stride 2 a vector takes
+//!   every second value of two. flex's own loop is far slower here (2–4× on the 112×112 to 28×28 planes, 1.2–1.4×
+//!   at 14×14, in wasm in one run of `bench/cpu.sh`; as fast or faster natively).
+//! - **Channels-last** (the 7×7 outputs): a 7-wide row leaves most of each vector empty, so the inner loop runs over
+//!   channels instead (multiples of 16 in this model), the price being two transposes: 1.3–2.4× flex's speed.
+//!
+//! The sum is taken in flex's order (taps row by row, bias last, no fused multiply-add; padding taps add zeros,
+//! which change nothing), so the output equals flex's bit for bit. Other devices and autodiff tensors run burn's
+//! conv.
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -21,6 +23,10 @@ use super::lora::{to_nchw, to_nhwc};
 
 /// Channels summed together in registers: four 128-bit vectors.
 const BLOCK: usize = 16;
+/// From this plane width on, a layer runs row by row (NCHW) rather than channels-last.
+const ROWS_FROM: usize = 14;
+/// Outputs of one row summed together in registers: four 128-bit vectors, four independent sums.
+const RUN: usize = 16;
 
 /// `relu6(conv(x))` for a depthwise `conv` (one group per channel).
 pub fn depthwise_relu6(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
@@ -62,6 +68,11 @@ struct Geometry {
 }
 
 fn on_flex(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+    on_flex_by(conv, x, None)
+}
+
+/// [`on_flex`] row by row (`Some(true)`), channels-last (`Some(false)`) or as the plane's size decides (`None`).
+fn on_flex_by(conv: &Conv2d, x: &Tensor<4>, rows: Option<bool>) -> Option<Tensor<4>> {
     if x.device() != Device::flex() || conv.dilation != [1, 1] {
         return None;
     }
@@ -73,11 +84,6 @@ fn on_flex(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
         return None;
     };
-    // flex's long rows vectorise well at stride 1 on large planes, where the two transposes here would cost more
-    // than they save (blocks 0, 2, 4; `bench/cpu.sh`).
-    if conv.stride == [1, 1] && in_w >= 28 {
-        return None;
-    }
     let out = |size: usize, k: usize, s: usize, pad: usize| (size + pad).checked_sub(k).map(|span| span / s + 1);
     let g = Geometry {
         channels,
@@ -90,6 +96,7 @@ fn on_flex(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
         out_h: out(in_h, kernel[0], conv.stride[0], top + bottom)?,
         out_w: out(in_w, kernel[1], conv.stride[1], left + right)?,
     };
+    let by_rows = rows.unwrap_or(g.out_w >= ROWS_FROM) && matches!(conv.stride, [1, 1] | [2, 2]);
     let x = f32_values(x.clone())?;
     let weight = f32_values(conv.weight.val())?;
     let bias = match &conv.bias {
@@ -97,6 +104,7 @@ fn on_flex(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
         None => FlexTensor::from_data(TensorData::new(vec![0f32; channels], [channels])),
     };
     let mut y = vec![0f32; n * channels * g.out_h * g.out_w];
+    let forward = if by_rows { forward_rows } else { forward };
     forward(&g, x.storage(), weight.storage(), bias.storage(), &mut y);
     let y = FlexTensor::from_data(TensorData::new(y, [n, channels, g.out_h, g.out_w]));
     Some(Tensor::from_primitive::<Flex>(y))
@@ -169,6 +177,161 @@ fn image(g: &Geometry, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
                 out[ch] = (acc + bias[ch]).clamp(0.0, 6.0);
             }
         }
+    }
+}
+
+/// Large planes, NCHW: each channel's plane is copied into a zero-padded one, then every output row is computed
+/// 16 values at a time, vectorised along the row (at stride 2 a vector takes every second value of two). The taps
+/// are summed in flex's order, the padding's zeros included, which adds nothing: the output equals flex's bit for
+/// bit. Strides 1 and 2 only.
+fn forward_rows(g: &Geometry, x: &[f32], weight: &[f32], bias: &[f32], y: &mut [f32]) {
+    let [k_h, k_w] = g.kernel;
+    let s_h = g.stride[0];
+    let (in_plane, out_plane) = (g.in_h * g.in_w, g.out_h * g.out_w);
+    // Every row an output reads, plus 8 values of slack for the last vector's loads.
+    let p_h = (g.out_h - 1) * s_h + k_h;
+    let p_w = (g.out_w - 1) * g.stride[1] + k_w + 8;
+    let mut padded = vec![0f32; p_h * p_w];
+    for (i, (x, y)) in x.chunks_exact(in_plane).zip(y.chunks_exact_mut(out_plane)).enumerate() {
+        let c = i % g.channels;
+        // Input row r is padded row r + top; what lies outside the padded plane is read by no output.
+        let width = g.in_w.min(p_w - g.left);
+        for r in 0..g.in_h.min(p_h.saturating_sub(g.top)) {
+            padded[(r + g.top) * p_w + g.left..][..width].copy_from_slice(&x[r * g.in_w..][..width]);
+        }
+        let taps = Taps {
+            w: &weight[c * k_h * k_w..][..k_h * k_w],
+            kernel: g.kernel,
+            stride: g.stride[1],
+            p_w,
+        };
+        for (oh, out) in y.chunks_exact_mut(g.out_w).enumerate() {
+            taps.row(&padded[oh * s_h * p_w..][..k_h * p_w], bias[c], out);
+        }
+    }
+}
+
+/// One channel's taps over a zero-padded plane `p_w` wide.
+struct Taps<'a> {
+    w: &'a [f32],
+    kernel: [usize; 2],
+    stride: usize,
+    p_w: usize,
+}
+
+impl Taps<'_> {
+    /// One output row from the `k_h` padded rows it reads.
+    fn row(&self, rows: &[f32], bias: f32, out: &mut [f32]) {
+        let [k_h, k_w] = self.kernel;
+        let s = self.stride;
+        assert!(rows.len() >= k_h * self.p_w && self.p_w >= (out.len().max(1) - 1) * s + k_w + 8);
+        let mut ow = 0;
+        while ow + RUN <= out.len() {
+            self.run::<{ RUN / 4 }>(rows, ow, bias, out);
+            ow += RUN;
+        }
+        while ow + 4 <= out.len() {
+            self.run::<1>(rows, ow, bias, out);
+            ow += 4;
+        }
+        for ow in ow..out.len() {
+            let mut acc = 0f32;
+            for kh in 0..k_h {
+                for kw in 0..k_w {
+                    acc += rows[kh * self.p_w + ow * s + kw] * self.w[kh * k_w + kw];
+                }
+            }
+            out[ow] = (acc + bias).clamp(0.0, 6.0);
+        }
+    }
+
+    /// Outputs `ow..ow + 4N` of the row.
+    #[inline(always)]
+    fn run<const N: usize>(&self, rows: &[f32], ow: usize, bias: f32, out: &mut [f32]) {
+        let [k_h, k_w] = self.kernel;
+        let s = self.stride;
+        let mut acc = [Quad::ZERO; N];
+        for kh in 0..k_h {
+            for kw in 0..k_w {
+                let w = self.w[kh * k_w + kw];
+                for (v, acc) in acc.iter_mut().enumerate() {
+                    let start = kh * self.p_w + (ow + 4 * v) * s + kw;
+                    // SAFETY: `row` asserted rows.len() ≥ k_h·p_w with p_w ≥ (out_w − 1)·s + k_w + 8, and
+                    // ow + 4v + 3 < out_w, so the 8 values from `start` (2 vectors at stride 2) are in bounds.
+                    acc.mul_add(w, unsafe { Quad::load(rows.as_ptr().add(start), s) });
+                }
+            }
+        }
+        for (v, acc) in acc.into_iter().enumerate() {
+            out[ow + 4 * v..][..4].copy_from_slice(&acc.finish(bias));
+        }
+    }
+}
+
+/// Four f32 lanes: one 128-bit vector in wasm.
+#[derive(Clone, Copy)]
+struct Quad(
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))] core::arch::wasm32::v128,
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))] [f32; 4],
+);
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+impl Quad {
+    const ZERO: Self = Self(core::arch::wasm32::f32x4(0.0, 0.0, 0.0, 0.0));
+
+    /// Values `p[0], p[s], p[2s], p[3s]` for a stride `s` of 1 or 2.
+    /// SAFETY: `p` must point at 8 readable floats.
+    #[inline(always)]
+    unsafe fn load(p: *const f32, s: usize) -> Self {
+        use core::arch::wasm32::{i32x4_shuffle, v128, v128_load};
+        unsafe {
+            let a = v128_load(p as *const v128);
+            if s == 1 {
+                return Self(a);
+            }
+            Self(i32x4_shuffle::<0, 2, 4, 6>(a, v128_load(p.add(4) as *const v128)))
+        }
+    }
+
+    /// `self += x · w` lane by lane (a multiply, then an add, as flex).
+    #[inline(always)]
+    fn mul_add(&mut self, w: f32, x: Self) {
+        use core::arch::wasm32::{f32x4_add, f32x4_mul, f32x4_splat};
+        self.0 = f32x4_add(self.0, f32x4_mul(x.0, f32x4_splat(w)));
+    }
+
+    #[inline(always)]
+    fn finish(self, bias: f32) -> [f32; 4] {
+        use core::arch::wasm32::{f32x4_add, f32x4_pmax, f32x4_pmin, f32x4_splat, v128, v128_store};
+        let v = f32x4_add(self.0, f32x4_splat(bias));
+        // pmax(v, 0) is `v < 0 ? 0 : v` and pmin(v, 6) is `6 < v ? 6 : v`, as `clamp` computes them.
+        let v = f32x4_pmin(f32x4_pmax(v, f32x4_splat(0.0)), f32x4_splat(6.0));
+        let mut out = [0f32; 4];
+        // SAFETY: `out` holds 4 floats; v128_store takes any alignment.
+        unsafe { v128_store(out.as_mut_ptr() as *mut v128, v) };
+        out
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+impl Quad {
+    const ZERO: Self = Self([0.0; 4]);
+
+    /// SAFETY: `p` must point at 8 readable floats.
+    #[inline(always)]
+    unsafe fn load(p: *const f32, s: usize) -> Self {
+        Self(std::array::from_fn(|l| unsafe { *p.add(l * s) }))
+    }
+
+    #[inline(always)]
+    fn mul_add(&mut self, w: f32, x: Self) {
+        for (acc, x) in self.0.iter_mut().zip(x.0) {
+            *acc += x * w;
+        }
+    }
+
+    fn finish(self, bias: f32) -> [f32; 4] {
+        self.0.map(|v| (v + bias).clamp(0.0, 6.0))
     }
 }
 
@@ -310,7 +473,8 @@ mod tests {
     use burn::tensor::Distribution;
 
     /// Every depthwise shape of the model's kinds (3×3 and 5×5, stride 1 and 2, TF-SAME padding), with channel
-    /// counts that leave a remainder after the blocks of 16, equals burn's conv + ReLU6 on flex bit for bit.
+    /// counts that leave a remainder after the blocks of 16 and rows that leave one after the runs of 16, equals
+    /// burn's conv + ReLU6 on flex bit for bit, channels-last and row by row.
     #[test]
     fn equals_flex_conv_bit_for_bit() {
         let device = Device::flex();
@@ -320,6 +484,8 @@ mod tests {
             (35, 7, 5, 1),
             (48, 14, 5, 2),
             (5, 4, 3, 2),
+            (3, 40, 3, 1),
+            (2, 37, 5, 2),
         ] {
             let conv = Conv2dConfig::new([channels, channels], [kernel, kernel])
                 .with_stride([stride, stride])
@@ -328,22 +494,16 @@ mod tests {
                 .init(&device);
             // Scaled so that part of the output clips at 0 and at 6.
             let x = Tensor::<4>::random([2, channels, size, size], Distribution::Normal(0.0, 20.0), &device);
-            let ours = depthwise_relu6(&conv, x.clone()).into_data();
-            let burns = relu6(conv.forward(x)).into_data();
-            assert_eq!(
-                ours.shape(),
-                burns.shape(),
-                "{channels} ch, {size}², k{kernel} s{stride}"
-            );
-            let (a, b) = (ours.try_to_vec::<f32>().unwrap(), burns.try_to_vec::<f32>().unwrap());
-            let differ = a.iter().zip(&b).filter(|(p, q)| p.to_bits() != q.to_bits()).count();
-            assert_eq!(
-                differ,
-                0,
-                "{channels} ch, {size}², k{kernel} s{stride}: {differ} of {} differ",
-                a.len()
-            );
-            assert!(a.contains(&0.0) && a.contains(&6.0) && a.iter().any(|&v| v > 0.0 && v < 6.0));
+            let burns = relu6(conv.forward(x.clone())).into_data();
+            for rows in [false, true] {
+                let ours = on_flex_by(&conv, &x, Some(rows)).unwrap().into_data();
+                let case = format!("{channels} ch, {size}², k{kernel} s{stride}, by rows {rows}");
+                assert_eq!(ours.shape(), burns.shape(), "{case}");
+                let (a, b) = (ours.try_to_vec::<f32>().unwrap(), burns.try_to_vec::<f32>().unwrap());
+                let differ = a.iter().zip(&b).filter(|(p, q)| p.to_bits() != q.to_bits()).count();
+                assert_eq!(differ, 0, "{case}: {differ} of {} differ", a.len());
+                assert!(a.contains(&0.0) && a.contains(&6.0) && a.iter().any(|&v| v > 0.0 && v < 6.0));
+            }
         }
     }
 
