@@ -184,11 +184,13 @@ fn layer_input(channels: usize, size: usize, device: &Device) -> Tensor<4> {
     )
 }
 
-/// Our depthwise conv + ReLU6 (`model::depthwise`) against flex's conv + ReLU6 on the same inputs, in the same
-/// run: each block's layer at batch 4.
+/// Our depthwise convs + ReLU6 and the stem conv + ReLU6 (`model::depthwise`) against flex's conv + ReLU6 on the
+/// same inputs, in the same run: each layer at batch 4.
 async fn compare_depthwise(device: &Device) {
     let model = load_efficientnet(WEIGHTS, device).expect("weights");
-    let mut rows = Vec::new();
+    let x = layer_input(3, 224, device);
+    let (f, o) = race(|| relu6(model.stem.forward(x.clone())), || model.stem(x.clone())).await;
+    let mut rows = vec![("| stem | 3→32 ch, 224² | 3×3, 2 |".to_string(), f, o)];
     for (i, (block, spec)) in model.blocks.iter().zip(ajuste::model::BLOCKS).enumerate() {
         let x = layer_input(spec.hidden(), spec.size_in, device);
         let (f, o) = race(
@@ -203,7 +205,7 @@ async fn compare_depthwise(device: &Device) {
             o,
         ));
     }
-    print_race("| block | input | depthwise kernel, stride | conv + ReLU6:", rows);
+    print_race("| block | input | kernel, stride | conv + ReLU6:", rows);
 }
 
 /// Our 1×1 convs (`model::pointwise`, ReLU6 in the same pass) against flex's conv (+ ReLU6) on the same inputs,

@@ -198,11 +198,15 @@ impl DeepTrainer {
             parts.push(Tensor::from_data(data, &self.device));
         }
         if !fresh.is_empty() {
-            let refs: Vec<&[u8]> = fresh.iter().map(Vec::as_slice).collect();
+            let refs: Vec<&[u8]> = fresh.iter().map(|p| p.as_ref()).collect();
             parts.push(self.prefix(input_tensor(&refs, &self.device)));
         }
         cached_ids.extend(fresh_ids);
-        (Tensor::cat(parts, 0), cached_ids)
+        let x = match parts.len() {
+            1 => parts.pop().unwrap(),
+            _ => Tensor::cat(parts, 0),
+        };
+        (x, cached_ids)
     }
 
     fn prefix(&self, input: Tensor<4>) -> Tensor<4> {
@@ -233,8 +237,8 @@ impl DeepTrainer {
             }
             State::Caching { queue, next } => {
                 let ids = queue[next..(next + bs).min(queue.len())].to_vec();
-                let pixels: Vec<Vec<u8>> = ids.iter().map(|&(i, v)| self.view_pixels(i, v)).collect();
-                let refs: Vec<&[u8]> = pixels.iter().map(Vec::as_slice).collect();
+                let pixels: Vec<_> = ids.iter().map(|&(i, v)| self.view_pixels(i, v)).collect();
+                let refs: Vec<&[u8]> = pixels.iter().map(|p| p.as_ref()).collect();
                 let acts = self.prefix(input_tensor(&refs, &self.device));
                 let values = acts
                     .into_data_async()

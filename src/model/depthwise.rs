@@ -73,19 +73,68 @@ fn on_flex(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
 
 /// [`on_flex`] row by row (`Some(true)`), channels-last (`Some(false)`) or as the plane's size decides (`None`).
 fn on_flex_by(conv: &Conv2d, x: &Tensor<4>, rows: Option<bool>) -> Option<Tensor<4>> {
+    let [n, channels, _, _] = x.dims();
+    let [k_h, k_w] = conv.kernel_size;
+    if conv.groups != channels || conv.weight.dims() != [channels, 1, k_h, k_w] {
+        return None;
+    }
+    let g = geometry(conv, x)?;
+    let by_rows = rows.unwrap_or(g.out_w >= ROWS_FROM) && matches!(conv.stride, [1, 1] | [2, 2]);
+    let (x, weight, bias) = operands(conv, x)?;
+    let mut y = vec![0f32; n * channels * g.out_h * g.out_w];
+    let forward = if by_rows { forward_rows } else { forward };
+    forward(&g, &x, &weight, &bias, &mut y);
+    let y = FlexTensor::from_data(TensorData::new(y, [n, channels, g.out_h, g.out_w]));
+    Some(Tensor::from_primitive::<Flex>(y))
+}
+
+/// `relu6(conv(x))` for a dense `conv` (one group) with few input channels: the stem, 3 → 32 channels at stride 2
+/// on the 224×224 input. On flex it runs row by row like the large depthwise planes, each output channel summing
+/// every input plane's taps (in wasm in one run of `bench/cpu.sh`: against flex's im2col and matrix product);
+/// the sum's order differs from flex's, so the output agrees to rounding, not bit for bit.
+pub fn conv_relu6(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    match dense_on_flex(conv, &x) {
+        Some(y) => y,
+        None => relu6(conv.forward(x)),
+    }
+}
+
+fn dense_on_flex(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+    let [n, c_in, _, _] = x.dims();
+    let [c_out, _, k_h, k_w] = conv.weight.dims();
+    if conv.groups != 1 || conv.weight.dims()[1] != c_in || c_in > 4 || !matches!(conv.stride, [1, 1] | [2, 2]) {
+        return None;
+    }
+    let g = geometry(conv, x)?;
+    let (x, weight, bias) = operands(conv, x)?;
+    let (in_image, out_plane) = (c_in * g.in_h * g.in_w, g.out_h * g.out_w);
+    let mut y = vec![0f32; n * c_out * out_plane];
+    let mut padded = Padded::new(&g, c_in);
+    for (x, y) in x.chunks_exact(in_image).zip(y.chunks_exact_mut(c_out * out_plane)) {
+        padded.fill(&g, x);
+        for (co, y) in y.chunks_exact_mut(out_plane).enumerate() {
+            let taps = padded.taps(&g, &weight[co * c_in * k_h * k_w..][..c_in * k_h * k_w]);
+            for (oh, out) in y.chunks_exact_mut(g.out_w).enumerate() {
+                taps.row(padded.rows(&g, oh), bias[co], out);
+            }
+        }
+    }
+    let y = FlexTensor::from_data(TensorData::new(y, [n, c_out, g.out_h, g.out_w]));
+    Some(Tensor::from_primitive::<Flex>(y))
+}
+
+/// The layer's shape, for a conv on flex with explicit padding and no dilation.
+fn geometry(conv: &Conv2d, x: &Tensor<4>) -> Option<Geometry> {
     if x.device() != Device::flex() || conv.dilation != [1, 1] {
         return None;
     }
-    let [n, channels, in_h, in_w] = x.dims();
+    let [_, channels, in_h, in_w] = x.dims();
     let kernel = conv.kernel_size;
-    if conv.groups != channels || conv.weight.dims() != [channels, 1, kernel[0], kernel[1]] {
-        return None;
-    }
     let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
         return None;
     };
     let out = |size: usize, k: usize, s: usize, pad: usize| (size + pad).checked_sub(k).map(|span| span / s + 1);
-    let g = Geometry {
+    Some(Geometry {
         channels,
         in_h,
         in_w,
@@ -95,19 +144,32 @@ fn on_flex_by(conv: &Conv2d, x: &Tensor<4>, rows: Option<bool>) -> Option<Tensor
         left,
         out_h: out(in_h, kernel[0], conv.stride[0], top + bottom)?,
         out_w: out(in_w, kernel[1], conv.stride[1], left + right)?,
-    };
-    let by_rows = rows.unwrap_or(g.out_w >= ROWS_FROM) && matches!(conv.stride, [1, 1] | [2, 2]);
-    let x = f32_values(x.clone())?;
-    let weight = f32_values(conv.weight.val())?;
+    })
+}
+
+/// The input, the weight and the bias (zeros without one) as f32 values.
+fn operands(conv: &Conv2d, x: &Tensor<4>) -> Option<(FlexValues, FlexValues, Vec<f32>)> {
+    let c_out = conv.weight.dims()[0];
     let bias = match &conv.bias {
-        Some(bias) => f32_values(bias.val())?,
-        None => FlexTensor::from_data(TensorData::new(vec![0f32; channels], [channels])),
+        Some(bias) => f32_values(bias.val())?.storage::<f32>().to_vec(),
+        None => vec![0f32; c_out],
     };
-    let mut y = vec![0f32; n * channels * g.out_h * g.out_w];
-    let forward = if by_rows { forward_rows } else { forward };
-    forward(&g, x.storage(), weight.storage(), bias.storage(), &mut y);
-    let y = FlexTensor::from_data(TensorData::new(y, [n, channels, g.out_h, g.out_w]));
-    Some(Tensor::from_primitive::<Flex>(y))
+    Some((
+        FlexValues(f32_values(x.clone())?),
+        FlexValues(f32_values(conv.weight.val())?),
+        bias,
+    ))
+}
+
+/// A flex tensor's f32 values (from [`f32_values`]).
+struct FlexValues(FlexTensor);
+
+impl std::ops::Deref for FlexValues {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        self.0.storage()
+    }
 }
 
 /// The tensor's flex primitive as contiguous f32 values from offset 0 (`storage` is then exactly its values).
@@ -186,45 +248,91 @@ fn image(g: &Geometry, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
 /// bit. Strides 1 and 2 only.
 fn forward_rows(g: &Geometry, x: &[f32], weight: &[f32], bias: &[f32], y: &mut [f32]) {
     let [k_h, k_w] = g.kernel;
-    let s_h = g.stride[0];
     let (in_plane, out_plane) = (g.in_h * g.in_w, g.out_h * g.out_w);
-    // Every row an output reads, plus 8 values of slack for the last vector's loads.
-    let p_h = (g.out_h - 1) * s_h + k_h;
-    let p_w = (g.out_w - 1) * g.stride[1] + k_w + 8;
-    let mut padded = vec![0f32; p_h * p_w];
+    let mut padded = Padded::new(g, 1);
     for (i, (x, y)) in x.chunks_exact(in_plane).zip(y.chunks_exact_mut(out_plane)).enumerate() {
         let c = i % g.channels;
-        // Input row r is padded row r + top; what lies outside the padded plane is read by no output.
-        let width = g.in_w.min(p_w - g.left);
-        for r in 0..g.in_h.min(p_h.saturating_sub(g.top)) {
-            padded[(r + g.top) * p_w + g.left..][..width].copy_from_slice(&x[r * g.in_w..][..width]);
-        }
-        let taps = Taps {
-            w: &weight[c * k_h * k_w..][..k_h * k_w],
-            kernel: g.kernel,
-            stride: g.stride[1],
-            p_w,
-        };
+        padded.fill(g, x);
+        let taps = padded.taps(g, &weight[c * k_h * k_w..][..k_h * k_w]);
         for (oh, out) in y.chunks_exact_mut(g.out_w).enumerate() {
-            taps.row(&padded[oh * s_h * p_w..][..k_h * p_w], bias[c], out);
+            taps.row(padded.rows(g, oh), bias[c], out);
         }
     }
 }
 
-/// One channel's taps over a zero-padded plane `p_w` wide.
+/// The planes of one image with their zero padding: every row an output reads, plus 8 values of slack for the
+/// last vector's loads.
+struct Padded {
+    values: Vec<f32>,
+    p_w: usize,
+    /// Values per padded plane.
+    plane: usize,
+    planes: usize,
+}
+
+impl Padded {
+    fn new(g: &Geometry, planes: usize) -> Self {
+        let p_h = (g.out_h - 1) * g.stride[0] + g.kernel[0];
+        let p_w = (g.out_w - 1) * g.stride[1] + g.kernel[1] + 8;
+        Self {
+            values: vec![0f32; planes * p_h * p_w],
+            p_w,
+            plane: p_h * p_w,
+            planes,
+        }
+    }
+
+    /// Copies `x`'s planes in; the padding, never written, stays zero.
+    fn fill(&mut self, g: &Geometry, x: &[f32]) {
+        let p_h = self.plane / self.p_w;
+        // Input row r is padded row r + top; what lies outside the padded plane is read by no output.
+        let width = g.in_w.min(self.p_w - g.left);
+        for (x, padded) in x
+            .chunks_exact(g.in_h * g.in_w)
+            .zip(self.values.chunks_exact_mut(self.plane))
+        {
+            for r in 0..g.in_h.min(p_h.saturating_sub(g.top)) {
+                padded[(r + g.top) * self.p_w + g.left..][..width].copy_from_slice(&x[r * g.in_w..][..width]);
+            }
+        }
+    }
+
+    /// What output row `oh` reads: from its first input row in the first plane to the end of the last plane.
+    fn rows(&self, g: &Geometry, oh: usize) -> &[f32] {
+        &self.values[oh * g.stride[0] * self.p_w..]
+    }
+
+    /// The taps of one output channel, `w` `[planes][k_h][k_w]`.
+    fn taps<'a>(&self, g: &Geometry, w: &'a [f32]) -> Taps<'a> {
+        Taps {
+            w,
+            kernel: g.kernel,
+            stride: g.stride[1],
+            p_w: self.p_w,
+            plane: self.plane,
+            planes: self.planes,
+        }
+    }
+}
+
+/// One output channel's taps over `planes` zero-padded planes `p_w` wide, `plane` values apart.
 struct Taps<'a> {
     w: &'a [f32],
     kernel: [usize; 2],
     stride: usize,
     p_w: usize,
+    plane: usize,
+    planes: usize,
 }
 
 impl Taps<'_> {
-    /// One output row from the `k_h` padded rows it reads.
+    /// One output row from the padded rows it reads (`Padded::rows`).
     fn row(&self, rows: &[f32], bias: f32, out: &mut [f32]) {
         let [k_h, k_w] = self.kernel;
         let s = self.stride;
-        assert!(rows.len() >= k_h * self.p_w && self.p_w >= (out.len().max(1) - 1) * s + k_w + 8);
+        let reach = (self.planes - 1) * self.plane + k_h * self.p_w;
+        assert!(rows.len() >= reach && self.p_w >= (out.len().max(1) - 1) * s + k_w + 8);
+        assert!(self.w.len() >= self.planes * k_h * k_w);
         let mut ow = 0;
         while ow + RUN <= out.len() {
             self.run::<{ RUN / 4 }>(rows, ow, bias, out);
@@ -236,9 +344,12 @@ impl Taps<'_> {
         }
         for ow in ow..out.len() {
             let mut acc = 0f32;
-            for kh in 0..k_h {
-                for kw in 0..k_w {
-                    acc += rows[kh * self.p_w + ow * s + kw] * self.w[kh * k_w + kw];
+            for c in 0..self.planes {
+                for kh in 0..k_h {
+                    for kw in 0..k_w {
+                        let w = self.w[(c * k_h + kh) * k_w + kw];
+                        acc += rows[c * self.plane + kh * self.p_w + ow * s + kw] * w;
+                    }
                 }
             }
             out[ow] = (acc + bias).clamp(0.0, 6.0);
@@ -251,14 +362,18 @@ impl Taps<'_> {
         let [k_h, k_w] = self.kernel;
         let s = self.stride;
         let mut acc = [Quad::ZERO; N];
-        for kh in 0..k_h {
-            for kw in 0..k_w {
-                let w = self.w[kh * k_w + kw];
-                for (v, acc) in acc.iter_mut().enumerate() {
-                    let start = kh * self.p_w + (ow + 4 * v) * s + kw;
-                    // SAFETY: `row` asserted rows.len() ≥ k_h·p_w with p_w ≥ (out_w − 1)·s + k_w + 8, and
-                    // ow + 4v + 3 < out_w, so the 8 values from `start` (2 vectors at stride 2) are in bounds.
-                    acc.mul_add(w, unsafe { Quad::load(rows.as_ptr().add(start), s) });
+        for c in 0..self.planes {
+            for kh in 0..k_h {
+                let row = c * self.plane + kh * self.p_w;
+                for kw in 0..k_w {
+                    let w = self.w[(c * k_h + kh) * k_w + kw];
+                    for (v, acc) in acc.iter_mut().enumerate() {
+                        let start = row + (ow + 4 * v) * s + kw;
+                        // SAFETY: `row` asserted rows.len() ≥ (planes − 1)·plane + k_h·p_w with p_w ≥ (out_w − 1)·s
+                        // + k_w + 8, and ow + 4v + 3 < out_w, so the 8 values from `start` (2 vectors at stride 2)
+                        // are in bounds.
+                        acc.mul_add(w, unsafe { Quad::load(rows.as_ptr().add(start), s) });
+                    }
                 }
             }
         }
@@ -504,6 +619,29 @@ mod tests {
                 assert_eq!(differ, 0, "{case}: {differ} of {} differ", a.len());
                 assert!(a.contains(&0.0) && a.contains(&6.0) && a.iter().any(|&v| v > 0.0 && v < 6.0));
             }
+        }
+    }
+
+    /// The stem's dense conv, row by row, agrees with flex's to rounding (its sum runs in another order).
+    #[test]
+    fn dense_conv_matches_flex() {
+        let device = Device::flex();
+        for (c_in, c_out, size, kernel, stride) in [(3, 32, 36, 3, 2), (2, 5, 19, 3, 1), (3, 4, 23, 5, 2)] {
+            let conv = Conv2dConfig::new([c_in, c_out], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(tf_same_padding(size, kernel, stride))
+                .init(&device);
+            let x = Tensor::<4>::random([2, c_in, size, size], Distribution::Normal(0.0, 20.0), &device);
+            let ours = dense_on_flex(&conv, &x).expect("runs on flex");
+            let flex = relu6(conv.forward(x));
+            assert_eq!(ours.dims(), flex.dims());
+            let gap: f32 = (ours.clone() - flex).abs().max().into_scalar();
+            assert!(
+                gap < 1e-4,
+                "{c_in}→{c_out}, {size}², k{kernel} s{stride}: differs by {gap}"
+            );
+            let values = ours.into_data().try_to_vec::<f32>().unwrap();
+            assert!(values.contains(&0.0) && values.contains(&6.0));
         }
     }
 

@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::EMBEDDING_DIM;
 pub use super::blocks::{BLOCKS, BlockSpec};
-use super::depthwise::{depthwise_relu6, depthwise_relu6_nhwc};
+use super::depthwise::{conv_relu6, depthwise_relu6, depthwise_relu6_nhwc};
 use super::lora::{Lora, channels_last, conv_rows, conv_with_lora, conv_with_lora_relu6, to_nchw, to_nhwc};
 
 /// TensorFlow "SAME" padding (`blocks::same_padding`) as burn's padding config.
@@ -158,7 +158,7 @@ impl Default for EfficientNetLite0Config {
 impl EfficientNetLite0 {
     /// Stem: conv 3x3/2 + ReLU6, [N,3,224,224] → [N,32,112,112].
     pub fn stem(&self, input: Tensor<4>) -> Tensor<4> {
-        relu6(self.stem.forward(input))
+        conv_relu6(&self.stem, input)
     }
 
     /// Runs blocks `from..to` (0..16 is all of them): a range, so a caller can run the backbone in parts.

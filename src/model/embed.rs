@@ -3,7 +3,7 @@
 //! Reads go through the async APIs only (`into_data_async`, `Transaction::execute_async`): a synchronous
 //! read panics in the browser, and the same code runs natively (awaited with a tiny executor).
 
-use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData, Transaction};
 
 use super::EfficientNetLite0;
 use crate::preprocess::{IMAGE_SIZE, normalize_batch};
@@ -24,18 +24,18 @@ pub fn input_tensor(images: &[&[u8]], device: &Device) -> Tensor<4> {
 /// f32, so both paths give the same input bit for bit.
 pub fn input_tensor_packed(images: &[&[u8]], device: &Device) -> Tensor<4> {
     let n = images.len();
-    let words: Vec<i32> = images
-        .iter()
-        .flat_map(|image| image.chunks_exact(4))
-        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    let per_image = words.len() / n;
-    let packed = Tensor::<2, Int>::from_data(TensorData::new(words, [n, per_image]), device);
-    // Byte k of each little-endian word, in order; the arithmetic shift's sign bits are masked off.
-    let bytes: Vec<Tensor<2, Int>> = (0..4)
-        .map(|k| packed.clone().bitwise_right_shift_scalar(8 * k).bitwise_and_scalar(255))
-        .collect();
-    let hwc = Tensor::stack::<3>(bytes, 2)
+    // The bytes as they are, read as little-endian `i32` words: no per-word work on the host (every target we
+    // build for is little-endian).
+    let bytes = images.concat();
+    let per_image = bytes.len() / 4 / n;
+    let words = TensorData::from_bytes_vec(bytes, [n, per_image], DType::I32);
+    let packed = Tensor::<2, Int>::from_data(words, device).unsqueeze_dim::<3>(2);
+    // Byte k of each little-endian word, in order (one shift by [0, 8, 16, 24] broadcast over the words); the
+    // arithmetic shift's sign bits are masked off.
+    let shifts = Tensor::<3, Int>::from_data(TensorData::new(vec![0i32, 8, 16, 24], [1, 1, 4]), device);
+    let hwc = packed
+        .bitwise_right_shift(shifts)
+        .bitwise_and_scalar(255)
         .reshape([n, IMAGE_SIZE, IMAGE_SIZE, 3])
         .float();
     (hwc.permute([0, 3, 1, 2]) - 127.0) / 128.0

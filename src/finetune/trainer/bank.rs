@@ -1,6 +1,8 @@
 //! The augmentation bank: which augmented view of an image an epoch trains on, its pixels, and how many views
 //! the activation budget holds.
 
+use std::borrow::Cow;
+
 use super::DeepTrainer;
 use crate::finetune::options::FinetuneOptions;
 use crate::rng::Rng;
@@ -18,12 +20,13 @@ impl DeepTrainer {
 
     /// The pixels of one view: view 0 is the image, the others its augmentation drawn from a generator seeded
     /// by (seed, image, view), so a view is the same whether it is cached, recomputed or resumed.
-    pub(super) fn view_pixels(&self, image: usize, view: usize) -> Vec<u8> {
+    pub(super) fn view_pixels(&self, image: usize, view: usize) -> Cow<'_, [u8]> {
         match (&self.augment, view) {
-            (Some(transform), v) if v > 0 => {
-                transform(&self.data.images[image], &mut view_rng(self.options.seed, image, v))
-            }
-            _ => self.data.images[image].clone(),
+            (Some(transform), v) if v > 0 => Cow::Owned(transform(
+                &self.data.images[image],
+                &mut view_rng(self.options.seed, image, v),
+            )),
+            _ => Cow::Borrowed(&self.data.images[image]),
         }
     }
 }
