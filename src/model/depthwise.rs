@@ -260,8 +260,7 @@ fn forward_rows(g: &Geometry, x: &[f32], weight: &[f32], bias: &[f32], y: &mut [
     }
 }
 
-/// The planes of one image with their zero padding: every row an output reads, plus 8 values of slack for the
-/// last vector's loads.
+/// The planes of one image with their zero padding: every row an output reads, as wide as `slack_width`.
 struct Padded {
     values: Vec<f32>,
     p_w: usize,
@@ -273,7 +272,7 @@ struct Padded {
 impl Padded {
     fn new(g: &Geometry, planes: usize) -> Self {
         let p_h = (g.out_h - 1) * g.stride[0] + g.kernel[0];
-        let p_w = (g.out_w - 1) * g.stride[1] + g.kernel[1] + 8;
+        let p_w = slack_width(g.out_w, g.stride[1], g.kernel[1]);
         Self {
             values: vec![0f32; planes * p_h * p_w],
             p_w,
@@ -326,42 +325,25 @@ struct Taps<'a> {
 }
 
 impl Taps<'_> {
-    /// One output row from the padded rows it reads (`Padded::rows`).
+    /// One output row from the padded rows it reads (`Padded::rows`), in runs of 16: a last, shorter run is
+    /// computed whole (its extra lanes read the padding's slack) and stored in part, so every output comes from
+    /// four independent sums and none from a scalar loop.
     fn row(&self, rows: &[f32], bias: f32, out: &mut [f32]) {
         let [k_h, k_w] = self.kernel;
-        let s = self.stride;
         let reach = (self.planes - 1) * self.plane + k_h * self.p_w;
-        assert!(rows.len() >= reach && self.p_w >= (out.len().max(1) - 1) * s + k_w + 8);
+        assert!(rows.len() >= reach && self.p_w >= slack_width(out.len(), self.stride, k_w));
         assert!(self.w.len() >= self.planes * k_h * k_w);
-        let mut ow = 0;
-        while ow + RUN <= out.len() {
-            self.run::<{ RUN / 4 }>(rows, ow, bias, out);
-            ow += RUN;
-        }
-        while ow + 4 <= out.len() {
-            self.run::<1>(rows, ow, bias, out);
-            ow += 4;
-        }
-        for ow in ow..out.len() {
-            let mut acc = 0f32;
-            for c in 0..self.planes {
-                for kh in 0..k_h {
-                    for kw in 0..k_w {
-                        let w = self.w[(c * k_h + kh) * k_w + kw];
-                        acc += rows[c * self.plane + kh * self.p_w + ow * s + kw] * w;
-                    }
-                }
-            }
-            out[ow] = (acc + bias).clamp(0.0, 6.0);
+        for ow in (0..out.len()).step_by(RUN) {
+            self.run(rows, ow, bias, out);
         }
     }
 
-    /// Outputs `ow..ow + 4N` of the row.
+    /// Outputs `ow..ow + 16` of the row (those that exist).
     #[inline(always)]
-    fn run<const N: usize>(&self, rows: &[f32], ow: usize, bias: f32, out: &mut [f32]) {
+    fn run(&self, rows: &[f32], ow: usize, bias: f32, out: &mut [f32]) {
         let [k_h, k_w] = self.kernel;
         let s = self.stride;
-        let mut acc = [Quad::ZERO; N];
+        let mut acc = [Quad::ZERO; RUN / 4];
         for c in 0..self.planes {
             for kh in 0..k_h {
                 let row = c * self.plane + kh * self.p_w;
@@ -369,18 +351,28 @@ impl Taps<'_> {
                     let w = self.w[(c * k_h + kh) * k_w + kw];
                     for (v, acc) in acc.iter_mut().enumerate() {
                         let start = row + (ow + 4 * v) * s + kw;
-                        // SAFETY: `row` asserted rows.len() ≥ (planes − 1)·plane + k_h·p_w with p_w ≥ (out_w − 1)·s
-                        // + k_w + 8, and ow + 4v + 3 < out_w, so the 8 values from `start` (2 vectors at stride 2)
-                        // are in bounds.
+                        // SAFETY: `row` asserted rows.len() ≥ (planes − 1)·plane + k_h·p_w with p_w ≥
+                        // `slack_width`, and ow + 4v + 3 is below out_w rounded up to 16, so the 8 values from
+                        // `start` (2 vectors at stride 2) are in bounds.
                         acc.mul_add(w, unsafe { Quad::load(rows.as_ptr().add(start), s) });
                     }
                 }
             }
         }
         for (v, acc) in acc.into_iter().enumerate() {
-            out[ow + 4 * v..][..4].copy_from_slice(&acc.finish(bias));
+            let at = ow + 4 * v;
+            if at < out.len() {
+                let n = 4.min(out.len() - at);
+                out[at..at + n].copy_from_slice(&acc.finish(bias)[..n]);
+            }
         }
     }
+}
+
+/// The padded width a row of `out_w` outputs needs: the inputs of `out_w` rounded up to runs of 16, plus 8 values
+/// of slack for the last vector's loads.
+fn slack_width(out_w: usize, stride: usize, k_w: usize) -> usize {
+    (out_w.div_ceil(RUN) * RUN - 1) * stride + k_w + 8
 }
 
 /// Four f32 lanes: one 128-bit vector in wasm.
