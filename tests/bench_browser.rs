@@ -266,6 +266,11 @@ async fn bench_cpu() {
     print_header(PROFILE_HEADER);
     profile_stages("burn flex (CPU)", &Device::flex()).await;
     print(String::new());
+    compare_layers().await;
+}
+
+/// Our CPU kernels against flex's, layer by layer.
+async fn compare_layers() {
     compare_depthwise(&Device::flex()).await;
     print(String::new());
     compare_pointwise(&Device::flex()).await;
@@ -276,9 +281,7 @@ async fn bench_cpu() {
 #[wasm_bindgen_test]
 async fn bench_layers() {
     ajuste::wasm_init::init_once();
-    compare_depthwise(&Device::flex()).await;
-    print(String::new());
-    compare_pointwise(&Device::flex()).await;
+    compare_layers().await;
 }
 
 #[cfg(not(feature = "bench-cpu-candidates"))]

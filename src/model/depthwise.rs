@@ -1,11 +1,12 @@
-//! Each block's depthwise k×k conv + ReLU6 on the CPU, in two kernels, both bit for bit what flex computes.
+//! Each block's depthwise k×k conv + ReLU6 on the CPU, in two kernels, both bit for bit what flex computes, and
+//! the stem conv (`conv_relu6`) row by row.
 //!
 //! - **Row by row** (output rows 14 wide or more): each channel's plane is copied with its zero padding, and each
 //!   output row is summed 16 values at a time in registers, a weight broadcast per tap; at stride 2 a vector takes
-//!   every second value of two. flex's own loop is far slower here (2–4× on the 112×112 to 28×28 planes, 1.2–1.4×
-//!   at 14×14, in wasm in one run of `bench/cpu.sh`; as fast or faster natively).
+//!   every second value of two. flex's own loop is far slower here (2.0–2.9× from the 112×112 to the 14×14 planes
+//!   in wasm in one run of `bench/cpu.sh`; as fast or faster natively).
 //! - **Channels-last** (the 7×7 outputs): a 7-wide row leaves most of each vector empty, so the inner loop runs over
-//!   channels instead (multiples of 16 in this model), the price being two transposes: 1.3–2.4× flex's speed.
+//!   channels instead (multiples of 16 in this model), the price being two transposes: 1.4–2.1× flex's speed.
 //!
 //! The sum is taken in flex's order (taps row by row, bias last, no fused multiply-add; padding taps add zeros,
 //! which change nothing), so the output equals flex's bit for bit. Other devices and autodiff tensors run burn's
