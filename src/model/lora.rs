@@ -11,6 +11,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::frozen::lora_tracked;
 use super::pointwise::conv1x1;
 use crate::rng::Rng;
 
@@ -142,7 +143,10 @@ fn conv_lora(base: &Conv2d, lora: Option<&Lora>, x: Tensor<4>, clamp: bool) -> T
         return to_nchw(act(conv_rows(base, lora, to_nhwc(x))));
     }
     match lora {
-        Some(lora) => act(pointwise(base, x.clone(), false) + lora.forward(x)),
+        Some(lora) => match lora_tracked(base, lora, &x, clamp) {
+            Some(y) => y,
+            None => act(pointwise(base, x.clone(), false) + lora.forward(x)),
+        },
         None => pointwise(base, x, clamp),
     }
 }

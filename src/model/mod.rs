@@ -9,6 +9,8 @@ pub mod depthwise;
 pub mod efficientnet;
 #[cfg(feature = "ml")]
 pub mod embed;
+#[cfg(feature = "ml")]
+pub mod frozen;
 pub mod imagenet;
 #[cfg(feature = "ml")]
 pub mod lora;

@@ -10,13 +10,13 @@
 //! natively flex's `gemm` has AVX2 and FMA kernels, so there it stays; the tests run this kernel natively against
 //! flex.
 
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::activation::relu6;
-use burn::tensor::{Device, Tensor, TensorData};
-use burn_flex::{Flex, FlexTensor};
+use burn::tensor::{Device, Tensor};
+use burn_flex::Flex;
 
 use super::depthwise::f32_values;
+use super::frozen::{FrozenLayer, Pointwise, pointwise_tracked};
 
 /// Output channels per tile (each a broadcast weight).
 const ROWS: usize = 4;
@@ -31,11 +31,15 @@ const PANEL: usize = 64;
 /// read down a column of the plane, 8 floats from every row, a tile touches a cache line per input channel.
 const PACK_FROM: usize = 128;
 
-/// `conv(x)`, then ReLU6 when `clamp`, for a 1×1 conv with stride 1, no padding and one group.
+/// `conv(x)`, then ReLU6 when `clamp`, for a 1×1 conv with stride 1, no padding and one group: our kernel on
+/// flex in wasm, in a training step too for a frozen conv (`frozen`); burn's conv elsewhere.
 pub fn conv1x1(conv: &Conv2d, x: Tensor<4>, clamp: bool) -> Tensor<4> {
     if cfg!(all(target_arch = "wasm32", target_feature = "simd128"))
         && let Some(y) = on_flex(conv, &x, clamp)
     {
+        return y;
+    }
+    if let Some(y) = pointwise_tracked(conv, &x, clamp) {
         return y;
     }
     let y = conv.forward(x);
@@ -43,33 +47,10 @@ pub fn conv1x1(conv: &Conv2d, x: Tensor<4>, clamp: bool) -> Tensor<4> {
 }
 
 fn on_flex(conv: &Conv2d, x: &Tensor<4>, clamp: bool) -> Option<Tensor<4>> {
-    let [n, c_in, h, w] = x.dims();
-    let c_out = conv.weight.dims()[0];
-    let unpadded = match conv.padding {
-        PaddingConfig2d::Valid => true,
-        PaddingConfig2d::Explicit(top, left, bottom, right) => top + left + bottom + right == 0,
-        _ => false,
-    };
-    let plain = conv.kernel_size == [1, 1] && conv.stride == [1, 1] && conv.groups == 1 && unpadded;
-    if x.device() != Device::flex() || !plain || conv.weight.dims() != [c_out, c_in, 1, 1] {
+    if x.device() != Device::flex() || conv.weight.dims()[1] != x.dims()[1] {
         return None;
     }
-    let x = f32_values(x.clone())?;
-    let weight = f32_values(conv.weight.val())?;
-    let bias = match &conv.bias {
-        Some(bias) => f32_values(bias.val())?.storage::<f32>().to_vec(),
-        None => vec![0f32; c_out],
-    };
-    let pixels = h * w;
-    let mut y = vec![0f32; n * c_out * pixels];
-    for (x, y) in x
-        .storage::<f32>()
-        .chunks_exact(c_in * pixels)
-        .zip(y.chunks_exact_mut(c_out * pixels))
-    {
-        image(x, weight.storage(), &bias, [c_in, pixels], clamp, y);
-    }
-    let y = FlexTensor::from_data(TensorData::new(y, [n, c_out, h, w]));
+    let y = Pointwise::of(conv, clamp)?.forward(&f32_values(x.clone())?);
     Some(Tensor::from_primitive::<Flex>(y))
 }
 

@@ -6,7 +6,7 @@ use super::Geometry;
 /// Channels summed together in registers: four 128-bit vectors.
 const BLOCK: usize = 16;
 
-/// `y = relu6(depthwise(x) + bias)` for a batch: `x` `[n, c, in_h, in_w]`, `weight` `[c, 1, k_h, k_w]`,
+/// `y = relu6(depthwise(x) + bias)` (without the clamp unless `g.relu6`) for a batch: `x` `[n, c, in_h, in_w]`, `weight` `[c, 1, k_h, k_w]`,
 /// `y` `[n, c, out_h, out_w]`.
 pub(super) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: &[f32], y: &mut [f32]) {
     let c = g.channels;
@@ -48,7 +48,7 @@ fn image(g: &Geometry, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
                 }
                 let acc = acc.values();
                 for l in 0..BLOCK {
-                    out[c0 + l] = (acc[l] + bias[c0 + l]).clamp(0.0, 6.0);
+                    out[c0 + l] = g.activate(acc[l] + bias[c0 + l]);
                 }
                 c0 += BLOCK;
             }
@@ -59,7 +59,7 @@ fn image(g: &Geometry, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
                         acc += x[pixel(kh, kw) + ch] * w[(kh * k_w + kw) * c + ch];
                     }
                 }
-                out[ch] = (acc + bias[ch]).clamp(0.0, 6.0);
+                out[ch] = g.activate(acc + bias[ch]);
             }
         }
     }
@@ -129,7 +129,7 @@ impl Acc {
 
 /// `dst[j][i] = src[i][j]` for `src` `[rows][cols]`: 16×16 tiles so both sides stay in cache, 4×4 blocks inside
 /// them moved through registers.
-fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     const TILE: usize = 16;
     assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
     for r0 in (0..rows).step_by(TILE) {

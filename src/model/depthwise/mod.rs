@@ -9,8 +9,9 @@
 //!   channels instead (multiples of 16 in this model), the price being two transposes: 1.4–2.1× flex's speed.
 //!
 //! The sum is taken in flex's order (taps row by row, bias last, no fused multiply-add; padding taps add zeros,
-//! which change nothing), so the output equals flex's bit for bit. Other devices and autodiff tensors run burn's
-//! conv.
+//! which change nothing), so the output equals flex's bit for bit. Under autodiff on flex, a frozen depthwise conv
+//! runs these kernels as one node of the graph, its input gradient too (`grad.rs`, `frozen`); other devices and
+//! trainable convs run burn's conv.
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -20,20 +21,30 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use burn_flex::{Flex, FlexTensor};
 
+use super::frozen::{FrozenLayer, is_frozen, on_flex_autodiff, param_values, relu6_mask, tracked};
 use super::lora::{to_nchw, to_nhwc};
 
-mod channels_last;
+pub(crate) mod channels_last;
+mod grad;
 mod rows;
 
 /// From this plane width on, a layer runs row by row (NCHW) rather than channels-last.
 const ROWS_FROM: usize = 14;
 
-/// `relu6(conv(x))` for a depthwise `conv` (one group per channel).
+/// `relu6(conv(x))` for a depthwise `conv` (one group per channel): our kernels on flex, as one node of the
+/// graph with our backward for a frozen conv under autodiff (`frozen`), burn's conv elsewhere.
 pub fn depthwise_relu6(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    match on_flex(conv, &x) {
-        Some(y) => y,
-        None => relu6(conv.forward(x)),
+    if let Some(y) = on_flex(conv, &x) {
+        return y;
     }
+    if on_flex_autodiff(&x)
+        && is_frozen(conv)
+        && let Some(layer) = Depthwise::of(conv, x.dims(), None)
+        && let Some(y) = tracked(layer, x.clone())
+    {
+        return y;
+    }
+    relu6(conv.forward(x))
 }
 
 /// `relu6(conv(x))` for a depthwise `conv` on channels-last `x` `[n, h, w, c]` → `[n, h', w', c]`: the GPU path
@@ -54,6 +65,7 @@ pub fn depthwise_relu6_nhwc(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 }
 
 /// The shape of one depthwise layer.
+#[derive(Clone, Debug)]
 struct Geometry {
     channels: usize,
     in_h: usize,
@@ -65,6 +77,77 @@ struct Geometry {
     left: usize,
     out_h: usize,
     out_w: usize,
+    /// Whether the output is clamped to [0, 6] (the layers' ReLU6); not for the input gradient (`grad.rs`).
+    relu6: bool,
+}
+
+impl Geometry {
+    fn activate(&self, v: f32) -> f32 {
+        if self.relu6 { v.clamp(0.0, 6.0) } else { v }
+    }
+
+    /// Row by row (NCHW) or channels-last, as the output's width decides.
+    fn by_rows(&self) -> bool {
+        self.out_w >= ROWS_FROM && matches!(self.stride, [1, 1] | [2, 2])
+    }
+
+    /// `y` `[n, c, out_h, out_w]` from `x` `[n, c, in_h, in_w]` and the weight `[c, 1, k_h, k_w]`.
+    fn run(&self, by_rows: bool, x: &[f32], weight: &[f32], bias: &[f32], y: &mut [f32]) {
+        let forward = if by_rows { rows::forward } else { channels_last::forward };
+        forward(self, x, weight, bias, y);
+    }
+}
+
+/// A depthwise conv + ReLU6 as plain arrays: the forward, and (`frozen::FrozenLayer`) the input gradient.
+#[derive(Clone, Debug)]
+pub(crate) struct Depthwise {
+    g: Geometry,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    by_rows: bool,
+}
+
+impl Depthwise {
+    /// The layer of `conv` on input of shape `dims`, row by row (`Some(true)`), channels-last (`Some(false)`) or
+    /// as the plane's size decides (`None`); `None` for a conv of another kind.
+    fn of(conv: &Conv2d, dims: [usize; 4], rows: Option<bool>) -> Option<Self> {
+        let [_, channels, _, _] = dims;
+        let [k_h, k_w] = conv.kernel_size;
+        if conv.groups != channels || conv.weight.dims() != [channels, 1, k_h, k_w] {
+            return None;
+        }
+        let g = geometry(conv, dims)?;
+        // The input gradient mirrors the padding (`grad.rs`): at most k − 1 before the input.
+        if g.top >= k_h || g.left >= k_w {
+            return None;
+        }
+        let by_rows = rows.unwrap_or(g.by_rows()) && matches!(conv.stride, [1, 1] | [2, 2]);
+        let (weight, bias) = operands(conv)?;
+        Some(Self {
+            g,
+            weight,
+            bias,
+            by_rows,
+        })
+    }
+}
+
+impl FrozenLayer for Depthwise {
+    fn forward(&self, x: &FlexTensor) -> FlexTensor {
+        let n = x.layout().shape()[0];
+        let g = &self.g;
+        let mut y = vec![0f32; n * g.channels * g.out_h * g.out_w];
+        g.run(self.by_rows, x.storage(), &self.weight, &self.bias, &mut y);
+        FlexTensor::from_data(TensorData::new(y, [n, g.channels, g.out_h, g.out_w]))
+    }
+
+    fn input_grad(&self, y: &FlexTensor, grad: FlexTensor) -> FlexTensor {
+        let n = grad.layout().shape()[0];
+        let mut grad = grad.storage::<f32>().to_vec();
+        relu6_mask(&mut grad, y.storage());
+        let gx = grad::input_grad(&self.g, &self.weight, grad, n);
+        FlexTensor::from_data(TensorData::new(gx, [n, self.g.channels, self.g.in_h, self.g.in_w]))
+    }
 }
 
 fn on_flex(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
@@ -73,18 +156,11 @@ fn on_flex(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
 
 /// [`on_flex`] row by row (`Some(true)`), channels-last (`Some(false)`) or as the plane's size decides (`None`).
 fn on_flex_by(conv: &Conv2d, x: &Tensor<4>, rows: Option<bool>) -> Option<Tensor<4>> {
-    let [n, channels, _, _] = x.dims();
-    let [k_h, k_w] = conv.kernel_size;
-    if conv.groups != channels || conv.weight.dims() != [channels, 1, k_h, k_w] {
+    if x.device() != Device::flex() {
         return None;
     }
-    let g = geometry(conv, x)?;
-    let by_rows = rows.unwrap_or(g.out_w >= ROWS_FROM) && matches!(conv.stride, [1, 1] | [2, 2]);
-    let (x, weight, bias) = operands(conv, x)?;
-    let mut y = vec![0f32; n * channels * g.out_h * g.out_w];
-    let forward = if by_rows { rows::forward } else { channels_last::forward };
-    forward(&g, &x, &weight, &bias, &mut y);
-    let y = FlexTensor::from_data(TensorData::new(y, [n, channels, g.out_h, g.out_w]));
+    let layer = Depthwise::of(conv, x.dims(), rows)?;
+    let y = layer.forward(&f32_values(x.clone())?);
     Some(Tensor::from_primitive::<Flex>(y))
 }
 
@@ -105,19 +181,23 @@ fn dense_on_flex(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     if conv.groups != 1 || conv.weight.dims()[1] != c_in || c_in > 4 || !matches!(conv.stride, [1, 1] | [2, 2]) {
         return None;
     }
-    let g = geometry(conv, x)?;
-    let (x, weight, bias) = operands(conv, x)?;
+    if x.device() != Device::flex() {
+        return None;
+    }
+    let g = geometry(conv, x.dims())?;
+    let (weight, bias) = operands(conv)?;
+    let x = f32_values(x.clone())?;
     let mut y = vec![0f32; n * c_out * g.out_h * g.out_w];
-    rows::dense(&g, c_in, &x, &weight, &bias, &mut y);
+    rows::dense(&g, c_in, x.storage(), &weight, &bias, &mut y);
     let y = FlexTensor::from_data(TensorData::new(y, [n, c_out, g.out_h, g.out_w]));
     Some(Tensor::from_primitive::<Flex>(y))
 }
-/// The layer's shape, for a conv on flex with explicit padding and no dilation.
-fn geometry(conv: &Conv2d, x: &Tensor<4>) -> Option<Geometry> {
-    if x.device() != Device::flex() || conv.dilation != [1, 1] {
+/// The layer's shape, for a conv with explicit padding and no dilation on input of shape `dims`.
+fn geometry(conv: &Conv2d, dims: [usize; 4]) -> Option<Geometry> {
+    if conv.dilation != [1, 1] {
         return None;
     }
-    let [_, channels, in_h, in_w] = x.dims();
+    let [_, channels, in_h, in_w] = dims;
     let kernel = conv.kernel_size;
     let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
         return None;
@@ -133,32 +213,18 @@ fn geometry(conv: &Conv2d, x: &Tensor<4>) -> Option<Geometry> {
         left,
         out_h: out(in_h, kernel[0], conv.stride[0], top + bottom)?,
         out_w: out(in_w, kernel[1], conv.stride[1], left + right)?,
+        relu6: true,
     })
 }
 
-/// The input, the weight and the bias (zeros without one) as f32 values.
-fn operands(conv: &Conv2d, x: &Tensor<4>) -> Option<(FlexValues, FlexValues, Vec<f32>)> {
+/// The weight and the bias (zeros without one) as f32 values.
+fn operands(conv: &Conv2d) -> Option<(Vec<f32>, Vec<f32>)> {
     let c_out = conv.weight.dims()[0];
     let bias = match &conv.bias {
-        Some(bias) => f32_values(bias.val())?.storage::<f32>().to_vec(),
+        Some(bias) => param_values(bias.val())?.storage::<f32>().to_vec(),
         None => vec![0f32; c_out],
     };
-    Some((
-        FlexValues(f32_values(x.clone())?),
-        FlexValues(f32_values(conv.weight.val())?),
-        bias,
-    ))
-}
-
-/// A flex tensor's f32 values (from [`f32_values`]).
-struct FlexValues(FlexTensor);
-
-impl std::ops::Deref for FlexValues {
-    type Target = [f32];
-
-    fn deref(&self) -> &[f32] {
-        self.0.storage()
-    }
+    Some((param_values(conv.weight.val())?.storage::<f32>().to_vec(), bias))
 }
 
 /// The tensor's flex primitive as contiguous f32 values from offset 0 (`storage` is then exactly its values).
@@ -176,6 +242,8 @@ pub(super) fn f32_values<const D: usize>(t: Tensor<D>) -> Option<FlexTensor> {
 mod tests {
     use super::*;
     use crate::model::efficientnet::tf_same_padding;
+    use crate::model::frozen::tests::check_against_burn;
+    use burn::module::Module;
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::Distribution;
 
@@ -210,6 +278,37 @@ mod tests {
                 let differ = a.iter().zip(&b).filter(|(p, q)| p.to_bits() != q.to_bits()).count();
                 assert_eq!(differ, 0, "{case}: {differ} of {} differ", a.len());
                 assert!(a.contains(&0.0) && a.contains(&6.0) && a.iter().any(|&v| v > 0.0 && v < 6.0));
+            }
+        }
+    }
+
+    /// As a frozen node under autodiff, the output and the input gradient are burn's conv + ReLU6's, by rows and
+    /// channels-last, at strides 1 and 2.
+    #[test]
+    fn frozen_node_matches_burn() {
+        let device = Device::flex().autodiff();
+        for (channels, size, kernel, stride) in [
+            (16, 9, 3, 1),
+            (19, 10, 3, 2),
+            (35, 7, 5, 1),
+            (6, 14, 5, 2),
+            (3, 16, 3, 1),
+        ] {
+            let conv = Conv2dConfig::new([channels, channels], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_groups(channels)
+                .with_padding(tf_same_padding(size, kernel, stride))
+                .init(&device)
+                .no_grad();
+            let x = Tensor::<4>::random([2, channels, size, size], Distribution::Normal(0.0, 8.0), &device);
+            for rows in [false, true] {
+                let case = format!("{channels} ch, {size}², k{kernel} s{stride}, by rows {rows}, clamp true");
+                check_against_burn(
+                    x.clone(),
+                    |x| tracked(Depthwise::of(&conv, x.dims(), Some(rows))?, x),
+                    |x| relu6(conv.forward(x)),
+                    &case,
+                );
             }
         }
     }

@@ -71,6 +71,7 @@ impl Padded {
             w,
             kernel: g.kernel,
             stride: g.stride[1],
+            relu6: g.relu6,
             p_w: self.p_w,
             plane: self.plane,
             planes: self.planes,
@@ -83,6 +84,7 @@ struct Taps<'a> {
     w: &'a [f32],
     kernel: [usize; 2],
     stride: usize,
+    relu6: bool,
     p_w: usize,
     plane: usize,
     planes: usize,
@@ -127,7 +129,7 @@ impl Taps<'_> {
             let at = ow + 4 * v;
             if at < out.len() {
                 let n = 4.min(out.len() - at);
-                out[at..at + n].copy_from_slice(&acc.finish(bias)[..n]);
+                out[at..at + n].copy_from_slice(&acc.finish(bias, self.relu6)[..n]);
             }
         }
     }
@@ -172,11 +174,13 @@ impl Quad {
     }
 
     #[inline(always)]
-    fn finish(self, bias: f32) -> [f32; 4] {
+    fn finish(self, bias: f32, relu6: bool) -> [f32; 4] {
         use core::arch::wasm32::{f32x4_add, f32x4_pmax, f32x4_pmin, f32x4_splat, v128, v128_store};
-        let v = f32x4_add(self.0, f32x4_splat(bias));
+        let mut v = f32x4_add(self.0, f32x4_splat(bias));
         // pmax(v, 0) is `v < 0 ? 0 : v` and pmin(v, 6) is `6 < v ? 6 : v`, as `clamp` computes them.
-        let v = f32x4_pmin(f32x4_pmax(v, f32x4_splat(0.0)), f32x4_splat(6.0));
+        if relu6 {
+            v = f32x4_pmin(f32x4_pmax(v, f32x4_splat(0.0)), f32x4_splat(6.0));
+        }
         let mut out = [0f32; 4];
         // SAFETY: `out` holds 4 floats; v128_store takes any alignment.
         unsafe { v128_store(out.as_mut_ptr() as *mut v128, v) };
@@ -201,8 +205,9 @@ impl Quad {
         }
     }
 
-    fn finish(self, bias: f32) -> [f32; 4] {
-        self.0.map(|v| (v + bias).clamp(0.0, 6.0))
+    fn finish(self, bias: f32, relu6: bool) -> [f32; 4] {
+        self.0
+            .map(|v| if relu6 { (v + bias).clamp(0.0, 6.0) } else { v + bias })
     }
 }
 
