@@ -143,6 +143,8 @@ fn conv_lora(base: &Conv2d, lora: Option<&Lora>, x: Tensor<4>, clamp: bool) -> T
         return to_nchw(act(conv_rows(base, lora, to_nhwc(x))));
     }
     match lora {
+        // Inference on the CPU: the adapter folded into the weight, one conv (as `conv_rows` does on a GPU).
+        Some(lora) if !on_gpu(&x) && !x.device().is_autodiff() => pointwise(&lora.merge(base), x, clamp),
         Some(lora) => match lora_tracked(base, lora, &x, clamp) {
             Some(y) => y,
             None => act(pointwise(base, x.clone(), false) + lora.forward(x)),
