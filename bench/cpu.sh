@@ -2,7 +2,8 @@
 # The CPU path against ONNX Runtime Web's wasm backend, in one run on this machine (issue 12 §1): our bare
 # backbone on one thread (wasm-bindgen-test in headless Chromium), the app's own embedding phase (drop →
 # features, bench/app_embed.mjs) on 1 thread and on the worker pool, and ORT-web wasm on 1 thread and on its
-# default threads (bench/peers). Prints markdown tables; saved to bench/results/. About 10 min on 2 cores.
+# default threads (bench/peers); and where a LoRA training step's time goes (tests/bench_train.rs). Prints markdown
+# tables; saved to bench/results/. About 12 min on 2 cores.
 #   bench/cpu.sh [images=400]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,9 @@ out="bench/results/$(date -u +%Y-%m-%d-%H%M)-cpu.md"
 } | tee "$out"
 WASM_BINDGEN_TEST_TIMEOUT=1200 cargo test --release --target wasm32-unknown-unknown --test bench_browser \
   -- --nocapture bench_cpu 2>&1 | grep -o 'BENCH .*' | sed 's/^BENCH //' | tee -a "$out"
+{ echo; echo "## A LoRA training step on the CPU, one thread (tests/bench_train.rs)"; echo; } | tee -a "$out"
+WASM_BINDGEN_TEST_TIMEOUT=1200 cargo test --release --target wasm32-unknown-unknown --test bench_train \
+  -- --nocapture 2>&1 | grep -o 'BENCH .*' | sed 's/^BENCH //' | tee -a "$out"
 { echo; echo "## The app's embedding phase, drop → features (images the page embedded per second)"; echo; } | tee -a "$out"
 trunk build >/dev/null 2>&1
 node bench/app_embed.mjs "${1:-400}" 1,2 | tee -a "$out"
