@@ -326,7 +326,10 @@ impl TrainingService {
         let Some(worker) = self.link.borrow().as_ref().map(|l| l.worker.clone()) else {
             return;
         };
-        let batch_size = if job.engine.kind == BackendKind::WebGpu { 16 } else { 4 };
+        // Images per thread and batch. On the CPU 8 embedded 1.02–1.11× as fast as 4 in the page (fewer per-op
+        // costs per image; `bench/app_embed.mjs`, four runs) for about 55 MB more per thread, and a batch still ends
+        // within about half a second, so Stop stays prompt.
+        let batch_size = if job.engine.kind == BackendKind::WebGpu { 16 } else { 8 };
         let dataset = snapshot::encode(&job.dataset);
         match job.begin {
             Begin::Resume(checkpoint) => {
