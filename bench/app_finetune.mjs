@@ -6,7 +6,7 @@
 // what a rate leaves out.
 // `trunk build --release` first. Prints markdown rows.
 //   node bench/app_finetune.mjs [epochs=3] [backend=cpu] [augmentation=off,on]
-import { serveDist, launch, waitForTraining, waitForModel, waitForImages } from '../tests/e2e/helpers.mjs';
+import { serveDist, launch, chooseLora, waitForTraining, waitForModel, waitForImages } from '../tests/e2e/helpers.mjs';
 
 const epochs = process.argv[2] ?? '3';
 const backend = process.argv[3] ?? 'cpu';
@@ -21,14 +21,7 @@ for (const augment of augments) {
   await waitForModel(page);
   await page.getByTestId('sample-button').click();
   await waitForImages(page, 36);
-  await page.getByTestId('finetune-mode').selectOption('lora');
-  const set = async (selector, value) => {
-    await page.locator(selector).fill(value);
-    await page.locator(selector).dispatchEvent('change');
-  };
-  await set('[data-testid=epochs]', epochs);
-  await page.locator('details.options').evaluate((d) => { d.open = true; });
-  await set('#opt-patience', '0');
+  await chooseLora(page, epochs);
   if ((await page.getByTestId('augment').isChecked()) !== augment) await page.getByTestId('augment').click();
   await page.evaluate(() => {
     window.__rates = [];

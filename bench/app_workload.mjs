@@ -7,7 +7,7 @@
 import { mkdtemp, mkdir, copyFile, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { serveDist, launch, waitForModel, waitForImages, waitForProgress, ROOT } from '../tests/e2e/helpers.mjs';
+import { serveDist, launch, chooseLora, waitForModel, waitForImages, waitForProgress, ROOT } from '../tests/e2e/helpers.mjs';
 
 const backend = process.argv[2] ?? 'cpu';
 const epochs = process.argv[3] ?? '30';
@@ -32,14 +32,7 @@ try {
   await waitForModel(page);
   await page.getByTestId('dataset-input').setInputFiles(dir);
   await waitForImages(page, images);
-  await page.getByTestId('finetune-mode').selectOption('lora');
-  const set = async (selector, value) => {
-    await page.locator(selector).fill(value);
-    await page.locator(selector).dispatchEvent('change');
-  };
-  await set('[data-testid=epochs]', epochs);
-  await page.locator('details.options').evaluate((d) => { d.open = true; });
-  await set('#opt-patience', '0');
+  await chooseLora(page, epochs);
   const augment = await page.getByTestId('augment').isChecked();
   const t0 = Date.now();
   await page.getByTestId('train-button').click();

@@ -12,7 +12,6 @@ use ajuste::model::pointwise::conv1x1;
 use ajuste::model::{BLOCKS, load_efficientnet};
 use ajuste::rng::Rng;
 use burn::module::Module;
-use burn::nn::conv::Conv2d;
 use burn::tensor::activation::relu6;
 use burn::tensor::{Device, Distribution, Tensor};
 use wasm_bindgen_test::*;
@@ -31,48 +30,54 @@ fn print(line: String) {
     web_sys::console::log_1(&format!("BENCH {line}").into());
 }
 
-/// Median of `runs` timings of `f` in ms, after one warm-up run.
-fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
+/// Lets the page's event loop run: the test runner gives up on a page that stays busy for 30 s.
+async fn yield_now() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window().unwrap().set_timeout_with_callback(&resolve).unwrap();
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+}
+
+/// Median of `runs` timings of `f` in ms, after one warm-up run, the event loop let run between runs.
+async fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
     f();
-    let mut times: Vec<f64> = (0..runs)
-        .map(|_| {
-            let t0 = now();
-            f();
-            now() - t0
-        })
-        .collect();
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        yield_now().await;
+        let t0 = now();
+        f();
+        times.push(now() - t0);
+    }
     times.sort_by(f64::total_cmp);
     times[runs / 2]
 }
 
 /// Forward alone (the sum read back) and forward + backward of `f` on `x`, in ms.
-fn step_ms(x: &Tensor<4>, f: impl Fn(Tensor<4>) -> Tensor<2>) -> (f64, f64) {
+async fn step_ms(x: &Tensor<4>, f: impl Fn(Tensor<4>) -> Tensor<2>) -> (f64, f64) {
     let forward = median_ms(3, || {
         let _: f32 = f(x.clone()).sum().into_scalar();
-    });
+    })
+    .await;
     let both = median_ms(3, || {
         let grads = f(x.clone()).sum().backward();
         std::hint::black_box(grads);
-    });
+    })
+    .await;
     (forward, both)
 }
 
 /// The layer as our node and as burn's conv under autodiff: forward + backward on input that needs a gradient.
-fn race(
-    conv: &Conv2d,
+async fn race(
     x: &Tensor<4>,
     ours: impl Fn(Tensor<4>) -> Tensor<4>,
     burns: impl Fn(Tensor<4>) -> Tensor<4>,
 ) -> (f64, f64) {
-    let _ = conv;
-    let time = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
-        median_ms(3, || {
-            let x = x.clone().require_grad();
-            let grads = f(x.clone()).sum().backward();
-            std::hint::black_box(x.grad(&grads));
-        })
+    let run = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
+        let x = x.clone().require_grad();
+        let grads = f(x.clone()).sum().backward();
+        std::hint::black_box(x.grad(&grads));
     };
-    (time(&burns), time(&ours))
+    (median_ms(3, || run(&burns)).await, median_ms(3, || run(&ours)).await)
 }
 
 #[wasm_bindgen_test]
@@ -105,7 +110,7 @@ async fn bench_lora_step() {
                 .map(|b| Tensor::random(b.dims(), Distribution::Normal(0.0, 0.01), &b.device()).require_grad());
         }
     }
-    let (f, b) = step_ms(&cut, |x| tail.forward(x));
+    let (f, b) = step_ms(&cut, |x| tail.forward(x)).await;
     print(format!("| with adapters (a training step's tail) | {f:.0} | {b:.0} |"));
     let frozen = Tail::new(&model, mode, &mut Rng::new(0)).train();
     let frozen = Tail {
@@ -121,7 +126,7 @@ async fn bench_lora_step() {
         head_lora: None,
         ..frozen
     };
-    let (f, b) = step_ms(&cut.clone().require_grad(), |x| frozen.forward(x));
+    let (f, b) = step_ms(&cut.clone().require_grad(), |x| frozen.forward(x)).await;
     print(format!(
         "| frozen layers alone (input gradient only) | {f:.0} | {b:.0} |"
     ));
@@ -146,7 +151,7 @@ async fn bench_lora_step() {
                     spec.hidden(),
                     spec.size_in
                 ),
-                race(expand, &h, |x| conv1x1(expand, x, true), |x| relu6(expand.forward(x))),
+                race(&h, |x| conv1x1(expand, x, true), |x| relu6(expand.forward(x))).await,
             ));
             h = conv1x1(expand, h, true);
         }
@@ -160,22 +165,12 @@ async fn bench_lora_step() {
                 spec.hidden(),
                 spec.size_in
             ),
-            race(
-                &block.dw,
-                &h,
-                |x| depthwise_relu6(&block.dw, x),
-                |x| relu6(block.dw.forward(x)),
-            ),
+            race(&h, |x| depthwise_relu6(&block.dw, x), |x| relu6(block.dw.forward(x))).await,
         ));
         h = depthwise_relu6(&block.dw, h);
         rows.push((
             format!("block {} project 1×1 {}→{}", CUT + i, spec.hidden(), spec.cout),
-            race(
-                &block.project,
-                &h,
-                |x| conv1x1(&block.project, x, false),
-                |x| block.project.forward(x),
-            ),
+            race(&h, |x| conv1x1(&block.project, x, false), |x| block.project.forward(x)).await,
         ));
         for (name, (burns, ours)) in rows {
             totals = (totals.0 + burns, totals.1 + ours);

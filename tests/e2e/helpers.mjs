@@ -121,6 +121,18 @@ export async function waitForProgress(page, what, { done, progress, arg, stallMs
   }
 }
 
+/** Sets the fine-tuning form to LoRA for `epochs` epochs with early stopping off (the options opened for it). */
+export async function chooseLora(page, epochs) {
+  const set = async (selector, value) => {
+    await page.locator(selector).fill(value);
+    await page.locator(selector).dispatchEvent('change');
+  };
+  await page.getByTestId('finetune-mode').selectOption('lora');
+  await set('[data-testid=epochs]', String(epochs));
+  await page.locator('details.options').evaluate((d) => { d.open = true; });
+  await set('#opt-patience', '0');
+}
+
 /** Waits for the model to be ready, following the download and build status. */
 export async function waitForModel(page, hasText = 'ready') {
   await waitForProgress(page, `the model status to say “${hasText}”`, {
