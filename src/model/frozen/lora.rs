@@ -152,12 +152,7 @@ impl Backward<Flex, 3> for Node {
             }
         }
         if let Some(node) = node_x {
-            // The mask is applied: the unclamped conv's input gradient.
-            let unclamped = Pointwise {
-                clamp: false,
-                ..merged.clone()
-            };
-            grads.register::<Flex>(node.id, unclamped.input_grad(&y, g));
+            grads.register::<Flex>(node.id, merged.transposed_product(&g));
         }
     }
 }

@@ -21,6 +21,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_flex::{Flex, FlexTensor};
 
+use super::depthwise::channels_last::transpose;
 use super::depthwise::f32_values;
 use super::pointwise::image;
 
@@ -162,21 +163,25 @@ impl FrozenLayer for Pointwise {
     }
 
     fn input_grad(&self, y: &FlexTensor, grad: FlexTensor) -> FlexTensor {
-        let mut grad = grad;
-        if self.clamp {
-            let mut values = grad.storage::<f32>().to_vec();
-            relu6_mask(&mut values, y.storage());
-            grad = FlexTensor::from_data(TensorData::new(values, grad.layout().shape().to_vec()));
+        if !self.clamp {
+            return self.transposed_product(&grad);
         }
+        let mut values = grad.storage::<f32>().to_vec();
+        relu6_mask(&mut values, y.storage());
+        self.transposed_product(&FlexTensor::from_data(TensorData::new(
+            values,
+            grad.layout().shape().to_vec(),
+        )))
+    }
+}
+
+impl Pointwise {
+    /// `Wᵀ·g` per image: the input gradient for an output gradient `g` already masked by the ReLU6.
+    fn transposed_product(&self, g: &FlexTensor) -> FlexTensor {
         let (c_out, c_in) = (self.bias.len(), self.c_in());
-        let w: &[f32] = self.weight.storage();
         let mut transposed = vec![0f32; c_in * c_out];
-        for (co, row) in w.chunks_exact(c_in).enumerate() {
-            for (ci, &v) in row.iter().enumerate() {
-                transposed[ci * c_out + co] = v;
-            }
-        }
-        per_image(&grad, &transposed, &vec![0f32; c_in], false)
+        transpose(self.weight.storage(), c_out, c_in, &mut transposed);
+        per_image(g, &transposed, &vec![0f32; c_in], false)
     }
 }
 
