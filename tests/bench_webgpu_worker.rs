@@ -1,0 +1,13 @@
+//! Benchmark (not a test): the backbone on WebGPU in a dedicated worker, where the app computes; see
+//! tests/common/webgpu_bench.rs.
+#![cfg(target_arch = "wasm32")]
+
+#[path = "common/webgpu_bench.rs"]
+mod webgpu_bench;
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_dedicated_worker);
+
+#[wasm_bindgen_test::wasm_bindgen_test]
+async fn bench_webgpu() {
+    webgpu_bench::run("a dedicated worker").await;
+}
