@@ -253,7 +253,12 @@ async fn bench_cpu_candidates() {
     print("|---|---:|---:|---:|---:|---:|".into());
     bench_backend(&format!("burn flex ({simd})"), Device::flex(), &[(1, 3), (16, 1)]).await;
     #[allow(deprecated)]
-    bench_backend(&format!("burn ndarray, deprecated ({simd})"), Device::ndarray(), &[(1, 3), (16, 1)]).await;
+    bench_backend(
+        &format!("burn ndarray, deprecated ({simd})"),
+        Device::ndarray(),
+        &[(1, 3), (16, 1)],
+    )
+    .await;
 }
 
 /// The CPU path alone, with where its time goes (`bench/cpu.sh`, beside ONNX Runtime Web's wasm backend).
@@ -263,7 +268,12 @@ async fn bench_cpu() {
     ajuste::wasm_init::init_once();
     print_header(EMBED_HEADER);
     // The app embeds 8 images per thread at once: the bare figure at 8 is the yardstick for its flow.
-    bench_backend("burn flex (CPU, wasm simd128, 1 thread)", Device::flex(), &[(1, 5), (8, 3), (16, 2)]).await;
+    bench_backend(
+        "burn flex (CPU, wasm simd128, 1 thread)",
+        Device::flex(),
+        &[(1, 5), (8, 3), (16, 2)],
+    )
+    .await;
     print(String::new());
     print_header(PROFILE_HEADER);
     profile_stages("burn flex (CPU)", &Device::flex()).await;

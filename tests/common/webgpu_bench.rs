@@ -5,7 +5,8 @@
 //! fine-tuning step (`?steps=` timed steps per recipe). Shared by
 //! tests/bench_webgpu.rs (the page's main thread) and tests/bench_webgpu_worker.rs (a dedicated worker, where the
 //! app computes). Meant for a hardware adapter (bench/device/browser_gpu.sh); on SwiftShader keep the batches
-//! small: `?batches=1,2&iters=2` on the page's address picks them.
+//! small: `?batches=1,2&iters=2&steps=0` on the page's address picks them (main thread only: a worker's
+//! `location` is its script's, so the worker variant runs the defaults).
 
 use ajuste::finetune::{DeepTrainer, FinetuneMode, FinetuneOptions, Phase, TrainData};
 use ajuste::model::embed::input_tensor;
@@ -51,7 +52,9 @@ fn get(v: &JsValue, key: &str) -> JsValue {
 async fn adapter_info() -> String {
     let gpu = get(&global("navigator"), "gpu");
     let request = get(&gpu, "requestAdapter").dyn_into::<js_sys::Function>().unwrap();
-    let adapter = JsFuture::from(js_sys::Promise::from(request.call0(&gpu).unwrap())).await.unwrap();
+    let adapter = JsFuture::from(js_sys::Promise::from(request.call0(&gpu).unwrap()))
+        .await
+        .unwrap();
     let info = get(&adapter, "info");
     let text = |k: &str| get(&info, k).as_string().unwrap_or_default();
     format!(
@@ -115,7 +118,11 @@ pub async fn run(place: &str) {
         let rows = [
             ("u8 pixels from the host", host, host_cold),
             ("input already on the GPU", dev, dev_cold),
-            ("on the GPU, 10 batches queued (ms per batch)", queued / 10.0, queued_cold / 10.0),
+            (
+                "on the GPU, 10 batches queued (ms per batch)",
+                queued / 10.0,
+                queued_cold / 10.0,
+            ),
         ];
         for (name, ms, cold) in rows {
             print(format!(
@@ -171,10 +178,17 @@ async fn bench_training(model: &EfficientNetLite0, steps: usize) {
     print(String::new());
     print("| fine-tuning (batch 32) | images/s, prefix every step | images/s, cached cut |".into());
     print("|---|---:|---:|".into());
-    let lora = FinetuneMode::Lora { blocks: 8, rank: 16, alpha: 16.0 };
+    let lora = FinetuneMode::Lora {
+        blocks: 8,
+        rank: 16,
+        alpha: 16.0,
+    };
     let recipes = [
         ("LoRA r16, last 8 blocks + head conv", lora),
-        ("last 4 blocks + head conv unfrozen", FinetuneMode::LastBlocks { blocks: 4 }),
+        (
+            "last 4 blocks + head conv unfrozen",
+            FinetuneMode::LastBlocks { blocks: 4 },
+        ),
     ];
     for (name, mode) in recipes {
         let every = train_rate(model, mode, false, steps).await;
@@ -187,7 +201,11 @@ async fn bench_training(model: &EfficientNetLite0, steps: usize) {
 /// (`?profile=` batches), and a one-number round trip (an add on one value, read back): the floor under each row.
 async fn bench_stages(model: &EfficientNetLite0, device: &Device, batches: Vec<usize>) {
     async fn sync(x: &Tensor<4>) {
-        x.clone().slice([0..1, 0..1, 0..1, 0..1]).into_data_async().await.expect("read back");
+        x.clone()
+            .slice([0..1, 0..1, 0..1, 0..1])
+            .into_data_async()
+            .await
+            .expect("read back");
     }
     for batch in batches {
         let pixels = vec![100u8; 224 * 224 * 3];
