@@ -211,8 +211,9 @@ async fn bench_stages(model: &EfficientNetLite0, device: &Device, batches: Vec<u
         let pixels = vec![100u8; 224 * 224 * 3];
         let images: Vec<&[u8]> = (0..batch).map(|_| pixels.as_slice()).collect();
         let mut rows: Vec<(String, f64)> = Vec::new();
-        for run in 0..3 {
-            rows.clear(); // the first runs compile
+        // Three runs, the last one kept: the first compile the kernels.
+        for _ in 0..3 {
+            rows.clear();
             let one = Tensor::<1>::ones([1], device);
             let t0 = now();
             (one + 1.0).into_data_async().await.expect("read back");
@@ -232,7 +233,6 @@ async fn bench_stages(model: &EfficientNetLite0, device: &Device, batches: Vec<u
             let t0 = now();
             model.pool(x).into_data_async().await.expect("read back");
             rows.push(("head + pool".into(), now() - t0));
-            let _ = run;
         }
         let cells: Vec<String> = rows.iter().map(|(s, ms)| format!("{s} {ms:.1}")).collect();
         print(format!("| {batch} | {} |", cells.join(", ")));
