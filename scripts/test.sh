@@ -41,7 +41,8 @@ for suite in "${SUITES[@]}"; do
       && cargo clippy --release --no-default-features --lib -- -D warnings \
       && cargo clippy --release --target wasm32-unknown-unknown --lib --bins -- -D warnings \
       && cargo clippy --release --target wasm32-unknown-unknown --no-default-features --bin ajuste -- -D warnings \
-      && cargo clippy --release --target wasm32-unknown-unknown --test browser --test bench_browser -- -D warnings; } >"$log" 2>&1 || ok=1
+      && cargo clippy --release --target wasm32-unknown-unknown --test browser --test bench_browser \
+      --test bench_webgpu --test bench_webgpu_worker -- -D warnings; } >"$log" 2>&1 || ok=1
     [ $ok = 0 ] || tail -40 "$log" >&2
     record lint $ok $((1 - ok)) 0 "fmt + clippy (native, wasm) with -D warnings"
     ;;

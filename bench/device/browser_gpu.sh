@@ -46,16 +46,16 @@ pack() {
 pack_rest() {
   source scripts/env.sh
   local work=/tmp/chr-pack
-  # Our benchmarks' wasm (the weights are inside; main thread and worker), again with burn's kernel fusion for the
-  # worker (the app ships without it), and the runner that serves them. Cargo names each file it built.
+  # Our benchmarks' wasm (the weights are inside; `test:features:name`, for variants built with a feature): the main
+  # thread's and a worker's; and the runner that serves them. Cargo names each file it built.
   rm -rf "$work/ours" && mkdir -p "$work/ours" && cp "$(command -v wasm-bindgen-test-runner)" "$work/ours/"
-  local built
-  built=$(cargo test --release --target wasm32-unknown-unknown --test bench_webgpu --test bench_webgpu_worker \
-    --no-run 2>&1 | sed -n 's/.*Executable.*(\(.*\.wasm\))/\1/p')
-  for wasm in $built; do cp "$wasm" "$work/ours/$(basename "$wasm" | sed 's/-[0-9a-f]*\.wasm$//').wasm"; done
-  built=$(cargo test --release --target wasm32-unknown-unknown --test bench_webgpu_worker --features burn/fusion \
-    --no-run 2>&1 | sed -n 's/.*Executable.*(\(.*\.wasm\))/\1/p')
-  cp "$built" "$work/ours/bench_webgpu_worker_fusion.wasm"
+  local spec test features name built
+  for spec in bench_webgpu::bench_webgpu bench_webgpu_worker::bench_webgpu_worker; do
+    IFS=: read -r test features name <<<"$spec"
+    built=$(cargo test --release --target wasm32-unknown-unknown --test "$test" ${features:+--features "$features"} \
+      --no-run 2>&1 | sed -n 's/.*Executable.*(\(.*\.wasm\))/\1/p')
+    cp "$built" "$work/ours/$name.wasm"
+  done
   ls -l "$work/ours"
   local dist=onnxruntime-web/dist
   mkdir -p "$work/ort/$dist" && cp "$PEERS_NM/$dist"/{ort.min.mjs,ort-wasm-simd-threaded.jsep.mjs,ort-wasm-simd-threaded.jsep.wasm} "$work/ort/$dist/"
@@ -92,6 +92,15 @@ run() {
       wasms+=("$(ls -t "${CARGO_TARGET_DIR:-target}"/wasm32-unknown-unknown/release/deps/$t-*.wasm | head -1)")
     done
   fi
+  # ONLY="<name> ...": some of our benchmarks (bench_webgpu, bench_webgpu_worker); NO_ORT=1:
+  # ours alone.
+  if [ -n "${ONLY:-}" ]; then
+    local keep=() w o
+    for w in "${wasms[@]}"; do
+      for o in $ONLY; do case "$(basename "$w")" in "$o".wasm | "$o"-*.wasm) keep+=("$w") ;; esac; done
+    done
+    wasms=("${keep[@]}")
+  fi
   flags+=(--headless --no-sandbox --no-first-run --disable-background-networking --disable-component-update
     --disable-sync --disable-quic --disable-dev-shm-usage --enable-unsafe-webgpu)
   local cdp=(python3 bench/device/cdp.py --chromium "$CHROMIUM")
@@ -117,6 +126,7 @@ run() {
     wait $runner_pid 2>/dev/null || true
     echo | tee -a "$out/browser_gpu.md"
   done
+  [ -n "${NO_ORT:-}" ] && return 0
   { echo; echo "## ONNX Runtime Web 1.30, WebGPU (JSEP), bench/peers/ort.html, ms per run → images/s"; echo; } | tee -a "$out/browser_gpu.md"
   [ -f bench/peers/effl0_embed.onnx ] || python3 bench/peers/make_onnx.py --out bench/peers/effl0_embed.onnx >/dev/null
   python3 bench/peers/serve.py --port 8770 --node-modules "$ort" --quiet &

@@ -53,7 +53,7 @@ impl Lora {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [rank, c_in] = self.a.dims();
         let c_out = self.b.dims()[0];
-        if on_gpu(&x) {
+        if gpu_products(&x) {
             return matmul_1x1(self.b.val(), matmul_1x1(self.a.val(), x)).mul_scalar(self.scale);
         }
         let options = || ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
@@ -81,20 +81,32 @@ impl Lora {
     }
 }
 
-/// Off the CPU, 1×1 convs run as matrix products. Without autotune, burn's GPU backends run `conv2d` as a
-/// direct convolution: on an H200 the 1×1 convs took 94 % of the backbone's GPU time that way, and its matmul
-/// kernel does the same work much faster. The flex CPU backend's own 1×1 conv is faster than a broadcast matmul
-/// there (about 15 % at batch 1), so it keeps `conv2d`.
+/// Whether `x` lives on a GPU (anything but the flex CPU backend).
 fn on_gpu(x: &Tensor<4>) -> bool {
     x.device().without_autodiff() != Device::flex()
 }
 
-/// Whether `x` runs the blocks channels-last (`[n, h, w, c]` in memory), each 1×1 conv as one product of pixel
-/// rows `[n·h·w, c_in] · [c_in, c_out]`: inference on a GPU. burn's direct conv (the depthwise convs) computes
-/// channels-last and copies NCHW input into that layout first; kept channels-last between layers, nothing is
-/// copied, and the embedding at batch 64 ran 1.4× faster on an H200. Training (autodiff) keeps NCHW with a
-/// product per image (`matmul_1x1`): burn's untuned matmul ran the backward of the row products 2–5× slower
-/// than their forward, and the LoRA step at half the speed.
+/// How a GPU runs 1×1 convs, chosen by where it runs because that decides which kernels burn has there.
+/// Natively (Vulkan) they run as matrix products: burn's matmul uses the tensor cores, and on an H200 its direct
+/// conv (what `conv2d` runs without autotune) took 94 % of the backbone's GPU time. In a browser, WebGPU offers no
+/// cooperative-matrix units, so the matmul falls back to a per-thread tiled kernel that, for our shapes (`n·h·w`
+/// rows, up to 1,152 channels), launches a handful of workgroups that each walk the whole product: on an H200 in
+/// Chromium a block cost ~3 ms + 9 µs per channel whatever the batch, and the direct conv runs the embedding 35×
+/// faster at batch 1, 7× at batch 64, and the fine-tuning step 3.4–4.2× (bench/results/2026-12-02-h200-browser.md).
+/// The flex CPU backend has its own 1×1 kernel (`pointwise::conv1x1`).
+const GPU_PRODUCTS: bool = !cfg!(target_arch = "wasm32");
+
+fn gpu_products(x: &Tensor<4>) -> bool {
+    GPU_PRODUCTS && on_gpu(x)
+}
+
+/// Whether `x` runs the blocks channels-last (`[n, h, w, c]` in memory): inference on a GPU, each 1×1 conv as one
+/// product of pixel rows `[n·h·w, c_in] · [c_in, c_out]` natively, or burn's direct conv in a browser
+/// (`GPU_PRODUCTS`). burn's direct conv (the depthwise convs) computes channels-last and copies NCHW input into
+/// that layout first; kept channels-last between layers, nothing is copied, and the embedding at batch 64 ran
+/// 1.4× faster on an H200. Training (autodiff) keeps NCHW, natively with a product per image (`matmul_1x1`):
+/// burn's untuned matmul ran the backward of the row products 2–5× slower than their forward, and the LoRA step
+/// at half the speed.
 pub fn channels_last(x: &Tensor<4>) -> bool {
     on_gpu(x) && !x.device().is_autodiff()
 }
@@ -119,11 +131,28 @@ pub fn conv_rows(base: &Conv2d, lora: Option<&Lora>, x: Tensor<4>) -> Tensor<4> 
     if let Some(lora) = lora {
         weight = weight + lora.b.val().matmul(lora.a.val()).mul_scalar(lora.scale);
     }
+    let bias = base.bias.as_ref().map(|b| b.val());
+    if !GPU_PRODUCTS {
+        return conv_rows_direct(weight, bias, x);
+    }
     let mut out = x.reshape([n * h * w, c_in]).matmul(weight.transpose());
-    if let Some(bias) = &base.bias {
-        out = out + bias.val().reshape([1, c_out]);
+    if let Some(bias) = bias {
+        out = out + bias.reshape([1, c_out]);
     }
     out.reshape([n, h, w, c_out])
+}
+
+/// [`conv_rows`] by burn's direct conv: input and weight as NCHW views of channels-last memory (the layout that
+/// kernel computes in), so nothing is copied.
+fn conv_rows_direct(weight: Tensor<2>, bias: Option<Tensor<1>>, x: Tensor<4>) -> Tensor<4> {
+    let [c_out, c_in] = weight.dims();
+    let weight = weight.reshape([c_out, 1, 1, c_in]).permute([0, 3, 1, 2]);
+    to_nhwc(conv2d(
+        to_nchw(x),
+        weight,
+        bias,
+        ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+    ))
 }
 
 /// A 1×1 conv with its optional adapter on `x` `[n, c_in, h, w]`: `base(x) + scale · B(A(x))`, or exactly
@@ -161,11 +190,15 @@ fn matmul_1x1(weight: Tensor<2>, x: Tensor<4>) -> Tensor<4> {
     out.reshape([n, c_out, h, w])
 }
 
-/// A 1×1 conv (stride 1, no padding, one group) on `x` `[n, c_in, h, w]`, then ReLU6 when `clamp`: as a
-/// matrix product off the CPU, by `pointwise::conv1x1` on it.
+/// A 1×1 conv (stride 1, no padding, one group) on `x` `[n, c_in, h, w]`, then ReLU6 when `clamp`: by
+/// `pointwise::conv1x1` on the CPU, on a GPU as matrix products or burn's conv (`GPU_PRODUCTS`).
 fn pointwise(conv: &Conv2d, x: Tensor<4>, clamp: bool) -> Tensor<4> {
     if !on_gpu(&x) {
         return conv1x1(conv, x, clamp);
+    }
+    if !GPU_PRODUCTS {
+        let out = conv.forward(x);
+        return if clamp { relu6(out) } else { out };
     }
     let [c_out, c_in, _, _] = conv.weight.dims();
     let out = matmul_1x1(conv.weight.val().reshape([c_out, c_in]), x);
@@ -198,6 +231,15 @@ mod tests {
             conv.forward(x.clone()),
         );
         assert!(gap < 1e-5, "1×1 conv as matmul differs by {gap}");
+        // The browser's form (`GPU_PRODUCTS` false): burn's direct conv on channels-last views.
+        let [c_out, c_in, _, _] = conv.weight.dims();
+        let bias = conv.bias.as_ref().map(|b| b.val());
+        let direct = conv_rows_direct(conv.weight.val().reshape([c_out, c_in]), bias, to_nhwc(x.clone()));
+        let gap = max_gap(to_nchw(direct), conv.forward(x.clone()));
+        assert!(
+            gap < 1e-5,
+            "1×1 conv by the direct kernel on channels-last views differs by {gap}"
+        );
 
         let mut lora = Lora::new(24, 40, 4, 8.0, &mut Rng::new(3), &device);
         lora.b = Param::from_tensor(Tensor::random([40, 4], Distribution::Normal(0.0, 1.0), &device));

@@ -16,6 +16,9 @@ use burn::tensor::{Device, Tensor};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+#[path = "webgpu_ops.rs"]
+mod ops;
+
 static WEIGHTS: &[u8] = include_bytes!("../../public/models/efficientnet_lite0.safetensors");
 
 fn global(key: &str) -> JsValue {
@@ -135,6 +138,13 @@ pub async fn run(place: &str) {
     print("| batch | ms per stage, each read back before the next |".into());
     print("|---:|---|".into());
     bench_stages(&model, &device, query_list("profile", &[1, 16])).await;
+    ops::bench_ops(
+        &model,
+        &device,
+        &query_list("ops", &[]),
+        &query_list("opbatch", &[1, 16]),
+    )
+    .await;
     bench_training(&model, query_list("steps", &[20])[0]).await;
 }
 
