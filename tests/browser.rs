@@ -85,3 +85,41 @@ async fn webgpu_lora_steps_match_native() {
     ajuste::wasm_init::init_once();
     check_lora_steps(webgpu().await, "webgpu").await;
 }
+
+/// Our tiled 1×1 kernel (`tiled_1x1`, the 1×1 convs of inference on WebGPU) against burn's conv on shapes that
+/// fill no tile exactly (rows, input and output channels not multiples of 64 or 16), with and without ReLU6.
+#[wasm_bindgen_test]
+async fn webgpu_tiled_1x1_matches_burn() {
+    use ajuste::model::tiled_1x1::conv1x1;
+    use burn::tensor::activation::relu6;
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::{Distribution, Tensor};
+    ajuste::wasm_init::init_once();
+    let device = webgpu().await;
+    let (n, h, w, c_in, c_out) = (2, 9, 7, 40, 72);
+    let x = Tensor::<4>::random([n, h, w, c_in], Distribution::Normal(0.0, 2.0), &device);
+    let weight = Tensor::<2>::random([c_out, c_in], Distribution::Normal(0.0, 0.5), &device);
+    let bias = Tensor::<1>::random([c_out], Distribution::Normal(0.0, 1.0), &device);
+    let reference = conv2d(
+        x.clone().permute([0, 3, 1, 2]),
+        weight.clone().reshape([c_out, c_in, 1, 1]),
+        Some(bias.clone()),
+        ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+    )
+    .permute([0, 2, 3, 1]);
+    for clamp in [false, true] {
+        let ours = conv1x1(&x, &weight, &bias, clamp).expect("f32 operands on WebGPU");
+        let expected = if clamp {
+            relu6(reference.clone())
+        } else {
+            reference.clone()
+        };
+        let gap = (ours - expected).abs().max().into_data_async().await.unwrap();
+        let gap: f32 = gap.try_to_vec::<f32>().unwrap()[0];
+        assert!(
+            gap < 1e-4,
+            "tiled 1×1 (ReLU6 {clamp}) differs from burn's conv by {gap}"
+        );
+    }
+}

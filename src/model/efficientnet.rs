@@ -7,13 +7,15 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::{relu, relu6};
+use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::EMBEDDING_DIM;
 pub use super::blocks::{BLOCKS, BlockSpec};
 use super::depthwise::{conv_relu6, depthwise_relu6, depthwise_relu6_nhwc};
-use super::lora::{Lora, channels_last, conv_rows, conv_with_lora, conv_with_lora_relu6, to_nchw, to_nhwc};
+use super::lora::{
+    Lora, channels_last, conv_rows, conv_rows_relu6, conv_with_lora, conv_with_lora_relu6, to_nchw, to_nhwc,
+};
 
 /// TensorFlow "SAME" padding (`blocks::same_padding`) as burn's padding config.
 pub fn tf_same_padding(size_in: usize, kernel: usize, stride: usize) -> PaddingConfig2d {
@@ -80,7 +82,7 @@ impl MbConv {
     /// The same on channels-last `x` `[n, h, w, c]` (the GPU path, `lora::channels_last`).
     pub fn forward_nhwc(&self, x: Tensor<4>) -> Tensor<4> {
         let h = match &self.expand {
-            Some(conv) => relu6(conv_rows(conv, self.expand_lora.as_ref(), x.clone())),
+            Some(conv) => conv_rows_relu6(conv, self.expand_lora.as_ref(), x.clone()),
             None => x.clone(),
         };
         let h = depthwise_relu6_nhwc(&self.dw, h);
@@ -194,7 +196,7 @@ impl EfficientNetLite0 {
 /// Head conv (with its optional adapter) + ReLU6 + global average pool, shared with the fine-tuning tail.
 pub fn head_pool(head: &Conv2d, lora: Option<&Lora>, x: Tensor<4>) -> Tensor<2> {
     if channels_last(&x) {
-        let h = relu6(conv_rows(head, lora, to_nhwc(x)));
+        let h = conv_rows_relu6(head, lora, to_nhwc(x));
         let [n, hh, ww, c] = h.dims();
         return h.reshape([n, hh * ww, c]).mean_dim(1).reshape([n, c]);
     }

@@ -124,6 +124,15 @@ pub fn to_nchw(x: Tensor<4>) -> Tensor<4> {
 /// A 1×1 conv (stride 1, no padding, one group) with its optional adapter on channels-last `x` `[n, h, w, c_in]`:
 /// `base(x) + scale · B(A(x))` as `[n, h, w, c_out]`.
 pub fn conv_rows(base: &Conv2d, lora: Option<&Lora>, x: Tensor<4>) -> Tensor<4> {
+    rows(base, lora, x, false)
+}
+
+/// [`conv_rows`] followed by ReLU6, in the same kernel where ours runs (`tiled_1x1`, in a browser).
+pub fn conv_rows_relu6(base: &Conv2d, lora: Option<&Lora>, x: Tensor<4>) -> Tensor<4> {
+    rows(base, lora, x, true)
+}
+
+fn rows(base: &Conv2d, lora: Option<&Lora>, x: Tensor<4>, clamp: bool) -> Tensor<4> {
     let [n, h, w, c_in] = x.dims();
     let c_out = base.weight.dims()[0];
     let mut weight = base.weight.val().reshape([c_out, c_in]);
@@ -132,14 +141,22 @@ pub fn conv_rows(base: &Conv2d, lora: Option<&Lora>, x: Tensor<4>) -> Tensor<4> 
         weight = weight + lora.b.val().matmul(lora.a.val()).mul_scalar(lora.scale);
     }
     let bias = base.bias.as_ref().map(|b| b.val());
-    if !GPU_PRODUCTS {
-        return conv_rows_direct(weight, bias, x);
+    #[cfg(target_arch = "wasm32")]
+    if let Some(b) = &bias
+        && let Some(y) = super::tiled_1x1::conv1x1(&x, &weight, b, clamp)
+    {
+        return y;
     }
-    let mut out = x.reshape([n * h * w, c_in]).matmul(weight.transpose());
-    if let Some(bias) = bias {
-        out = out + bias.reshape([1, c_out]);
-    }
-    out.reshape([n, h, w, c_out])
+    let out = if GPU_PRODUCTS {
+        let mut out = x.reshape([n * h * w, c_in]).matmul(weight.transpose());
+        if let Some(bias) = bias {
+            out = out + bias.reshape([1, c_out]);
+        }
+        out.reshape([n, h, w, c_out])
+    } else {
+        conv_rows_direct(weight, bias, x)
+    };
+    if clamp { relu6(out) } else { out }
 }
 
 /// [`conv_rows`] by burn's direct conv: input and weight as NCHW views of channels-last memory (the layout that
@@ -169,7 +186,7 @@ pub fn conv_with_lora_relu6(base: &Conv2d, lora: Option<&Lora>, x: Tensor<4>) ->
 fn conv_lora(base: &Conv2d, lora: Option<&Lora>, x: Tensor<4>, clamp: bool) -> Tensor<4> {
     let act = |y: Tensor<4>| if clamp { relu6(y) } else { y };
     if channels_last(&x) {
-        return to_nchw(act(conv_rows(base, lora, to_nhwc(x))));
+        return to_nchw(rows(base, lora, to_nhwc(x), clamp));
     }
     match lora {
         // Inference on the CPU: the adapter folded into the weight, one conv (as `conv_rows` does on a GPU).

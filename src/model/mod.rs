@@ -17,6 +17,8 @@ pub mod lora;
 #[cfg(feature = "ml")]
 pub mod pointwise;
 pub mod tensor_file;
+#[cfg(all(feature = "ml", target_arch = "wasm32"))]
+pub mod tiled_1x1;
 #[cfg(feature = "ml")]
 pub mod weights;
 
