@@ -14,7 +14,7 @@ use super::EMBEDDING_DIM;
 pub use super::blocks::{BLOCKS, BlockSpec};
 use super::depthwise::{conv_relu6, depthwise_relu6, depthwise_relu6_nhwc};
 use super::lora::{
-    Lora, channels_last, conv_rows, conv_rows_relu6, conv_with_lora, conv_with_lora_relu6, to_nchw, to_nhwc,
+    Lora, channels_last, conv_rows, conv_rows_relu6, conv_with_lora, conv_with_lora_relu6, dense, to_nchw, to_nhwc,
 };
 
 /// TensorFlow "SAME" padding (`blocks::same_padding`) as burn's padding config.
@@ -119,8 +119,8 @@ impl Classifier {
 
     pub fn forward(&self, embedding: Tensor<2>) -> Tensor<2> {
         match &self.hidden {
-            Some(hidden) => self.out.forward(relu(hidden.forward(embedding))),
-            None => self.out.forward(embedding),
+            Some(hidden) => dense(&self.out, relu(dense(hidden, embedding))),
+            None => dense(&self.out, embedding),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! keeps its BN-folded weight and bias; merging adds `scale · B·A` to that weight.
 
 use burn::module::{Module, Param};
+use burn::nn::Linear;
 use burn::nn::conv::Conv2d;
 use burn::tensor::activation::relu6;
 use burn::tensor::module::conv2d;
@@ -98,6 +99,26 @@ const GPU_PRODUCTS: bool = !cfg!(target_arch = "wasm32");
 
 fn gpu_products(x: &Tensor<4>) -> bool {
     GPU_PRODUCTS && on_gpu(x)
+}
+
+/// `linear(x)` for `x` `[n, d_in]`; in a browser on a GPU as a 1×1 conv of `[n, d_in, 1, 1]` for the reason of
+/// `GPU_PRODUCTS` (the classifier's `[n, 1280] · [1280, k]` is one of the shapes burn's fallback matmul walks in a
+/// handful of workgroups). Differentiable either way.
+pub fn dense(linear: &Linear, x: Tensor<2>) -> Tensor<2> {
+    if GPU_PRODUCTS || x.device().without_autodiff() == Device::flex() {
+        return linear.forward(x);
+    }
+    let [n, d_in] = x.dims();
+    let d_out = linear.weight.dims()[1];
+    let weight = linear.weight.val().transpose().reshape([d_out, d_in, 1, 1]);
+    let bias = linear.bias.as_ref().map(|b| b.val());
+    let y = conv2d(
+        x.reshape([n, d_in, 1, 1]),
+        weight,
+        bias,
+        ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+    );
+    y.reshape([n, d_out])
 }
 
 /// Whether `x` runs the blocks channels-last (`[n, h, w, c]` in memory): inference on a GPU, each 1×1 conv as one
