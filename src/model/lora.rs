@@ -92,9 +92,10 @@ fn on_gpu(x: &Tensor<4>) -> bool {
 /// conv (what `conv2d` runs without autotune) took 94 % of the backbone's GPU time. In a browser, WebGPU offers no
 /// cooperative-matrix units, so the matmul falls back to a per-thread tiled kernel that, for our shapes (`n·h·w`
 /// rows, up to 1,152 channels), launches a handful of workgroups that each walk the whole product: on an H200 in
-/// Chromium a block cost ~3 ms + 9 µs per channel whatever the batch, and the direct conv runs the embedding 35×
-/// faster at batch 1, 7× at batch 64, and the fine-tuning step 3.4–4.2× (bench/results/2026-12-02-h200-browser.md).
-/// The flex CPU backend has its own 1×1 kernel (`pointwise::conv1x1`).
+/// Chromium a block cost ~3 ms + 9 µs per channel whatever the batch. There inference runs our tiled kernel
+/// (`tiled_1x1`) and training burn's direct conv, which alone ran the embedding 35× faster at batch 1, 7× at
+/// batch 64, and the fine-tuning step 3.4–4.2× (bench/results/2026-12-02-h200-browser.md). The flex CPU backend
+/// has its own 1×1 kernel (`pointwise::conv1x1`).
 const GPU_PRODUCTS: bool = !cfg!(target_arch = "wasm32");
 
 fn gpu_products(x: &Tensor<4>) -> bool {
@@ -122,7 +123,7 @@ pub fn dense(linear: &Linear, x: Tensor<2>) -> Tensor<2> {
 }
 
 /// Whether `x` runs the blocks channels-last (`[n, h, w, c]` in memory): inference on a GPU, each 1×1 conv as one
-/// product of pixel rows `[n·h·w, c_in] · [c_in, c_out]` natively, or burn's direct conv in a browser
+/// product of pixel rows `[n·h·w, c_in] · [c_in, c_out]` natively, or our tiled kernel in a browser
 /// (`GPU_PRODUCTS`). burn's direct conv (the depthwise convs) computes channels-last and copies NCHW input into
 /// that layout first; kept channels-last between layers, nothing is copied, and the embedding at batch 64 ran
 /// 1.4× faster on an H200. Training (autodiff) keeps NCHW, natively with a product per image (`matmul_1x1`):

@@ -116,6 +116,10 @@ pub fn conv1x1(x: &Tensor<4>, weight: &Tensor<2>, bias: &Tensor<1>, relu6: bool)
         return None;
     }
     let rows = n * h * w;
+    // WebGPU allows 65,535 workgroups per dimension (batches beyond ~330 images on the 112×112 planes).
+    if rows.div_ceil(TILE as usize) > 65_535 {
+        return None;
+    }
     let out = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), [n, h, w, c_out].into(), DType::F32);
     let count = CubeCount::Static(
         c_out.div_ceil(TILE as usize) as u32,

@@ -207,16 +207,18 @@ async fn bench_training(model: &EfficientNetLite0, steps: usize) {
     }
 }
 
+/// Waits for `x` by reading one of its values back.
+async fn sync(x: &Tensor<4>) {
+    x.clone()
+        .slice([0..1, 0..1, 0..1, 0..1])
+        .into_data_async()
+        .await
+        .expect("read back");
+}
+
 /// Where a forward's time goes: the stem, each block and the head, each read back before the next starts
 /// (`?profile=` batches), and a one-number round trip (an add on one value, read back): the floor under each row.
 async fn bench_stages(model: &EfficientNetLite0, device: &Device, batches: Vec<usize>) {
-    async fn sync(x: &Tensor<4>) {
-        x.clone()
-            .slice([0..1, 0..1, 0..1, 0..1])
-            .into_data_async()
-            .await
-            .expect("read back");
-    }
     for batch in batches {
         let pixels = vec![100u8; 224 * 224 * 3];
         let images: Vec<&[u8]> = (0..batch).map(|_| pixels.as_slice()).collect();

@@ -13,15 +13,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::{now, print, query_list};
-
-async fn sync(x: &Tensor<4>) {
-    x.clone()
-        .slice([0..1, 0..1, 0..1, 0..1])
-        .into_data_async()
-        .await
-        .expect("read back");
-}
+use super::{now, print, query_list, sync};
 
 /// (ms per run with `?reps=` queued, ms of one run read back).
 /// One operation under test, run again on every call.
