@@ -11,7 +11,8 @@
 #   carry [.chr/p1]              bash bench/device/browser_gpu.sh stage .chr/p1
 #   carry [.chr/p2]              bash bench/device/browser_gpu.sh stage .chr/p2
 #   carry [.gl, .chr/p3]         bash bench/device/browser_gpu.sh run [batches=1,16,64,128]
-# `run` prints markdown tables and copies them to $OUT. Locally, `run` with CHROMIUM=<binary> and NATIVE=1 uses this
+# `run` prints markdown tables and copies them to $OUT; `app` runs the app's page instead (pack_app, below).
+# Locally, `run` (or `app`) with CHROMIUM=<binary> and NATIVE=1 uses this
 # machine's Chromium on SwiftShader (a check of the harness, not a measurement; use small batches).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -66,6 +67,72 @@ pack_rest() {
 
 stage() { cp "$1"/* /tmp/; }
 
+# On the device machine: the Vulkan loader, the shell and its libraries unpacked under /tmp/b; sets CHROMIUM and
+# the flags that put Dawn and ANGLE on the GPU's Vulkan driver.
+device_chromium() {
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+  xz -dc .chr/p3/rest.tar.xz | tar -C /tmp/b -xf -
+  cat /tmp/shell.xz.a? | xz -dc | tar -C /tmp/b -xf -
+  printf '<fontconfig><dir>/tmp/b/rt/fonts</dir><cachedir>/tmp/fccache</cachedir></fontconfig>\n' > /tmp/b/fonts.conf
+  export FONTCONFIG_FILE=/tmp/b/fonts.conf LD_LIBRARY_PATH=/tmp/b/c:/tmp/b/rt/lib:/usr/local/nvidia/lib64
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json CHROMIUM=/tmp/b/c/chromium-headless-shell
+  flags=(--use-angle=vulkan --use-vulkan --disable-vulkan-surface --enable-features=Vulkan --ignore-gpu-blocklist)
+}
+
+# The app itself (a `trunk build`, without its pre-compressed copies) packed for one more staging call:
+#   bench/device/browser_gpu.sh pack_app     # here: .chr/app/dist.tar.xz
+#   carry [.chr/app]         bash bench/device/browser_gpu.sh stage .chr/app     (after the two shell calls)
+#   carry [.gl, .chr/p3]     bash bench/device/browser_gpu.sh app
+pack_app() {
+  rm -rf .chr/app && mkdir -p .chr/app
+  tar -C dist --exclude='*.br' --exclude='*.gz' -cf - . | xz -6 -T2 > .chr/app/dist.tar.xz
+  du -sh .chr/app
+}
+
+# Opens the page (WebGPU picked as a user would get it), loads the bundled sample, trains the head and prints the
+# page's own status and timings line (features: images/s of the embedding phase, decoding included).
+app() {
+  local out=${OUT:-/tmp/out}
+  trap 'kill $(jobs -p) 2>/dev/null' EXIT
+  local dist=/tmp/app
+  mkdir -p "$out" /tmp/b
+  if [ -z "${NATIVE:-}" ]; then
+    device_chromium
+    mkdir -p /tmp/app && xz -dc /tmp/dist.tar.xz | tar -C /tmp/app -xf -
+  else
+    flags=(--enable-unsafe-swiftshader) dist=$PWD/dist
+  fi
+  python3 - "$dist" <<'PY' &
+import functools, http.server, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    def end_headers(self):
+        self.send_header('Cross-Origin-Opener-Policy', 'same-origin')
+        self.send_header('Cross-Origin-Embedder-Policy', 'require-corp')
+        super().end_headers()
+    def log_message(self, *a): pass
+H.extensions_map['.wasm'] = 'application/wasm'
+http.server.ThreadingHTTPServer(('127.0.0.1', 8002), functools.partial(H, directory=sys.argv[1])).serve_forever()
+PY
+  sleep 1
+  flags+=(--headless --no-sandbox --no-first-run --disable-background-networking --disable-component-update
+    --disable-sync --disable-quic --disable-dev-shm-usage --enable-unsafe-webgpu)
+  local cdp=(python3 bench/device/cdp.py --chromium "$CHROMIUM")
+  for f in "${flags[@]}"; do cdp+=(--flag="$f"); done
+  # One step per poll: sample once the model is ready, the head-only mode once the 36 images are in, then Train.
+  local steps="(() => { const q = (id) => document.querySelector('[data-testid=' + id + ']'); const w = window;
+    const s = q('training-status')?.dataset.state; if (s === 'done' || s === 'error') return true;
+    if (!w.__a) { if ((q('model-status')?.textContent || '').includes('ready') && q('sample-button')) { q('sample-button').click(); w.__a = 1; } return false; }
+    if (!w.__b) { if (q('dataset-summary')?.dataset.images === '36') { const m = q('finetune-mode'); m.value = 'head';
+      m.dispatchEvent(new Event('input', {bubbles: true})); m.dispatchEvent(new Event('change', {bubbles: true})); w.__b = 1; } return false; }
+    if (!w.__c) { q('train-button').click(); w.__c = 1; } return false; })()"
+  local result="({runs_on: document.querySelector('header')?.innerText.replace(/\s+/g, ' ').slice(-120),
+    status: document.querySelector('[data-testid=training-status]')?.textContent,
+    timings: document.querySelector('[data-testid=timings]')?.textContent})"
+  { echo "# The app on Chromium WebGPU, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null), $(date -u '+%Y-%m-%d %H:%M UTC')"; echo;
+    "${cdp[@]}" "http://127.0.0.1:8002/" --timeout 300 --until "$steps" --result "$result" | tail -5; } | tee "$out/app_gpu.md"
+}
+
 run() {
   local batches=${1:-1,16,64,128} out=${OUT:-/tmp/out}
   trap 'kill $(jobs -p) 2>/dev/null' EXIT  # the test runner and the static server, if this ends early
@@ -75,14 +142,7 @@ run() {
   fi
   mkdir -p "$out" /tmp/b
   if [ -z "${NATIVE:-}" ]; then
-    for f in .gl/*.deb; do dpkg -x "$f" /; done
-    ldconfig
-    xz -dc .chr/p3/rest.tar.xz | tar -C /tmp/b -xf -
-    cat /tmp/shell.xz.a? | xz -dc | tar -C /tmp/b -xf -
-    printf '<fontconfig><dir>/tmp/b/rt/fonts</dir><cachedir>/tmp/fccache</cachedir></fontconfig>\n' > /tmp/b/fonts.conf
-    export FONTCONFIG_FILE=/tmp/b/fonts.conf LD_LIBRARY_PATH=/tmp/b/c:/tmp/b/rt/lib:/usr/local/nvidia/lib64
-    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json CHROMIUM=/tmp/b/c/chromium-headless-shell
-    flags=(--use-angle=vulkan --use-vulkan --disable-vulkan-surface --enable-features=Vulkan --ignore-gpu-blocklist)
+    device_chromium
     runner=/tmp/b/ours/wasm-bindgen-test-runner wasms=(/tmp/b/ours/*.wasm) ort=/tmp/b/ort
   else
     flags=(--enable-unsafe-swiftshader)
