@@ -183,7 +183,7 @@ fn rows(base: &Conv2d, lora: Option<&Lora>, x: Tensor<4>, clamp: bool) -> Tensor
 
 /// [`conv_rows`] by burn's direct conv: input and weight as NCHW views of channels-last memory (the layout that
 /// kernel computes in), so nothing is copied.
-fn conv_rows_direct(weight: Tensor<2>, bias: Option<Tensor<1>>, x: Tensor<4>) -> Tensor<4> {
+pub fn conv_rows_direct(weight: Tensor<2>, bias: Option<Tensor<1>>, x: Tensor<4>) -> Tensor<4> {
     let [c_out, c_in] = weight.dims();
     let weight = weight.reshape([c_out, 1, 1, c_in]).permute([0, 3, 1, 2]);
     to_nhwc(conv2d(

@@ -6,7 +6,7 @@
 use ajuste::model::EfficientNetLite0;
 use ajuste::model::depthwise::depthwise_relu6_nhwc;
 use ajuste::model::embed::input_tensor;
-use ajuste::model::lora::{conv_rows, conv_rows_relu6, to_nchw, to_nhwc};
+use ajuste::model::lora::{conv_rows, conv_rows_direct, conv_rows_relu6, to_nchw, to_nhwc};
 use burn::nn::conv::Conv2d;
 use burn::tensor::activation::relu6;
 use burn::tensor::module::conv2d;
@@ -39,13 +39,10 @@ fn product(x: &Tensor<4>, w: &Tensor<2>) -> Tensor<4> {
     y.reshape([1, 1, r, o])
 }
 
-/// A 1×1 conv on channels-last `x` through burn's direct conv kernel instead of a matrix product: the input and
-/// the weight as NCHW views of channels-last memory, as `depthwise_relu6_nhwc` hands them over.
+/// A 1×1 conv on channels-last `x` through burn's direct conv kernel (`conv_rows_direct`, training's form in a
+/// browser) instead of our kernel.
 fn direct_1x1(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let [o, i, _, _] = conv.weight.dims();
-    let weight = conv.weight.val().reshape([o, 1, 1, i]).permute([0, 3, 1, 2]);
-    let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
-    to_nhwc(conv2d(to_nchw(x), weight, conv.bias.as_ref().map(|b| b.val()), options))
+    conv_rows_direct(weight_2d(conv), conv.bias.as_ref().map(|b| b.val()), x)
 }
 
 /// A 1×1 conv on channels-last input, channels-last out.
