@@ -265,7 +265,7 @@ async fn head_run(
     let started = host.now_seconds();
     host.emit(TrainEvent::Progress(Progress::new(Stage::Embedding, 0, total, 0.0)));
     host.pause().await;
-    let mut done = 0;
+    let (mut done, mut backbone_seconds) = (0, 0.0);
     let chunks: Vec<_> = missing.chunks(job.batch_size.max(1)).collect();
     let mut loaded = read_back(host, chunks.first().copied().unwrap_or_default()).await;
     for (i, chunk) in chunks.iter().enumerate() {
@@ -294,8 +294,14 @@ async fn head_run(
         // The next batch is read back while this one computes: `join` polls the read first, so its requests
         // are out before the (synchronous, on the CPU) forward pass starts.
         let next = chunks.get(i + 1).copied().unwrap_or_default();
-        let (next_loaded, rows) = join(read_back(host, next), host.embed(job.model, &pixels, job.device)).await;
+        let embed = async {
+            let start = host.now_seconds();
+            let rows = host.embed(job.model, &pixels, job.device).await;
+            (rows, host.now_seconds() - start)
+        };
+        let (next_loaded, (rows, seconds)) = join(read_back(host, next), embed).await;
         loaded = next_loaded;
+        backbone_seconds += seconds;
         let rows = match rows {
             Ok(rows) => rows,
             Err(e) => return fail(host, format!("embedding failed: {e}")),
@@ -368,6 +374,7 @@ async fn head_run(
             total as f64 / embed_seconds.max(1e-9)
         },
         embed_threads: host.embed_threads(),
+        backbone_seconds,
         train_seconds: host.now_seconds() - train_started,
     };
     Some(run.finish(timings))

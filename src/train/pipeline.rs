@@ -111,6 +111,10 @@ pub struct Timings {
     /// Threads that embedded them (`Host::embed_threads`; 0 in reports from before it was kept).
     #[serde(default)]
     pub embed_threads: usize,
+    /// Of `embed_seconds`, the time inside the backbone's batches (the rest went to reading images back, storing
+    /// features and reporting progress: what the flow costs). 0 in reports from before it was kept.
+    #[serde(default)]
+    pub backbone_seconds: f64,
     pub train_seconds: f64,
 }
 
