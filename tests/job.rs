@@ -64,6 +64,12 @@ fn a_job_embeds_trains_reuses_the_cache_and_stops_within_a_step() {
     assert_eq!(trained.report.labels, ["red", "blue"]);
     assert_eq!(trained.report.num_train + trained.report.num_val, 6);
     assert_eq!(cache.len(), 6);
+    // The backbone's time is part of the feature time, and not none of it (four images through the network).
+    let t = &trained.report.timings;
+    assert!(
+        t.backbone_seconds > 0.0 && t.backbone_seconds <= t.embed_seconds,
+        "{t:?}"
+    );
 
     // Everything cached: no image is embedded again.
     let host = TestHost::never_stopping();
