@@ -308,8 +308,10 @@ fn throughput(key: &str, steps: usize, cached: bool, base: &EfficientNetLite0, d
 
 /// Where a training step's time goes, on random cut activations already on the device (batch 32, 26 classes):
 /// per step, the CPU time to record the forward, the backward and the two AdamW steps, and the wall time with a
-/// read-back after every step (as the trainer does) or only after the last one. Milliseconds.
-fn anatomy(key: &str, steps: usize, base: &EfficientNetLite0, device: &Device) -> [f64; 6] {
+/// read-back after every step (as the trainer does) or only after the last one; then the wall time with the
+/// frozen prefix run every step on random pixels already on the device and one read-back, which is how
+/// `bench/pytorch_finetune.py` times PyTorch (no upload, no read-back per step). Milliseconds.
+fn anatomy(key: &str, steps: usize, base: &EfficientNetLite0, device: &Device) -> [f64; 7] {
     use ajuste::finetune::optim::{AdamW, FlatAdamW};
     use ajuste::finetune::{Tail, classifier_from_head};
     use ajuste::rng::Rng;
@@ -332,9 +334,14 @@ fn anatomy(key: &str, steps: usize, base: &EfficientNetLite0, device: &Device) -
     let config = AdamW::new(options.weight_decay);
     let (mut opt_head, mut opt_tail) = (FlatAdamW::new(config), FlatAdamW::new(config));
     let sync = |t: Tensor<1>| pollster::block_on(t.into_data_async()).unwrap();
-    let mut step = |times: &mut [f64; 4]| {
+    let pixels = Tensor::<4>::random([32, 3, 224, 224], Distribution::Uniform(-1.0, 1.0), device);
+    let mut step = |times: &mut [f64; 4], prefix: bool| {
         let t = Instant::now();
-        let logits = classifier.forward(tail.forward(x.clone().autodiff()));
+        let cut_input = match prefix {
+            true => base.blocks(base.stem(pixels.clone()), 0, cut),
+            false => x.clone(),
+        };
+        let logits = classifier.forward(tail.forward(cut_input.autodiff()));
         let loss = CrossEntropyLossConfig::new().init(&autodiff).forward(logits, y.clone());
         let t1 = Instant::now();
         let mut grads = loss.backward();
@@ -349,24 +356,38 @@ fn anatomy(key: &str, steps: usize, base: &EfficientNetLite0, device: &Device) -
         }
         loss.inner()
     };
-    for _ in 0..3 {
-        sync(step(&mut [0.0; 4]));
+    for prefix in [false, true] {
+        for _ in 0..3 {
+            sync(step(&mut [0.0; 4], prefix));
+        }
     }
     let mut record = [0.0; 4];
     let start = Instant::now();
     for _ in 0..steps {
-        sync(step(&mut record));
+        sync(step(&mut record, false));
     }
     let each = start.elapsed().as_secs_f64() * 1e3 / steps as f64;
-    let start = Instant::now();
-    let mut last = None;
-    for _ in 0..steps {
-        last = Some(step(&mut [0.0; 4]));
-    }
-    sync(last.unwrap());
-    let once = start.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    let mut one_read_back = |prefix: bool| {
+        let start = Instant::now();
+        let mut last = None;
+        for _ in 0..steps {
+            last = Some(step(&mut [0.0; 4], prefix));
+        }
+        sync(last.unwrap());
+        start.elapsed().as_secs_f64() * 1e3 / steps as f64
+    };
+    let once = one_read_back(false);
+    let with_prefix = one_read_back(true);
     let n = steps as f64;
-    [record[0] / n, record[1] / n, record[2] / n, record[3] / n, each, once]
+    [
+        record[0] / n,
+        record[1] / n,
+        record[2] / n,
+        record[3] / n,
+        each,
+        once,
+        with_prefix,
+    ]
 }
 
 fn main() {
@@ -429,14 +450,22 @@ fn main() {
     if std::env::args().any(|a| a == "--anatomy") {
         println!(
             "\n| step anatomy ({device_name}, batch 32, cut on the device), ms/step | record forward | record backward \
-             | record AdamW | record total | wall, read-back every step | wall, one read-back |"
+             | record AdamW | record total | wall, read-back every step | wall, one read-back \
+             | wall, prefix every step on device pixels, one read-back (images/s) |"
         );
-        println!("|---|---:|---:|---:|---:|---:|---:|");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
         for key in keys.iter().filter(|k| k.starts_with("lora") || k.starts_with("last")) {
             let t = anatomy(key, steps.max(5), &base, &device);
             println!(
-                "| {key} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
-                t[0], t[1], t[2], t[3], t[4], t[5]
+                "| {key} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} ({:.0}) |",
+                t[0],
+                t[1],
+                t[2],
+                t[3],
+                t[4],
+                t[5],
+                t[6],
+                32e3 / t[6]
             );
         }
     }
