@@ -87,27 +87,43 @@ pub(crate) async fn read_loss(
     labels: Tensor<1, Int>,
     device: &Device,
 ) -> Result<(f32, usize), String> {
-    let loss = CrossEntropyLossConfig::new()
-        .init(device)
-        .forward(logits.clone(), labels.clone());
-    let correct = logits.argmax(1).squeeze_dim::<1>(1).equal(labels).int().sum();
-    let mut out = Transaction::default()
-        .register(loss)
-        .register(correct)
-        .execute_async()
-        .await
-        .map_err(|e| format!("reading the loss: {e:?}"))?
-        .into_iter();
-    let (Some(loss), Some(correct)) = (out.next(), out.next()) else {
-        return Err("the loss read-back returned fewer tensors than registered".into());
-    };
-    let loss = loss
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .map_err(|e| format!("reading the loss: {e:?}"))?;
-    let correct = correct
-        .convert::<i64>()
-        .try_to_vec::<i64>()
-        .map_err(|e| format!("reading accuracy: {e:?}"))?;
-    Ok((loss[0], correct[0] as usize))
+    PendingLoss::new(logits, labels, device).read().await
+}
+
+/// A batch's mean loss and correct count, computed on the device and not read back yet.
+pub(crate) struct PendingLoss {
+    loss: Tensor<1>,
+    correct: Tensor<1, Int>,
+}
+
+impl PendingLoss {
+    pub fn new(logits: Tensor<2>, labels: Tensor<1, Int>, device: &Device) -> Self {
+        let loss = CrossEntropyLossConfig::new()
+            .init(device)
+            .forward(logits.clone(), labels.clone());
+        let correct = logits.argmax(1).squeeze_dim::<1>(1).equal(labels).int().sum();
+        Self { loss, correct }
+    }
+
+    pub async fn read(self) -> Result<(f32, usize), String> {
+        let mut out = Transaction::default()
+            .register(self.loss)
+            .register(self.correct)
+            .execute_async()
+            .await
+            .map_err(|e| format!("reading the loss: {e:?}"))?
+            .into_iter();
+        let (Some(loss), Some(correct)) = (out.next(), out.next()) else {
+            return Err("the loss read-back returned fewer tensors than registered".into());
+        };
+        let loss = loss
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| format!("reading the loss: {e:?}"))?;
+        let correct = correct
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .map_err(|e| format!("reading accuracy: {e:?}"))?;
+        Ok((loss[0], correct[0] as usize))
+    }
 }

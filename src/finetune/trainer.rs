@@ -10,7 +10,10 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use super::cache::ActivationCache;
 use super::optim::{AdamW, FlatAdamW};
 use super::options::{FinetuneMode, FinetuneOptions};
-use super::step::{Augment, Phase, StepReport, Sums, TrainData, check_data, read_loss};
+use std::future::{Future, poll_fn};
+use std::task::Poll;
+
+use super::step::{Augment, PendingLoss, Phase, StepReport, Sums, TrainData, check_data, read_loss};
 use super::tail::{Tail, classifier_from_head};
 use crate::model::embed::input_tensor;
 use crate::model::{Classifier, EMBEDDING_DIM, EfficientNetLite0};
@@ -34,6 +37,8 @@ enum State {
         order: Vec<usize>,
         next: usize,
         sums: Sums,
+        /// The previous step's loss, read back during this step (see `step`).
+        pending: Option<(PendingLoss, usize)>,
     },
     Validating {
         /// The epoch's model in inference mode (boxed: the other states are small).
@@ -164,6 +169,7 @@ impl DeepTrainer {
             order,
             next: 0,
             sums: Sums::default(),
+            pending: None,
         }
     }
 
@@ -266,14 +272,42 @@ impl DeepTrainer {
                 };
                 (report, next)
             }
-            State::Training { order, next, mut sums } => {
+            State::Training {
+                order,
+                next,
+                mut sums,
+                pending,
+            } => {
                 let batch = &order[next..(next + bs).min(order.len())];
+                // The previous step's loss is read back while this step is recorded: its copy is queued (the
+                // read polled once) before this step's work, so a GPU runs that work while the CPU records the
+                // next, instead of waiting for every step's read-back. On the CPU the read is ready at once.
+                let mut previous = pending.map(|(loss, images)| (Box::pin(loss.read()), images));
+                let started = match &mut previous {
+                    Some((read, _)) => poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await,
+                    None => Poll::Pending,
+                };
                 let (x, ids) = self.cut_input(batch, Some(epoch));
-                let (loss, correct) = self.train_batch(x, &ids).await?;
-                sums.loss += loss as f64 * ids.len() as f64;
-                sums.correct += correct;
-                sums.seen += ids.len();
+                let this = (self.train_batch(x, &ids), ids.len());
+                let mut add = |(loss, correct): (f32, usize), images: usize| {
+                    sums.loss += loss as f64 * images as f64;
+                    sums.correct += correct;
+                    sums.seen += images;
+                };
+                if let Some((read, images)) = previous {
+                    let read = match started {
+                        Poll::Ready(read) => read,
+                        Poll::Pending => read.await,
+                    };
+                    add(read?, images);
+                }
                 let done = next + ids.len();
+                let pending = if done < order.len() {
+                    Some(this)
+                } else {
+                    add(this.0.read().await?, this.1);
+                    None
+                };
                 let report = StepReport {
                     phase: Phase::Training,
                     epoch,
@@ -287,6 +321,7 @@ impl DeepTrainer {
                         order,
                         next: done,
                         sums,
+                        pending,
                     }
                 } else if self.data.val.is_empty() {
                     let metrics = self.end_epoch(sums, sums);
@@ -349,7 +384,8 @@ impl DeepTrainer {
 
     /// Forward, backward and one AdamW step per parameter group; returns the batch's plain cross-entropy and
     /// its correct predictions.
-    async fn train_batch(&mut self, x: Tensor<4>, ids: &[usize]) -> Result<(f32, usize), String> {
+    /// One AdamW step on a batch; its loss and accuracy are left on the device.
+    fn train_batch(&mut self, x: Tensor<4>, ids: &[usize]) -> PendingLoss {
         let y = self.labels(ids, &self.autodiff);
         let logits = self.classifier.forward(self.tail.forward(x.autodiff()));
         let smoothing = (self.options.label_smoothing > 0.0).then_some(self.options.label_smoothing);
@@ -366,7 +402,7 @@ impl DeepTrainer {
         let backbone_lr = self.options.backbone_lr() as f64 * factor;
         self.classifier = self.opt_head.step(head_lr, self.classifier.clone(), g_head);
         self.tail = self.opt_backbone.step(backbone_lr, self.tail.clone(), g_backbone);
-        read_loss(logits.inner(), y.inner(), &self.device).await
+        PendingLoss::new(logits.inner(), y.inner(), &self.device)
     }
 
     fn end_epoch(&mut self, train: Sums, val: Sums) -> EpochMetrics {
