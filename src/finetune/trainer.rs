@@ -2,6 +2,9 @@
 //! learning rates for the classifier and the backbone part, cosine decay with warm-up, validation after every
 //! epoch, early stopping and the best epoch's trainable parameters kept.
 
+use std::future::{Future, poll_fn};
+use std::task::Poll;
+
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
@@ -10,9 +13,6 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use super::cache::ActivationCache;
 use super::optim::{AdamW, FlatAdamW};
 use super::options::{FinetuneMode, FinetuneOptions};
-use std::future::{Future, poll_fn};
-use std::task::Poll;
-
 use super::step::{Augment, PendingLoss, Phase, StepReport, Sums, TrainData, check_data, read_loss};
 use super::tail::{Tail, classifier_from_head};
 use crate::model::embed::input_tensor;
@@ -37,8 +37,8 @@ enum State {
         order: Vec<usize>,
         next: usize,
         sums: Sums,
-        /// The previous step's loss, read back during this step (see `step`).
-        pending: Option<(PendingLoss, usize)>,
+        /// The previous step's loss (and its images), read back during this step (see `step`).
+        pending: Option<Box<(PendingLoss, usize)>>,
     },
     Validating {
         /// The epoch's model in inference mode (boxed: the other states are small).
@@ -282,13 +282,13 @@ impl DeepTrainer {
                 // The previous step's loss is read back while this step is recorded: its copy is queued (the
                 // read polled once) before this step's work, so a GPU runs that work while the CPU records the
                 // next, instead of waiting for every step's read-back. On the CPU the read is ready at once.
-                let mut previous = pending.map(|(loss, images)| (Box::pin(loss.read()), images));
+                let mut previous = pending.map(|p| (Box::pin(p.0.read()), p.1));
                 let started = match &mut previous {
                     Some((read, _)) => poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await,
                     None => Poll::Pending,
                 };
                 let (x, ids) = self.cut_input(batch, Some(epoch));
-                let this = (self.train_batch(x, &ids), ids.len());
+                let this = Box::new((self.train_batch(x, &ids), ids.len()));
                 let mut add = |(loss, correct): (f32, usize), images: usize| {
                     sums.loss += loss as f64 * images as f64;
                     sums.correct += correct;
