@@ -1,6 +1,9 @@
 //! What the deep trainer takes and reports, and the small pieces of a step: input checks, the read-back of a
 //! batch's loss and accuracy, running sums.
 
+use std::future::{Future, poll_fn};
+use std::task::Poll;
+
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, Transaction};
 
@@ -49,6 +52,12 @@ pub(crate) struct Sums {
 }
 
 impl Sums {
+    pub fn add(&mut self, batch: BatchLoss) {
+        self.loss += batch.loss as f64 * batch.images as f64;
+        self.correct += batch.correct;
+        self.seen += batch.images;
+    }
+
     pub fn mean(&self) -> (f32, f32) {
         let n = self.seen.max(1) as f64;
         ((self.loss / n) as f32, (self.correct as f64 / n) as f32)
@@ -81,31 +90,36 @@ pub(crate) fn check_data(data: &TrainData) -> Result<(), String> {
     Ok(())
 }
 
-/// Plain (unsmoothed) mean cross-entropy and correct predictions of `logits` against `labels`, read back.
-pub(crate) async fn read_loss(
-    logits: Tensor<2>,
-    labels: Tensor<1, Int>,
-    device: &Device,
-) -> Result<(f32, usize), String> {
+/// A batch's plain (unsmoothed) mean cross-entropy and correct predictions, read back.
+pub(crate) struct BatchLoss {
+    pub loss: f32,
+    pub correct: usize,
+    pub images: usize,
+}
+
+/// [`BatchLoss`] of `logits` against `labels`, read back.
+pub(crate) async fn read_loss(logits: Tensor<2>, labels: Tensor<1, Int>, device: &Device) -> Result<BatchLoss, String> {
     PendingLoss::new(logits, labels, device).read().await
 }
 
-/// A batch's mean loss and correct count, computed on the device and not read back yet.
+/// A [`BatchLoss`] computed on the device and not read back yet.
 pub(crate) struct PendingLoss {
     loss: Tensor<1>,
     correct: Tensor<1, Int>,
+    images: usize,
 }
 
 impl PendingLoss {
     pub fn new(logits: Tensor<2>, labels: Tensor<1, Int>, device: &Device) -> Self {
+        let images = labels.dims()[0];
         let loss = CrossEntropyLossConfig::new()
             .init(device)
             .forward(logits.clone(), labels.clone());
         let correct = logits.argmax(1).squeeze_dim::<1>(1).equal(labels).int().sum();
-        Self { loss, correct }
+        Self { loss, correct, images }
     }
 
-    pub async fn read(self) -> Result<(f32, usize), String> {
+    pub async fn read(self) -> Result<BatchLoss, String> {
         let mut out = Transaction::default()
             .register(self.loss)
             .register(self.correct)
@@ -124,6 +138,30 @@ impl PendingLoss {
             .convert::<i64>()
             .try_to_vec::<i64>()
             .map_err(|e| format!("reading accuracy: {e:?}"))?;
-        Ok((loss[0], correct[0] as usize))
+        Ok(BatchLoss {
+            loss: loss[0],
+            correct: correct[0] as usize,
+            images: self.images,
+        })
+    }
+
+    /// Runs `record` while this loss is read back: the read is polled once first, which queues its copy before
+    /// the work `record` adds, so a GPU runs that work while the CPU records the next step instead of waiting
+    /// for a read-back every step. On the CPU the read is ready at once.
+    pub async fn read_during<T>(
+        previous: Option<Self>,
+        record: impl FnOnce() -> T,
+    ) -> (Option<Result<BatchLoss, String>>, T) {
+        let Some(previous) = previous else {
+            return (None, record());
+        };
+        let mut read = Box::pin(previous.read());
+        let started = poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await;
+        let recorded = record();
+        let read = match started {
+            Poll::Ready(read) => read,
+            Poll::Pending => read.await,
+        };
+        (Some(read), recorded)
     }
 }

@@ -2,13 +2,8 @@
 //! learning rates for the classifier and the backbone part, cosine decay with warm-up, validation after every
 //! epoch, early stopping and the best epoch's trainable parameters kept.
 
-use std::future::{Future, poll_fn};
-use std::task::Poll;
-
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::GradientsParams;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 
 use super::cache::ActivationCache;
 use super::optim::{AdamW, FlatAdamW};
@@ -22,6 +17,7 @@ use crate::train::epoch_log::EpochLog;
 use crate::train::{EpochMetrics, Head};
 
 mod bank;
+mod batch;
 mod checkpoint;
 mod results;
 
@@ -37,8 +33,8 @@ enum State {
         order: Vec<usize>,
         next: usize,
         sums: Sums,
-        /// The previous step's loss (and its images), read back during this step (see `step`).
-        pending: Option<Box<(PendingLoss, usize)>>,
+        /// The previous step's loss, read back during this step (`PendingLoss::read_during`).
+        pending: Option<Box<PendingLoss>>,
     },
     Validating {
         /// The epoch's model in inference mode (boxed: the other states are small).
@@ -179,51 +175,6 @@ impl DeepTrainer {
         self.state = State::Done;
     }
 
-    /// Activations at the cut for `ids` (on the plain device), in the order of the returned ids: cached ones
-    /// first, then the rest through the frozen prefix. `epoch`: the training epoch (its views), `None` for
-    /// validation (the images themselves).
-    fn cut_input(&self, ids: &[usize], epoch: Option<usize>) -> (Tensor<4>, Vec<usize>) {
-        let [c, h, w] = self.cache.shape();
-        let (mut cached, mut cached_ids, mut fresh, mut fresh_ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for &i in ids {
-            let view = epoch.map_or(0, |e| self.view(i, e));
-            match self.cache.get(i, view) {
-                Some(a) => {
-                    cached.extend_from_slice(a);
-                    cached_ids.push(i);
-                }
-                None => {
-                    fresh.push(self.view_pixels(i, view));
-                    fresh_ids.push(i);
-                }
-            }
-        }
-        let mut parts = Vec::new();
-        if !cached_ids.is_empty() {
-            let data = TensorData::new(cached, [cached_ids.len(), c, h, w]);
-            parts.push(Tensor::from_data(data, &self.device));
-        }
-        if !fresh.is_empty() {
-            let refs: Vec<&[u8]> = fresh.iter().map(|p| p.as_ref()).collect();
-            parts.push(self.prefix(input_tensor(&refs, &self.device)));
-        }
-        cached_ids.extend(fresh_ids);
-        let x = match parts.len() {
-            1 => parts.pop().unwrap(),
-            _ => Tensor::cat(parts, 0),
-        };
-        (x, cached_ids)
-    }
-
-    fn prefix(&self, input: Tensor<4>) -> Tensor<4> {
-        self.base.blocks(self.base.stem(input), 0, self.options.mode.cut())
-    }
-
-    fn labels(&self, ids: &[usize], device: &Device) -> Tensor<1, Int> {
-        let y: Vec<i64> = ids.iter().map(|&i| self.data.labels[i] as i64).collect();
-        Tensor::from_data(TensorData::new(y, [ids.len()]), device)
-    }
-
     /// Runs one step: a batch of caching, of training (forward, backward, AdamW) or of validation.
     pub async fn step(&mut self) -> Result<StepReport, String> {
         let epoch = self.log.next_epoch();
@@ -279,33 +230,20 @@ impl DeepTrainer {
                 pending,
             } => {
                 let batch = &order[next..(next + bs).min(order.len())];
-                // The previous step's loss is read back while this step is recorded: its copy is queued (the
-                // read polled once) before this step's work, so a GPU runs that work while the CPU records the
-                // next, instead of waiting for every step's read-back. On the CPU the read is ready at once.
-                let mut previous = pending.map(|p| (Box::pin(p.0.read()), p.1));
-                let started = match &mut previous {
-                    Some((read, _)) => poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await,
-                    None => Poll::Pending,
-                };
-                let (x, ids) = self.cut_input(batch, Some(epoch));
-                let this = Box::new((self.train_batch(x, &ids), ids.len()));
-                let mut add = |(loss, correct): (f32, usize), images: usize| {
-                    sums.loss += loss as f64 * images as f64;
-                    sums.correct += correct;
-                    sums.seen += images;
-                };
-                if let Some((read, images)) = previous {
-                    let read = match started {
-                        Poll::Ready(read) => read,
-                        Poll::Pending => read.await,
-                    };
-                    add(read?, images);
+                // The previous step's loss is read back while this step is recorded.
+                let (previous, (this, images)) = PendingLoss::read_during(pending.map(|p| *p), || {
+                    let (x, ids) = self.cut_input(batch, Some(epoch));
+                    (self.train_batch(x, &ids), ids.len())
+                })
+                .await;
+                if let Some(read) = previous {
+                    sums.add(read?);
                 }
-                let done = next + ids.len();
+                let done = next + images;
                 let pending = if done < order.len() {
-                    Some(this)
+                    Some(Box::new(this))
                 } else {
-                    add(this.0.read().await?, this.1);
+                    sums.add(this.read().await?);
                     None
                 };
                 let report = StepReport {
@@ -313,7 +251,7 @@ impl DeepTrainer {
                     epoch,
                     step: done.div_ceil(bs),
                     steps: order.len().div_ceil(bs),
-                    images: ids.len(),
+                    images,
                     epoch_metrics: None,
                 };
                 let next = if done < order.len() {
@@ -349,10 +287,7 @@ impl DeepTrainer {
                 let batch = &val[next..(next + bs).min(val.len())];
                 let (x, ids) = self.cut_input(batch, None);
                 let logits = model.1.forward(model.0.forward(x));
-                let (loss, correct) = read_loss(logits, self.labels(&ids, &self.device), &self.device).await?;
-                sums.loss += loss as f64 * ids.len() as f64;
-                sums.correct += correct;
-                sums.seen += ids.len();
+                sums.add(read_loss(logits, self.labels(&ids, &self.device), &self.device).await?);
                 let done = next + ids.len();
                 let mut report = StepReport {
                     phase: Phase::Validating,
@@ -380,29 +315,6 @@ impl DeepTrainer {
         };
         self.state = next;
         Ok(report)
-    }
-
-    /// Forward, backward and one AdamW step per parameter group; returns the batch's plain cross-entropy and
-    /// its correct predictions.
-    /// One AdamW step on a batch; its loss and accuracy are left on the device.
-    fn train_batch(&mut self, x: Tensor<4>, ids: &[usize]) -> PendingLoss {
-        let y = self.labels(ids, &self.autodiff);
-        let logits = self.classifier.forward(self.tail.forward(x.autodiff()));
-        let smoothing = (self.options.label_smoothing > 0.0).then_some(self.options.label_smoothing);
-        let loss = CrossEntropyLossConfig::new()
-            .with_smoothing(smoothing)
-            .init(&self.autodiff)
-            .forward(logits.clone(), y.clone());
-        let mut grads = loss.backward();
-        let g_head = GradientsParams::from_module(&mut grads, &self.classifier);
-        let g_backbone = GradientsParams::from_module(&mut grads, &self.tail);
-        let factor = self.options.lr_factor(self.step_count, self.total_steps) as f64;
-        self.step_count += 1;
-        let head_lr = self.options.head_lr as f64 * factor;
-        let backbone_lr = self.options.backbone_lr() as f64 * factor;
-        self.classifier = self.opt_head.step(head_lr, self.classifier.clone(), g_head);
-        self.tail = self.opt_backbone.step(backbone_lr, self.tail.clone(), g_backbone);
-        PendingLoss::new(logits.inner(), y.inner(), &self.device)
     }
 
     fn end_epoch(&mut self, train: Sums, val: Sums) -> EpochMetrics {
