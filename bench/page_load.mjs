@@ -5,15 +5,15 @@
 //   trunk build && node bench/page_load.mjs [label] [runs]
 //   AJUSTE_PLAIN=1: serve without the pre-compressed copies (as a host that sends the files as they are).
 import { readFile, stat, appendFile, mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
-import { serveDist, launch, ROOT } from '../tests/e2e/helpers.mjs';
+import { serveDist, launch, distUnderTest, ROOT } from '../tests/e2e/helpers.mjs';
 
 const label = process.argv[2] ?? 'this build';
 const runs = Number(process.argv[3] ?? 3);
-const dist = resolve(process.env.AJUSTE_DIST ?? join(ROOT, 'dist'));
+const dist = distUnderTest();
 const plain = Boolean(process.env.AJUSTE_PLAIN);
 const MB = (n) => (n / 1e6).toFixed(2);
 

@@ -18,12 +18,17 @@
 use std::time::Instant;
 
 use ajuste::data::split::stratified_split;
-use ajuste::finetune::{AutoChoice, AutoTrainer, DeepTrainer, FinetuneMode, FinetuneOptions, Phase, TrainData};
+use ajuste::data::{ClassData, Dataset, Sample};
+use ajuste::finetune::{DeepTrainer, Phase, TrainData};
+use ajuste::head::Trainer;
 use ajuste::model::embed::{embed_batch, input_tensor};
 use ajuste::model::{EfficientNetLite0, load_efficientnet};
+use ajuste::options::TrainOptions;
+use ajuste::options::{AugmentOptions, DeepOptions, FinetuneChoice, FinetuneMode};
+use ajuste::predict::exported_model;
 use ajuste::preprocess::prepare_rgb;
-use ajuste::train::augment::AugmentOptions;
-use ajuste::train::{TrainOptions, Trainer};
+use ajuste::train::job::{Host, Job, run_job};
+use ajuste::train::{EmbeddingCache, TrainEvent, Trained};
 use burn::tensor::Device;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/data/letters26");
@@ -153,7 +158,7 @@ fn train_data(data: &Letters) -> TrainData {
     }
 }
 
-fn deep_options(key: &str, seed: u64, epochs: Option<usize>) -> FinetuneOptions {
+fn deep_options(key: &str, seed: u64, epochs: Option<usize>) -> TrainOptions {
     let lora = |blocks| FinetuneMode::Lora {
         blocks,
         rank: 16,
@@ -168,19 +173,70 @@ fn deep_options(key: &str, seed: u64, epochs: Option<usize>) -> FinetuneOptions 
         other => panic!("unknown recipe {other}"),
     };
     // The reference trains every epoch and keeps the best: no early stopping.
-    FinetuneOptions {
-        mode,
+    TrainOptions {
         epochs: epochs.unwrap_or(30),
         patience: 0,
         seed,
-        augment_views: views(),
-        ..FinetuneOptions::default()
+        deep: DeepOptions {
+            augment: AugmentOptions {
+                views: views(),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..TrainOptions::default()
     }
+    .with_mode(mode)
 }
 
 /// `--views K`, or the app's default.
 fn views() -> usize {
-    arg("--views").map_or(FinetuneOptions::default().augment_views, |v| v.parse().unwrap())
+    arg("--views").map_or(AugmentOptions::default().views, |v| v.parse().unwrap())
+}
+
+/// Records a job's events (no clock needed beyond wall time, never stopped).
+struct BenchHost(Instant, std::cell::RefCell<Option<Trained>>);
+
+impl Host for BenchHost {
+    fn now_seconds(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+    async fn pause(&self) {}
+    fn stop_requested(&self) -> bool {
+        false
+    }
+    fn emit(&self, event: TrainEvent) {
+        match event {
+            TrainEvent::Finished(trained) => *self.1.borrow_mut() = Some(*trained),
+            TrainEvent::Failed(e) => panic!("the Auto job failed: {e}"),
+            _ => {}
+        }
+    }
+}
+
+/// Auto through the job the page runs, on the fine-tuning images (split by the job, 80/20 stratified, seed).
+fn auto_job(base: &EfficientNetLite0, data: &Letters, options: TrainOptions, device: &Device) -> Trained {
+    let mut classes: Vec<Vec<Sample>> = (0..26).map(|_| Vec::new()).collect();
+    for &i in &data.train {
+        classes[data.labels[i]].push(Sample::new(format!("{i}.png"), data.images[i].clone()));
+    }
+    let dataset = Dataset {
+        classes: classes
+            .into_iter()
+            .enumerate()
+            .map(|(c, samples)| ClassData::new(((b'A' + c as u8) as char).to_string(), samples))
+            .collect(),
+    };
+    let host = BenchHost(Instant::now(), Default::default());
+    let job = Job {
+        model: base,
+        device,
+        dataset: &dataset,
+        options,
+        batch_size: 32,
+    };
+    pollster::block_on(run_job(job, &mut EmbeddingCache::default(), &host));
+    host.1.into_inner().expect("the Auto job finished")
 }
 
 fn run_deep(trainer: &mut DeepTrainer) {
@@ -244,38 +300,32 @@ fn run_recipe(
             hits as f32 / data.test.len() as f32
         }
         "auto" => {
-            let lora = FinetuneOptions {
+            // The shipped Auto, as the page runs it (`run_job`): the page's options but for the seed, no early
+            // stopping (as the reference) and `--epochs`; the head run's epochs are the same as LoRA's.
+            let options = TrainOptions {
+                finetune: FinetuneChoice::Auto,
+                val_fraction: 0.2,
+                epochs: epochs.unwrap_or(30),
                 patience: 0,
                 seed,
-                augment_views: views(),
-                epochs: epochs.unwrap_or(30),
-                ..Default::default()
+                deep: DeepOptions {
+                    augment: AugmentOptions {
+                        enabled: augment,
+                        views: views(),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+                ..TrainOptions::default()
             };
-            let mut auto =
-                AutoTrainer::new(base, train_data(data), head_options(seed, epochs), lora, transform()).unwrap();
-            while !auto.is_done() {
-                pollster::block_on(auto.step()).unwrap();
-            }
-            let report = auto.report().unwrap();
-            eprintln!("  auto, seed {seed}: {}", report.explanation);
-            match report.choice {
-                AutoChoice::Lora => accuracy(&auto.lora_trainer().unwrap().best_model(), data, device),
-                AutoChoice::HeadOnly => {
-                    let trainer = auto.head_trainer().unwrap();
-                    let mut hits = 0;
-                    for chunk in data.test.chunks(32) {
-                        let refs: Vec<&[u8]> = chunk.iter().map(|&i| data.images[i].as_slice()).collect();
-                        let emb = pollster::block_on(embed_batch(base, &refs, device)).unwrap();
-                        let predicted = trainer.best().0.predict(&emb, chunk.len());
-                        hits += chunk
-                            .iter()
-                            .zip(predicted)
-                            .filter(|&(&i, p)| data.labels[i] == p)
-                            .count();
-                    }
-                    hits as f32 / data.test.len() as f32
-                }
-            }
+            let trained = auto_job(base, data, options, device);
+            eprintln!(
+                "  auto, seed {seed}: {}",
+                trained.report.explanation.as_deref().unwrap_or_default()
+            );
+            let weights = std::fs::read(WEIGHTS).expect("weights");
+            let kept = load_efficientnet(&exported_model(&weights, &trained).expect("export"), device).expect("kept");
+            accuracy(&kept, data, device)
         }
         _ => {
             let options = deep_options(key, seed, epochs);
@@ -292,8 +342,11 @@ fn throughput(key: &str, steps: usize, cached: bool, base: &EfficientNetLite0, d
     let mut td = train_data(data);
     td.train.append(&mut td.val);
     let options = deep_options(key, 0, Some(1000));
-    let options = FinetuneOptions {
-        cache_bytes: if cached { options.cache_bytes } else { 0 },
+    let options = TrainOptions {
+        deep: DeepOptions {
+            cache_bytes: if cached { options.deep.cache_bytes } else { 0 },
+            ..options.deep
+        },
         ..options
     };
     let mut trainer = DeepTrainer::new(base, td, options, None).unwrap();
@@ -321,17 +374,18 @@ fn anatomy(key: &str, steps: usize, base: &EfficientNetLite0, device: &Device) -
     use burn::tensor::{Distribution, Int, Tensor, TensorData};
 
     let options = deep_options(key, 0, None);
-    let cut = options.mode.cut();
+    let mode = options.deep_mode().expect("a deep recipe");
+    let cut = mode.cut();
     let [c, h, w] = ajuste::finetune::cache::cut_shape(cut);
     let autodiff = device.clone().autodiff();
     let x = Tensor::<4>::random([32, c, h, w], Distribution::Uniform(0.0, 6.0), device);
     let labels: Vec<i64> = (0..32).map(|i| i % 26).collect();
     let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [32]), &autodiff);
     let mut rng = Rng::new(0);
-    let head = ajuste::train::Head::new(ajuste::model::EMBEDDING_DIM, 26, 0, 0.0, &mut rng);
-    let mut tail = Tail::new(base, options.mode, &mut rng).train();
+    let head = ajuste::head::Head::new(ajuste::model::EMBEDDING_DIM, 26, 0, 0.0, &mut rng);
+    let mut tail = Tail::new(base, mode, &mut rng).train();
     let mut classifier = classifier_from_head(&head, device).train();
-    let config = AdamW::new(options.weight_decay);
+    let config = AdamW::new(options.deep.weight_decay);
     let (mut opt_head, mut opt_tail) = (FlatAdamW::new(config), FlatAdamW::new(config));
     let sync = |t: Tensor<1>| pollster::block_on(t.into_data_async()).unwrap();
     let pixels = Tensor::<4>::random([32, 3, 224, 224], Distribution::Uniform(-1.0, 1.0), device);

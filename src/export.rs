@@ -27,9 +27,11 @@ use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::head::{Head, NamedTensor, Trainer};
 use crate::model::{BackboneDelta, WeightsError};
+use crate::options::TrainOptions;
 use crate::preprocess::IMAGE_SIZE;
-use crate::train::{Head, NamedTensor, TrainOptions, Trainer, TrainingReport};
+use crate::train::TrainingReport;
 
 pub const FORMAT: &str = "ajuste-efficientnet-lite0";
 pub const PREPROCESSING: &str = "RGB (alpha composited over white), centre square crop of the full short side, \
@@ -109,11 +111,11 @@ impl ExportMetadata {
     }
 
     pub fn architecture(&self) -> String {
-        match self.options.hidden_units {
+        match self.options.head.hidden_units {
             0 => "efficientnet_lite0 + linear head".into(),
             h => format!(
                 "efficientnet_lite0 + mlp head (hidden {h}, relu, dropout {})",
-                self.options.dropout
+                self.options.head.dropout
             ),
         }
     }
@@ -126,10 +128,10 @@ impl ExportMetadata {
             ("architecture".into(), self.architecture()),
             (
                 "head".into(),
-                if self.options.hidden_units == 0 {
+                if self.options.head.hidden_units == 0 {
                     "linear".into()
                 } else {
-                    format!("mlp:{}", self.options.hidden_units)
+                    format!("mlp:{}", self.options.head.hidden_units)
                 },
             ),
             ("preprocessing".into(), PREPROCESSING.into()),

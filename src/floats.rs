@@ -21,6 +21,28 @@ pub fn from_le_bytes(bytes: &[u8]) -> Vec<f32> {
         .collect()
 }
 
+/// The largest `|a[i] - b[i]|`, NaN when any difference is NaN (a plain `fold(0.0, f32::max)` skips NaN, so a
+/// check `gap < tolerance` would pass on NaN outputs). Panics when the lengths differ.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    max_abs_of(a.iter().zip(b).map(|(x, y)| x - y))
+}
+
+/// The largest `|v|`, NaN when any value is NaN.
+pub fn max_abs(values: &[f32]) -> f32 {
+    max_abs_of(values.iter().copied())
+}
+
+fn max_abs_of(values: impl Iterator<Item = f32>) -> f32 {
+    values.fold(0.0, |m, v| {
+        if m.is_nan() || v.is_nan() {
+            f32::NAN
+        } else {
+            m.max(v.abs())
+        }
+    })
+}
+
 pub fn serialize<S: Serializer>(values: &[f32], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&STANDARD.encode(to_le_bytes(values)))
 }
@@ -73,5 +95,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a multiple of 4"), "{err}");
+    }
+
+    #[test]
+    fn largest_difference_is_nan_when_any_value_is() {
+        assert_eq!(super::max_abs_diff(&[1.0, -2.0], &[1.5, 1.0]), 3.0);
+        assert_eq!(super::max_abs(&[0.5, -4.0]), 4.0);
+        // A NaN anywhere, first or later, makes a `gap < tolerance` check fail.
+        assert!(super::max_abs_diff(&[f32::NAN, 1.0], &[0.0, 1.0]).is_nan());
+        assert!(super::max_abs_diff(&[1.0, 1.0], &[1.0, f32::NAN]).is_nan());
+        assert!(super::max_abs(&[0.0, f32::NAN, 9.0]).is_nan());
+        assert!(!(super::max_abs_diff(&[f32::NAN], &[0.0]) < 1e-3));
     }
 }

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::export::{self, ExportError, ExportMetadata};
 #[cfg(feature = "ml")]
+use crate::head::metrics::softmax;
+#[cfg(feature = "ml")]
 use crate::model::embed::input_tensor;
 #[cfg(feature = "ml")]
 use crate::model::{EfficientNetLite0, IMAGENET_CLASSES, imagenet, load_efficientnet};
@@ -17,8 +19,6 @@ use crate::model::{EfficientNetLite0, IMAGENET_CLASSES, imagenet, load_efficient
 use crate::preprocess::IMAGE_SIZE;
 use crate::preprocess::{crop_and_resize, to_rgb_over_white};
 use crate::train::Trained;
-#[cfg(feature = "ml")]
-use crate::train::metrics::softmax;
 
 /// The `model.safetensors` of a trained model: the shipped backbone (`backbone`: its weights file) with the
 /// fine-tuned changes merged in, and the new head. The download, the project file and Try it all use this.

@@ -23,8 +23,9 @@ use crate::data::store::encode_image;
 use crate::data::zip_archive::MAX_TOTAL_BYTES;
 use crate::data::{ClassData, Dataset, Sample};
 use crate::model::TensorFile;
+use crate::options::TrainOptions;
 use crate::preprocess::{IMAGE_SIZE, prepare_rgb};
-use crate::train::{TrainOptions, Trained};
+use crate::train::Trained;
 
 /// `format` in every manifest.
 pub const FORMAT: &str = "ajuste-project";

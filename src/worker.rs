@@ -5,20 +5,6 @@
 //! an image).
 
 #[cfg(target_arch = "wasm32")]
-#[path = "app/device.rs"]
-mod device;
-
-#[cfg(target_arch = "wasm32")]
-#[path = "app/pool.rs"]
-mod pool;
-
-// Shared with the page, which uses the rest of it (writing images and the index).
-#[cfg(target_arch = "wasm32")]
-#[path = "app/store.rs"]
-#[allow(dead_code)]
-mod store;
-
-#[cfg(target_arch = "wasm32")]
 mod worker {
     use std::cell::{Cell, RefCell};
     use std::rc::Rc;
@@ -27,8 +13,8 @@ mod worker {
     use ajuste::model::{EfficientNetLite0, load_efficientnet};
     use ajuste::predict::{Predictor, exported_model, prepare_frame};
     use ajuste::preprocess::prepare_rgb;
+    use ajuste::protocol::{FromWorker, ImageInput, ToWorker};
     use ajuste::train::job::{Host, Job, continue_job, resume_job, run_job};
-    use ajuste::train::protocol::{FromWorker, ImageInput, ToWorker};
     use ajuste::train::{EmbeddingCache, TrainEvent, Trained};
     use burn::tensor::Device;
     use wasm_bindgen::JsCast;
@@ -37,9 +23,9 @@ mod worker {
 
     use burn::tensor::wgpu::WgpuBackend;
 
-    use super::device::BackendKind;
-    use super::pool::Pool;
-    use super::store;
+    use ajuste::web::device::BackendKind;
+    use ajuste::web::pool::Pool;
+    use ajuste::web::store;
 
     #[derive(Default)]
     struct State {
@@ -271,7 +257,7 @@ mod worker {
         Continue(Box<Trained>),
     }
 
-    async fn start(options: ajuste::train::TrainOptions, batch_size: usize, dataset: Vec<u8>, begin: Begin) {
+    async fn start(options: ajuste::options::TrainOptions, batch_size: usize, dataset: Vec<u8>, begin: Begin) {
         let dataset = match snapshot::decode(&dataset) {
             Ok(d) => d,
             Err(e) => return post(&FromWorker::Event(TrainEvent::Failed(e))),

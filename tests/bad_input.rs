@@ -149,7 +149,12 @@ fn every_case_gives_its_message_and_leaves_the_loaded_dataset_alone() {
     for case in &cases {
         let id = case["id"].as_str().unwrap();
         let bytes = || bytes_of(&case["files"][0]["from"]);
+        // Only drops check their messages per file (`want`); every other case must name its message, or any
+        // error would contain the empty one.
         let message = case["message"].as_str().unwrap_or_default();
+        if case["via"] != "drop" {
+            assert!(message.len() > 3, "{id}: the case names no message to expect");
+        }
         match case["via"].as_str().unwrap() {
             "drop" => run_drop(case),
             "snapshot" => {

@@ -5,11 +5,12 @@
 // The CPU-candidates build runs only its own bench: the rest is unused there.
 #![cfg_attr(feature = "bench-cpu-candidates", allow(dead_code, unused_imports))]
 
+use ajuste::head::Trainer;
 use ajuste::model::depthwise::depthwise_relu6;
 use ajuste::model::embed::input_tensor;
 use ajuste::model::pointwise::conv1x1;
 use ajuste::model::{EfficientNetLite0, TensorFile, load_efficientnet};
-use ajuste::train::{TrainOptions, Trainer};
+use ajuste::options::TrainOptions;
 use burn::tensor::activation::relu6;
 use burn::tensor::wgpu::WgpuBackend;
 use burn::tensor::{Device, Tensor};

@@ -5,11 +5,12 @@
 //!     cargo test --release --target wasm32-unknown-unknown --test bench_train -- --nocapture
 #![cfg(target_arch = "wasm32")]
 
-use ajuste::finetune::{FinetuneMode, Tail};
+use ajuste::finetune::Tail;
 use ajuste::model::depthwise::depthwise_relu6;
 use ajuste::model::embed::input_tensor;
 use ajuste::model::pointwise::conv1x1;
 use ajuste::model::{BLOCKS, load_efficientnet};
+use ajuste::options::FinetuneMode;
 use ajuste::rng::Rng;
 use burn::module::Module;
 use burn::tensor::activation::relu6;

@@ -123,3 +123,75 @@ async fn webgpu_tiled_1x1_matches_burn() {
         );
     }
 }
+
+/// Our CPU kernels with their wasm SIMD bodies (natively only the scalar fallback runs): the depthwise conv +
+/// ReLU6, row by row (large planes) and channels-last (7×7 and smaller), equals flex's conv + ReLU6 bit for bit, as
+/// the README says; the 1×1 conv kernel equals a plain scalar sum in the same order to rounding.
+#[wasm_bindgen_test]
+fn simd_kernels_match_their_references() {
+    use ajuste::model::depthwise::depthwise_relu6;
+    use ajuste::model::efficientnet::tf_same_padding;
+    use ajuste::model::pointwise;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::{Distribution, Tensor};
+
+    assert!(
+        cfg!(target_feature = "simd128"),
+        "built without wasm SIMD: the test would check the fallback"
+    );
+    let device = Device::flex();
+    let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+    // Planes from 7² (channels-last) to 40² (row by row); channel counts with remainders after the blocks.
+    for (channels, size, kernel, stride) in [
+        (19, 7, 3, 1),
+        (35, 7, 5, 1),
+        (24, 14, 5, 2),
+        (16, 28, 3, 1),
+        (3, 40, 3, 2),
+    ] {
+        let conv = Conv2dConfig::new([channels, channels], [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_groups(channels)
+            .with_padding(tf_same_padding(size, kernel, stride))
+            .init(&device);
+        let x = Tensor::<4>::random([2, channels, size, size], Distribution::Normal(0.0, 20.0), &device);
+        let ours = values(depthwise_relu6(&conv, x.clone()));
+        let flex = values(conv.forward(x).clamp(0.0, 6.0));
+        let case = format!("depthwise {channels} ch, {size}², k{kernel} s{stride}");
+        assert_eq!(ours.len(), flex.len(), "{case}");
+        let differ = ours
+            .iter()
+            .zip(&flex)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        assert_eq!(differ, 0, "{case}: {differ} of {} values differ from flex", ours.len());
+        assert!(
+            ours.contains(&0.0) && ours.contains(&6.0),
+            "{case}: the clamp is exercised"
+        );
+    }
+    let mut rng = ajuste::rng::Rng::new(3);
+    let mut random = |n: usize| (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect::<Vec<f32>>();
+    // Input channels past one pass of 256 and past the packing threshold; pixels leaving partial strips.
+    for (c_in, c_out, pixels) in [(16, 24, 49), (96, 13, 196), (300, 9, 70)] {
+        let (x, w, bias) = (random(c_in * pixels), random(c_out * c_in), random(c_out));
+        for clamp in [false, true] {
+            let mut ours = vec![0f32; c_out * pixels];
+            pointwise::image(&x, &w, &bias, [c_in, pixels], clamp, &mut ours);
+            for (co, row) in ours.chunks(pixels).enumerate() {
+                for (p, &got) in row.iter().enumerate() {
+                    let sum: f32 = (0..c_in).map(|ci| w[co * c_in + ci] * x[ci * pixels + p]).sum();
+                    let want = if clamp {
+                        (sum + bias[co]).clamp(0.0, 6.0)
+                    } else {
+                        sum + bias[co]
+                    };
+                    assert!(
+                        (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                        "1×1 {c_in}→{c_out} at pixel {p}, channel {co}, clamp {clamp}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -4,9 +4,10 @@
 mod common;
 
 use ajuste::export::{ExportMetadata, config_json, head_safetensors, labels_txt, model_safetensors};
+use ajuste::head::{Head, NamedTensor, Trainer};
 use ajuste::model::embed::embed_and_classify;
 use ajuste::model::{TensorFile, load_efficientnet};
-use ajuste::train::{Head, NamedTensor, TrainOptions, Trainer};
+use ajuste::options::{HeadOptions, TrainOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use common::golden_input;
 use safetensors::tensor::TensorView;
@@ -31,7 +32,10 @@ fn trained(hidden_units: usize) -> (Head, ExportMetadata) {
         .collect();
     let options = TrainOptions {
         epochs: 3,
-        hidden_units,
+        head: HeadOptions {
+            hidden_units,
+            ..Default::default()
+        },
         ..TrainOptions::default()
     };
     let mut t = Trainer::new(
@@ -109,15 +113,11 @@ fn model_export_round_trips_into_the_rust_model() {
     // fp16 → fp32 conversion is exact, so the backbone is the same network.
     assert_eq!(emb_a, emb_b);
     let expected = head.forward(&emb_a, 4);
-    let diff = expected
-        .iter()
-        .zip(&logits_b)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let diff = ajuste::floats::max_abs_diff(&expected, &logits_b);
     assert!(diff < 1e-4, "logits differ by {diff}");
     assert_eq!(
         head.predict(&emb_a, 4),
-        logits_b.chunks(3).map(ajuste::train::head::argmax).collect::<Vec<_>>()
+        logits_b.chunks(3).map(ajuste::head::layers::argmax).collect::<Vec<_>>()
     );
 }
 

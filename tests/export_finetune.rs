@@ -6,10 +6,11 @@ use ajuste::export::{
     ExportMetadata, FinetuneRecord, config_json_finetuned, merged_backbone, merged_model_safetensors, peft_adapter,
     timm_module_name,
 };
-use ajuste::finetune::FinetuneOptions;
+use ajuste::floats::max_abs_diff;
+use ajuste::head::Head;
 use ajuste::model::{BackboneDelta, ConvDelta, ConvUpdate, EfficientNetLite0, Lora, TensorFile, load_efficientnet};
+use ajuste::options::{AUTO_LORA, AugmentOptions, TrainOptions};
 use ajuste::rng::Rng;
-use ajuste::train::{AugmentOptions, Head, TrainOptions};
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -130,11 +131,6 @@ fn apply_folded(delta: &BackboneDelta, device: &Device) -> EfficientNetLite0 {
         }
     }
     model
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 /// Embeddings and logits of the folded reference and of the merged export loaded back, and how far the delta
@@ -355,13 +351,14 @@ fn bad_deltas_are_errors_naming_the_conv() {
 
 #[test]
 fn config_records_the_finetune() {
-    let options = FinetuneOptions::default();
+    let options = TrainOptions::default();
     let runs = vec![
         serde_json::json!({"mode": "head", "val_loss": 0.5}),
         serde_json::json!({"mode": "lora"}),
     ];
     let record = FinetuneRecord::from_options(
         &options,
+        AUTO_LORA,
         "auto",
         Some(AugmentOptions::default()),
         runs,

@@ -1,10 +1,11 @@
 //! The deep trainer's augmentation bank and its checkpoints: a run resumed from the bytes of an epoch's end goes
 //! on exactly as the uninterrupted run; a checkpoint refuses other data; the bank caches each view once.
 
-use ajuste::finetune::{DeepTrainer, FinetuneMode, FinetuneOptions, TrainData};
+use ajuste::finetune::{DeepTrainer, TrainData};
 use ajuste::model::{EfficientNetLite0, load_efficientnet};
+use ajuste::options::AugmentOptions;
+use ajuste::options::{DeepOptions, FinetuneMode, TrainOptions};
 use ajuste::rng::Rng;
-use ajuste::train::AugmentOptions;
 use burn::tensor::Device;
 
 const WEIGHTS: &str = concat!(
@@ -43,17 +44,23 @@ fn data() -> TrainData {
     }
 }
 
-fn options(mode: FinetuneMode, views: usize) -> FinetuneOptions {
-    FinetuneOptions {
-        mode,
+fn options(mode: FinetuneMode, views: usize) -> TrainOptions {
+    TrainOptions {
         epochs: 4,
         batch_size: 4,
-        head_lr: 3e-3,
+        learning_rate: 3e-3,
         patience: 0,
         seed: 5,
-        augment_views: views,
-        ..FinetuneOptions::default()
+        deep: DeepOptions {
+            augment: AugmentOptions {
+                views: views,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..TrainOptions::default()
     }
+    .with_mode(mode)
 }
 
 const LORA: FinetuneMode = FinetuneMode::Lora {
@@ -62,7 +69,7 @@ const LORA: FinetuneMode = FinetuneMode::Lora {
     alpha: 4.0,
 };
 
-fn trainer(model: &EfficientNetLite0, data: TrainData, options: &FinetuneOptions, augment: bool) -> DeepTrainer {
+fn trainer(model: &EfficientNetLite0, data: TrainData, options: &TrainOptions, augment: bool) -> DeepTrainer {
     let transform = AugmentOptions::default().transform().filter(|_| augment);
     DeepTrainer::new(model, data, options.clone(), transform).unwrap()
 }
@@ -138,7 +145,7 @@ fn a_checkpoint_refuses_other_data_other_options_and_damage() {
     relabelled.labels[0] = 1;
     assert!(trainer(&model, relabelled, &opts, true).resume(&bytes).is_err());
 
-    let other = FinetuneOptions {
+    let other = TrainOptions {
         epochs: 9,
         ..opts.clone()
     };
@@ -169,8 +176,11 @@ fn the_bank_caches_each_view_once_and_shrinks_to_the_budget() {
         "validation images and 3 views of each training image"
     );
     // A budget for the validation images and two views: the bank holds two.
-    let small = FinetuneOptions {
-        cache_bytes: (2 + 2 * 10) * per,
+    let small = TrainOptions {
+        deep: DeepOptions {
+            cache_bytes: (2 + 2 * 10) * per,
+            ..options(LORA, 3).deep
+        },
         ..options(LORA, 3)
     };
     let mut t = trainer(&model, data(), &small, true);

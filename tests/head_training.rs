@@ -1,8 +1,9 @@
 //! Head training on the reference embeddings (tests/fixtures/reference_embeddings.safetensors) with that file's
 //! split, against the PyTorch reference numbers in tests/fixtures/README.md.
 
+use ajuste::head::{Head, Trainer};
 use ajuste::model::TensorFile;
-use ajuste::train::{Head, TrainOptions, Trainer};
+use ajuste::options::{HeadOptions, TrainOptions};
 
 const EMBEDDINGS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -140,8 +141,11 @@ fn mlp_head_label_smoothing_and_adamw_learn() {
     let set = load("gcompris5");
     for opts in [
         TrainOptions {
-            hidden_units: 128,
-            dropout: 0.3,
+            head: HeadOptions {
+                hidden_units: 128,
+                dropout: 0.3,
+                ..Default::default()
+            },
             ..full_run()
         },
         TrainOptions {
@@ -149,8 +153,11 @@ fn mlp_head_label_smoothing_and_adamw_learn() {
             ..full_run()
         },
         TrainOptions {
-            decoupled_weight_decay: true,
-            weight_decay: 0.01,
+            head: HeadOptions {
+                decoupled_weight_decay: true,
+                weight_decay: 0.01,
+                ..Default::default()
+            },
             ..full_run()
         },
     ] {
@@ -205,7 +212,10 @@ fn head_tensors_round_trip() {
         &set,
         TrainOptions {
             epochs: 2,
-            hidden_units: 16,
+            head: HeadOptions {
+                hidden_units: 16,
+                ..Default::default()
+            },
             ..full_run()
         },
     );

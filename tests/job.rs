@@ -4,8 +4,9 @@
 mod common;
 
 use ajuste::model::load_efficientnet;
+use ajuste::options::{FinetuneChoice, TrainOptions};
 use ajuste::train::job::{Job, run_job};
-use ajuste::train::{EmbeddingCache, FinetuneChoice, Stage, TrainEvent, TrainOptions};
+use ajuste::train::{EmbeddingCache, Stage, TrainEvent};
 use burn::tensor::Device;
 use common::job_host::{TestHost, dataset};
 

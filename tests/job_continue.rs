@@ -6,9 +6,10 @@
 mod common;
 
 use ajuste::model::{BackboneDelta, ConvDelta, ConvUpdate, EMBEDDING_DIM, load_efficientnet, read_backbone};
+use ajuste::options::{FinetuneChoice, HeadOptions, TrainOptions};
 use ajuste::predict::exported_model;
 use ajuste::train::job::{Job, continue_job, run_job};
-use ajuste::train::{EmbeddingCache, FinetuneChoice, RunMode, TrainEvent, TrainOptions, Trained};
+use ajuste::train::{EmbeddingCache, RunMode, TrainEvent, Trained};
 use burn::tensor::Device;
 use common::job_host::{TestHost, dataset};
 
@@ -57,7 +58,10 @@ fn a_kept_model_is_continued_from_its_head() {
     let trained_options = TrainOptions {
         epochs: 8,
         val_fraction: 0.0,
-        hidden_units: 16,
+        head: HeadOptions {
+            hidden_units: 16,
+            ..Default::default()
+        },
         finetune: FinetuneChoice::Head,
         ..TrainOptions::default()
     };
@@ -83,7 +87,7 @@ fn a_kept_model_is_continued_from_its_head() {
         "{continued_loss} vs fresh {fresh_loss}"
     );
     assert_eq!(
-        continued.report.options.hidden_units, 16,
+        continued.report.options.head.hidden_units, 16,
         "the kept head's architecture"
     );
     assert!(continued.report.explanation.unwrap().contains("Continued"));

@@ -5,8 +5,9 @@ mod common;
 
 use ajuste::export::{ExportMetadata, FinetuneRecord};
 use ajuste::model::{ConvUpdate, EfficientNetLite0, load_efficientnet};
+use ajuste::options::{FinetuneChoice, TrainOptions};
 use ajuste::train::job::{Job, run_job};
-use ajuste::train::{EmbeddingCache, FinetuneChoice, RunMode, Stage, TrainEvent, TrainOptions, Trained};
+use ajuste::train::{EmbeddingCache, RunMode, Stage, TrainEvent, Trained};
 use burn::tensor::Device;
 use common::job_host::{TestHost, dataset};
 
@@ -81,7 +82,7 @@ fn lora_and_last_blocks_jobs_report_steps_and_keep_their_backbone_changes() {
             .all(|c| matches!(c.update, ConvUpdate::Lora { rank: 4, .. }))
     );
     assert_eq!(trained.report.confusion.total(), trained.report.num_val);
-    let mut matrix = ajuste::train::ConfusionMatrix::new(trained.report.confusion.k);
+    let mut matrix = ajuste::head::ConfusionMatrix::new(trained.report.confusion.k);
     for p in &trained.report.predictions {
         matrix.add(p.truth, p.predicted);
     }

@@ -5,9 +5,11 @@
 mod common;
 
 use ajuste::data::Dataset;
+use ajuste::head::EpochMetrics;
 use ajuste::model::{EfficientNetLite0, load_efficientnet};
+use ajuste::options::{FinetuneChoice, TrainOptions};
 use ajuste::train::job::{Job, resume_job, run_job};
-use ajuste::train::{EmbeddingCache, EpochMetrics, FinetuneChoice, TrainEvent, TrainOptions, Trained};
+use ajuste::train::{EmbeddingCache, TrainEvent, Trained};
 use burn::tensor::Device;
 use common::job_host::{TestHost, dataset};
 
@@ -86,6 +88,69 @@ fn a_resumed_lora_job_continues_exactly_and_refuses_other_images() {
     pollster::block_on(resume_job(job(&other), &checkpoints[0].1, &refused));
     match refused.events.into_inner().last() {
         Some(TrainEvent::Failed(e)) => assert!(e.contains("cannot resume") && e.contains("images changed"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Auto, the default: interrupted in its LoRA run, it resumes there with its head run kept (not trained again),
+/// both runs on the charts and in the report, and the same choice and kept model as without the interruption.
+#[test]
+fn a_resumed_auto_job_keeps_its_head_run_and_finishes_as_if_uninterrupted() {
+    let device = Device::flex();
+    let weights = std::fs::read("public/models/efficientnet_lite0.safetensors").unwrap();
+    let model = load_efficientnet(&weights, &device).unwrap();
+    let data = dataset();
+    let auto = || Job {
+        options: TrainOptions {
+            finetune: FinetuneChoice::Auto,
+            epochs: 2,
+            ..options()
+        },
+        ..job(&model, &device, &data)
+    };
+
+    let host = TestHost::keeping_checkpoints();
+    pollster::block_on(run_job(auto(), &mut EmbeddingCache::default(), &host));
+    let whole = host.events.into_inner();
+    let checkpoints = host.checkpoints.unwrap().into_inner();
+    assert_eq!(checkpoints.len(), 1, "a checkpoint after the LoRA run's first epoch");
+
+    let resumed = TestHost::never_stopping();
+    pollster::block_on(resume_job(auto(), &checkpoints[0].1, &resumed));
+    let resumed = resumed.events.into_inner();
+    let runs = |events: &[TrainEvent]| {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                TrainEvent::Epoch { run, metrics } => Some((*run, metrics.clone())),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        runs(&resumed),
+        runs(&whole),
+        "the head run's epochs, then LoRA's, as uninterrupted"
+    );
+    assert!(
+        !resumed
+            .iter()
+            .any(|e| matches!(e, TrainEvent::Progress(p) if p.stage == ajuste::train::Stage::Embedding)),
+        "the head run is not trained again"
+    );
+    let (a, b) = (finished(&whole), finished(&resumed));
+    assert_eq!((&a.head, &a.delta), (&b.head, &b.delta), "the same kept model");
+    assert_eq!(a.report.runs, b.report.runs, "both runs in the report");
+    assert_eq!(
+        a.report.explanation, b.report.explanation,
+        "the same choice, for the same reason"
+    );
+
+    // A single run's checkpoint is no Auto checkpoint, and the other way round.
+    let refused = TestHost::never_stopping();
+    pollster::block_on(resume_job(auto(), b"not a checkpoint", &refused));
+    match refused.events.into_inner().last() {
+        Some(TrainEvent::Failed(e)) => assert!(e.contains("not an Auto training"), "{e}"),
         other => panic!("{other:?}"),
     }
 }

@@ -9,8 +9,9 @@ use std::collections::HashMap;
 
 use ajuste::data::{Dataset, Sample};
 use ajuste::model::load_efficientnet;
+use ajuste::options::{FinetuneChoice, TrainOptions};
 use ajuste::train::job::{Host, Job, run_job};
-use ajuste::train::{EmbeddingCache, FinetuneChoice, TrainEvent, TrainOptions};
+use ajuste::train::{EmbeddingCache, TrainEvent};
 use burn::tensor::Device;
 use common::job_host::{TestHost, dataset};
 

@@ -6,10 +6,13 @@
 mod common;
 
 use ajuste::export::{ExportMetadata, OnnxInput, merged_model_safetensors, model_onnx};
+use ajuste::floats::max_abs_diff;
+use ajuste::head::Head;
 use ajuste::model::{BackboneDelta, load_efficientnet};
+use ajuste::options::{FinetuneChoice, HeadOptions, TrainOptions};
 use ajuste::rng::Rng;
 use ajuste::train::job::{Job, run_job};
-use ajuste::train::{EmbeddingCache, FinetuneChoice, Head, RunMode, TrainEvent, TrainOptions, Trained};
+use ajuste::train::{EmbeddingCache, RunMode, TrainEvent, Trained};
 use burn::tensor::{Device, TensorData};
 use common::job_host::{TestHost, dataset};
 use common::{GOLDEN_INPUTS, golden_input};
@@ -24,11 +27,6 @@ const TOLERANCE: f32 = 1e-4;
 
 fn read(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 /// (logits, embedding) of the golden batch in tract.
@@ -102,7 +100,7 @@ fn check(name: &str, model_safetensors: &[u8]) -> f32 {
         "{name}: embeddings differ by {embedding_diff}"
     );
     let classes = want_logits.len() / GOLDEN_INPUTS;
-    let top = |l: &[f32]| l.chunks(classes).map(ajuste::train::head::argmax).collect::<Vec<_>>();
+    let top = |l: &[f32]| l.chunks(classes).map(ajuste::head::layers::argmax).collect::<Vec<_>>();
     assert_eq!(top(&logits), top(&want_logits));
     keep_for_onnx_runtime(name, &onnx, &want_logits, classes);
     logit_diff
@@ -162,8 +160,11 @@ fn linear_and_mlp_heads_match_and_pixel_input_normalises_in_the_graph() {
     assert!(max_abs_diff(&from_pixels, &want) < TOLERANCE);
 
     let options = TrainOptions {
-        hidden_units: 16,
-        dropout: 0.2,
+        head: HeadOptions {
+            hidden_units: 16,
+            dropout: 0.2,
+            ..Default::default()
+        },
         ..TrainOptions::default()
     };
     let mlp = Head::new(1280, 4, 16, 0.2, &mut Rng::new(6));

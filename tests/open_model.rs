@@ -5,9 +5,12 @@
 use ajuste::export::{
     ExportMetadata, OpenError, bundle_files, bundle_zip, merged_model_safetensors, model_card, open_model,
 };
+use ajuste::floats::max_abs_diff;
+use ajuste::head::Head;
 use ajuste::model::{BackboneDelta, ConvDelta, ConvUpdate, load_efficientnet};
+use ajuste::options::TrainOptions;
 use ajuste::rng::Rng;
-use ajuste::train::{Head, RunMode, TrainOptions};
+use ajuste::train::RunMode;
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
@@ -72,10 +75,6 @@ fn logits(model_safetensors: &[u8]) -> Vec<f32> {
         .unwrap()
         .try_to_vec::<f32>()
         .unwrap()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 #[test]

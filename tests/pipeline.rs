@@ -2,8 +2,9 @@
 //! Tiny synthetic features (three separable clusters), so it runs in milliseconds.
 
 use ajuste::export::ExportMetadata;
+use ajuste::options::TrainOptions;
 use ajuste::train::pipeline::Timings;
-use ajuste::train::{TrainData, TrainEvent, TrainOptions, Trained, TrainingRun};
+use ajuste::train::{TrainData, TrainEvent, Trained, TrainingRun};
 
 /// `per_class` points per class around a class centre in 8 dimensions, with a little deterministic noise.
 fn clusters(per_class: usize) -> TrainData {
@@ -60,7 +61,7 @@ fn trains_and_reports_what_it_kept() {
     assert_eq!(r.per_class_accuracy, r.confusion.per_class_accuracy());
     // One prediction per counted image, agreeing with the matrix, each naming a distinct image.
     assert_eq!(r.predictions.len(), r.num_val);
-    let mut from_predictions = ajuste::train::ConfusionMatrix::new(3);
+    let mut from_predictions = ajuste::head::ConfusionMatrix::new(3);
     for p in &r.predictions {
         from_predictions.add(p.truth, p.predicted);
         assert_eq!(

@@ -2,13 +2,15 @@
 //! loader, and equals the path training evaluates with (backbone embedding → plain-Rust head, LoRA adapters
 //! unmerged); a camera frame is prepared exactly as a file is.
 
+use ajuste::floats::max_abs_diff;
 use ajuste::model::embed::{embed_batch, input_tensor};
 use ajuste::model::{BackboneDelta, ConvDelta, ConvUpdate, Lora, load_efficientnet};
+use ajuste::options::{HeadOptions, TrainOptions};
 use ajuste::predict::{Predictor, exported_model, prepare_frame};
 use ajuste::preprocess::prepare_rgb;
 use ajuste::rng::Rng;
 use ajuste::train::pipeline::Timings;
-use ajuste::train::{TrainData, TrainOptions, Trained, TrainingRun};
+use ajuste::train::{TrainData, Trained, TrainingRun};
 use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -35,7 +37,10 @@ fn trained(hidden_units: usize) -> Trained {
     };
     let options = TrainOptions {
         epochs: 2,
-        hidden_units,
+        head: HeadOptions {
+            hidden_units,
+            ..Default::default()
+        },
         ..TrainOptions::default()
     };
     let mut run = TrainingRun::new(data, options).unwrap();
@@ -48,11 +53,6 @@ fn lora_on_head_conv(rng: &mut Rng) -> (Vec<f32>, Vec<f32>) {
     let a = (0..rank * 320).map(|_| (rng.next_f32() - 0.5) * 0.2).collect();
     let b = (0..1280 * rank).map(|_| (rng.next_f32() - 0.5) * 0.2).collect();
     (a, b)
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 fn logits_of(classifier: &Predictor, pixels: &[u8], device: &Device) -> Vec<f32> {

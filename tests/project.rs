@@ -9,12 +9,13 @@ use std::io::{Cursor, Read, Write};
 use ajuste::data::store::encode_image;
 use ajuste::data::{ClassData, Dataset, Sample};
 use ajuste::export::config_json_of;
+use ajuste::options::TrainOptions;
 use ajuste::predict::exported_model;
 use ajuste::preprocess::prepare_rgb;
 use ajuste::project::{self, Project, ProjectError, ProjectModel};
 use ajuste::rng::Rng;
 use ajuste::train::pipeline::Timings;
-use ajuste::train::{TrainData, TrainOptions, TrainingRun};
+use ajuste::train::{TrainData, TrainingRun};
 use zip::write::SimpleFileOptions;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");

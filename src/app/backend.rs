@@ -7,7 +7,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::browser::{js_error, url_param, window};
 
-pub use super::device::BackendKind;
+pub use ajuste::web::device::BackendKind;
 
 /// How the page names and shows a backend (the worker needs none of it).
 impl BackendKind {

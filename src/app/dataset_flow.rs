@@ -307,8 +307,8 @@ impl DatasetFlow {
         if !pixels.is_empty() {
             return Some((name, pixels));
         }
-        let cache = super::store::open().await.ok()?;
-        let pixels = super::store::read_images(&cache, &[key]).await.ok()?.pop()?;
+        let cache = ajuste::web::store::open().await.ok()?;
+        let pixels = ajuste::web::store::read_images(&cache, &[key]).await.ok()?.pop()?;
         Some((name, pixels))
     }
 }

@@ -13,7 +13,7 @@ use super::dataset_flow::{DatasetFlow, THUMBNAILS_PER_CLASS, thumbnail};
 use super::error::AppError;
 use super::files::{PickedFile, size_of};
 use super::storage_use;
-use super::store;
+use ajuste::web::store;
 
 /// Images stored per round before the pixels are let go.
 const STORE_BATCH: usize = 8;

@@ -1,7 +1,7 @@
 //! What to fine-tune: the mode (head only, last blocks, LoRA, Auto), its size, the epochs and augmentation.
 //! Each field is bound to `TrainOptions` (saved as it changes), like the options form.
 
-use ajuste::train::{FinetuneChoice, Strength, TrainOptions};
+use ajuste::options::{FinetuneChoice, Strength, TrainOptions};
 use leptos::prelude::*;
 
 use super::options_form::NumberField;
@@ -64,7 +64,7 @@ pub fn FinetuneForm() -> impl IntoView {
     let deep = move || mode() != "head";
     let sized = move || matches!(mode(), "last-blocks" | "lora");
     let running = move || training.is_running();
-    let augmenting = move || training.options.with(|o| o.augment.enabled);
+    let augmenting = move || training.options.with(|o| o.deep.augment.enabled);
     view! {
         <fieldset class="finetune">
             <legend>"What to train"</legend>
@@ -104,25 +104,25 @@ pub fn FinetuneForm() -> impl IntoView {
                     <div class="field">
                         <label>
                             <input type="checkbox" data-testid="augment" aria-describedby="augment-help"
-                                prop:checked=move || training.options.with(|o| o.augment.enabled)
+                                prop:checked=move || training.options.with(|o| o.deep.augment.enabled)
                                 disabled=running
                                 on:change=move |ev| {
                                     let on = event_target_checked(&ev);
-                                    training.options.update(|o| o.augment.enabled = on);
+                                    training.options.update(|o| o.deep.augment.enabled = on);
                                 } />
                             " Vary the training images"
                         </label>
-                        <small id="augment-help">"Random crops, small rotations, brightness and contrast: helps the                                 deeper modes generalise. A few variations of each image are prepared once and                                 taken in turn, so it costs little time."</small>
+                        <small id="augment-help">"Random crops, small rotations, brightness and contrast: helps the deeper modes generalise. A few variations of each image are prepared once and taken in turn, so it costs little time."</small>
                     </div>
                     <Show when=augmenting>
                         <div class="field">
                             <label for="augment-strength">"How much to vary"</label>
                             <select id="augment-strength" data-testid="augment-strength"
                                 aria-describedby="augment-strength-help" disabled=running
-                                prop:value=move || training.options.with(|o| o.augment.strength.name())
+                                prop:value=move || training.options.with(|o| o.deep.augment.strength.name())
                                 on:change=move |ev| {
                                     if let Some(s) = Strength::from_name(&event_target_value(&ev)) {
-                                        training.options.update(|o| o.augment = o.augment.clone().with_strength(s));
+                                        training.options.update(|o| o.deep.augment = o.deep.augment.clone().with_strength(s));
                                     }
                                 }>
                                 <option value="light">"Light"</option>
@@ -130,20 +130,20 @@ pub fn FinetuneForm() -> impl IntoView {
                                 <option value="strong">"Strong"</option>
                             </select>
                             <small id="augment-strength-help">{move || strength_help(
-                                training.options.with(|o| o.augment.strength))}</small>
+                                training.options.with(|o| o.deep.augment.strength))}</small>
                         </div>
                         <div class="field">
                             <label>
                                 <input type="checkbox" data-testid="augment-flip" aria-describedby="augment-flip-help"
-                                    prop:checked=move || training.options.with(|o| o.augment.horizontal_flip)
+                                    prop:checked=move || training.options.with(|o| o.deep.augment.horizontal_flip)
                                     disabled=running
                                     on:change=move |ev| {
                                         let on = event_target_checked(&ev);
-                                        training.options.update(|o| o.augment.horizontal_flip = on);
+                                        training.options.update(|o| o.deep.augment.horizontal_flip = on);
                                     } />
                                 " Also mirror left–right"
                             </label>
-                            <small id="augment-flip-help">"Off by default. Only for images whose mirror image is still                                     the same class (animals, objects); never for letters, digits or text."</small>
+                            <small id="augment-flip-help">"Off by default. Only for images whose mirror image is still the same class (animals, objects); never for letters, digits or text."</small>
                         </div>
                     </Show>
                 </Show>

@@ -71,6 +71,9 @@ pub fn Header() -> impl IntoView {
                 </select>
                 <span class="why">{reason}</span>
             </div>
+            {move || model.backend.get().and_then(|b| b.threads_note).map(|note| view! {
+                <p class="notice" role="status" data-testid="threads-note">{note}</p>
+            })}
             <ErrorLine error=model.error test_id="model-error" />
         </header>
     }

@@ -11,7 +11,6 @@ mod class_card;
 mod dataset_flow;
 mod dataset_panel;
 mod dataset_store;
-mod device;
 mod error;
 mod export_panel;
 mod files;
@@ -30,9 +29,6 @@ mod run_charts;
 mod runner;
 mod saved;
 mod storage_use;
-// Shared with the training worker, which alone uses its features part.
-#[allow(dead_code)]
-mod store;
 mod train_panel;
 mod training_flow;
 mod try_panel;

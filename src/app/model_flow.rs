@@ -6,11 +6,12 @@ use std::rc::Rc;
 
 use ajuste::export::open::backbone_layout;
 use ajuste::model::TensorFile;
-use ajuste::train::protocol::ImageInput;
+use ajuste::protocol::ImageInput;
+use ajuste::web::threads::{self, Threads};
 use leptos::prelude::*;
 
 use super::backend::{self, BackendKind};
-use super::browser::{now_ms, yield_to_browser};
+use super::browser::{now_ms, url_param, window, yield_to_browser};
 use super::error::AppError;
 use super::model_fetch::{WEIGHTS_URL, fetch_weights};
 use super::runner::TrainingService;
@@ -34,6 +35,8 @@ pub enum ModelStatus {
 #[derive(Clone, Debug, PartialEq)]
 pub struct BackendView {
     pub reason: String,
+    /// Why the CPU path uses another number of threads than `?threads=` asked for.
+    pub threads_note: Option<String>,
     pub adapter: String,
     pub webgpu_available: bool,
 }
@@ -44,6 +47,8 @@ pub struct Engine {
     pub kind: BackendKind,
     /// The weights file as downloaded (the workers build the backbone from it; the export copies it).
     pub weights: Rc<Vec<u8>>,
+    /// Threads the CPU path computes on, the training worker's included (`ajuste::web::threads`).
+    pub threads: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -80,8 +85,10 @@ impl ModelFlow {
     pub async fn start(self) {
         let probe = backend::probe_adapter().await;
         let (kind, reason) = backend::choose(&probe, backend::forced_by_url());
+        let threads = cpu_threads();
         self.backend.set(Some(BackendView {
             reason,
+            threads_note: threads.note,
             adapter: if probe.available {
                 probe.description.clone()
             } else {
@@ -99,7 +106,7 @@ impl ModelFlow {
         let megabytes = fetched.bytes.len() as f64 / 1e6;
         self.status.set(ModelStatus::Building);
         yield_to_browser().await;
-        match Self::check(kind, Rc::new(fetched.bytes)) {
+        match Self::check(kind, Rc::new(fetched.bytes), threads.count) {
             Ok(engine) => {
                 self.engine.set(Some(engine));
                 self.status.set(ModelStatus::Ready {
@@ -119,7 +126,7 @@ impl ModelFlow {
 
     /// Every backbone tensor is present with its shape, read from the file's header only: the workers read the
     /// values when they build the network, and the page's thread is spared folding 4.7M weights it never uses.
-    fn check(kind: BackendKind, weights: Rc<Vec<u8>>) -> Result<Engine, String> {
+    fn check(kind: BackendKind, weights: Rc<Vec<u8>>, threads: usize) -> Result<Engine, String> {
         let damaged = |e: String| format!("{WEIGHTS_URL}: {e}");
         let file = TensorFile::parse(&weights).map_err(|e| damaged(e.to_string()))?;
         for (name, expected) in backbone_layout() {
@@ -128,18 +135,21 @@ impl ModelFlow {
                 return Err(damaged(format!("{name} has shape {found:?}, expected {expected:?}")));
             }
         }
-        Ok(Engine { kind, weights })
+        Ok(Engine { kind, weights, threads })
     }
 
     /// Uses `kind`'s device from now on (the workers build the model there at their next task).
     pub fn switch_to(self, kind: BackendKind) {
-        let Some(weights) = self.engine.with_untracked(|e| e.as_ref().map(|e| e.weights.clone())) else {
+        let Some((weights, threads)) = self
+            .engine
+            .with_untracked(|e| e.as_ref().map(|e| (e.weights.clone(), e.threads)))
+        else {
             return;
         };
         if self.kind_untracked() == Some(kind) {
             return;
         }
-        self.engine.set(Some(Engine { kind, weights }));
+        self.engine.set(Some(Engine { kind, weights, threads }));
         self.backend.update(|b| {
             if let Some(b) = b {
                 b.reason = "chosen by you".into();
@@ -168,4 +178,17 @@ impl ModelFlow {
             .map(|c| (c.label, c.probability))
             .collect())
     }
+}
+
+/// The CPU path's threads for this browser: its cores and memory, and `?threads=N` if given.
+fn cpu_threads() -> Threads {
+    let navigator = window().navigator();
+    let memory_gb = js_sys::Reflect::get(&navigator, &"deviceMemory".into())
+        .ok()
+        .and_then(|v| v.as_f64());
+    threads::choose(
+        url_param("threads").as_deref(),
+        navigator.hardware_concurrency() as usize,
+        memory_gb,
+    )
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use ajuste::export::open_model;
+use ajuste::protocol::ModelId;
 use leptos::html;
 use leptos::prelude::*;
 
@@ -63,6 +64,7 @@ async fn open(
     let trained = opened.to_trained(&weights).map_err(|e| e.to_string())?;
     let classes = opened.labels.join(", ");
     training.trained.set(Some(Arc::new(TrainedOn {
+        id: ModelId::fresh(),
         trained,
         fingerprint: dataset.dataset.with_untracked(|d| d.fingerprint()),
         opened: Some(name.clone()),

@@ -9,6 +9,7 @@ use ajuste::data::store::image_entry;
 use ajuste::export;
 use ajuste::predict::exported_model;
 use ajuste::project::{self, EXTENSION, Project, ProjectModel};
+use ajuste::protocol::ModelId;
 use leptos::html;
 use leptos::prelude::*;
 
@@ -18,8 +19,8 @@ use super::dataset_flow::DatasetFlow;
 use super::error::AppError;
 use super::files::{files_from_list, read_file, size_of};
 use super::model_flow::ModelFlow;
-use super::store;
 use super::training_flow::{TrainedOn, TrainingFlow};
+use ajuste::web::store;
 
 /// The largest project file opened (the unpacked limit of `project::read` is the same).
 const MAX_PROJECT_BYTES: f64 = (1u64 << 30) as f64;
@@ -84,6 +85,7 @@ fn apply(project: Project, file: &str, dataset: &DatasetFlow, training: &Trainin
     training.notice.set(None);
     training.trained.set(project.model.map(|m| {
         Arc::new(TrainedOn {
+            id: ModelId::fresh(),
             trained: m.trained,
             fingerprint: m.fingerprint,
             opened: None,

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use ajuste::train::{RunMode, TrainOptions};
+use ajuste::options::TrainOptions;
+use ajuste::train::RunMode;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,7 @@
 //! The loss and accuracy charts of one run, labelled with its mode: Auto's two runs get one pair each.
 
-use ajuste::train::{EpochMetrics, RunHistory};
+use ajuste::head::EpochMetrics;
+use ajuste::train::RunHistory;
 use leptos::prelude::*;
 
 use super::charts::{LineChart, Series};

@@ -4,7 +4,7 @@
 //!
 //! The work runs in a Web Worker (`src/worker.rs`, built by Trunk as `worker_loader.js`), so embedding and
 //! training never block the page. The worker keeps its own copy of the backbone (sent once per backend) and
-//! the embedding cache; the messages are `ajuste::train::protocol`. Try it has a service (and so a worker) of
+//! the embedding cache; the messages are `ajuste::protocol`. Try it has a service (and so a worker) of
 //! its own, [`TrainingService::predict`], so a prediction never waits for a training.
 
 use std::cell::{Cell, RefCell};
@@ -13,16 +13,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use ajuste::data::{Dataset, snapshot};
+use ajuste::options::TrainOptions;
 use ajuste::predict::Prediction;
-use ajuste::train::protocol::{FromWorker, ImageInput, ToWorker};
-use ajuste::train::{Stage, TrainEvent, TrainOptions, Trained};
+use ajuste::protocol::{FromWorker, ImageInput, ModelId, ToWorker};
+use ajuste::train::{Stage, TrainEvent, Trained};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{MessageEvent, Worker};
 
 use super::backend::BackendKind;
-use super::browser::{js_error, url_param, window};
+use super::browser::js_error;
 use super::model_flow::Engine;
 
 const WORKER_URL: &str = "worker_loader.js";
@@ -68,38 +69,16 @@ struct Link {
     wake: Rc<RefCell<Option<js_sys::Function>>>,
     /// The worker said it is listening.
     ready: bool,
-    /// The backend and weights the worker's backbone was built from.
-    loaded: Option<(BackendKind, *const Vec<u8>)>,
-    /// The backend and trained model the worker's predictor was built from (null: the ImageNet classifier).
-    predictor: Option<(BackendKind, *const Trained)>,
+    /// The backend, threads and weights the worker's backbone was built from (the weights live as long as the
+    /// page, held by the engine, so their address names them).
+    loaded: Option<(BackendKind, usize, *const Vec<u8>)>,
+    /// The backend and kept model the worker's predictor was built from (`None`: the ImageNet classifier).
+    predictor: Option<(BackendKind, Option<ModelId>)>,
 }
 
 #[derive(Clone, Default)]
 pub struct TrainingService {
     link: Rc<RefCell<Option<Link>>>,
-}
-
-/// Threads the training worker embeds on at most, itself included: every wasm instance computes on one thread,
-/// and each helper holds its own backbone (about 120 MB of renderer memory, bench/results/2026-12-01-app-embed.md).
-const MAX_THREADS: usize = 4;
-
-/// Helper workers for the CPU: one per further core up to [`MAX_THREADS`], none where the browser reports under
-/// 2 GB of memory. `?threads=N` sets the total (benchmarks compare 1 and 2).
-fn pool_helpers() -> usize {
-    let navigator = window().navigator();
-    let threads = url_param("threads")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or_else(|| {
-            let memory_gb = js_sys::Reflect::get(&navigator, &"deviceMemory".into())
-                .ok()
-                .and_then(|v| v.as_f64());
-            if memory_gb.is_some_and(|gb| gb < 2.0) {
-                1
-            } else {
-                (navigator.hardware_concurrency() as usize).min(MAX_THREADS)
-            }
-        });
-    threads.max(1) - 1
 }
 
 fn post(worker: &Worker, message: &ToWorker, bytes: Option<&[u8]>) {
@@ -245,7 +224,7 @@ impl TrainingService {
 
     /// Builds the backbone in the worker unless it was built from the same weights on the same backend.
     async fn load(&self, engine: &Engine) -> Result<(), String> {
-        let key = (engine.kind, Rc::as_ptr(&engine.weights));
+        let key = (engine.kind, engine.threads, Rc::as_ptr(&engine.weights));
         if self.link.borrow().as_ref().is_some_and(|l| l.loaded == Some(key)) {
             return Ok(());
         }
@@ -254,7 +233,7 @@ impl TrainingService {
             link.loaded = None;
         }
         let webgpu = engine.kind == BackendKind::WebGpu;
-        let helpers = if webgpu { 0 } else { pool_helpers() };
+        let helpers = if webgpu { 0 } else { engine.threads - 1 };
         post(&worker, &ToWorker::Load { webgpu, helpers }, Some(&engine.weights));
         self.loaded().await?;
         if let Some(link) = self.link.borrow_mut().as_mut() {
@@ -269,19 +248,19 @@ impl TrainingService {
     pub async fn predict(
         &self,
         engine: &Engine,
-        trained: Option<&Trained>,
+        trained: Option<(ModelId, &Trained)>,
         input: ImageInput,
         bytes: &[u8],
     ) -> Result<Prediction, String> {
         let worker = self.listening().await?;
-        let key = (engine.kind, trained.map_or(std::ptr::null(), |t| t as *const Trained));
+        let key = (engine.kind, trained.map(|(id, _)| id));
         if self.link.borrow().as_ref().and_then(|l| l.predictor) != Some(key) {
             if let Some(link) = self.link.borrow_mut().as_mut() {
                 link.predictor = None;
             }
             let load = ToWorker::LoadPredictor {
                 webgpu: engine.kind == BackendKind::WebGpu,
-                trained: trained.map(|t| Box::new(t.clone())),
+                trained: trained.map(|(_, t)| Box::new(t.clone())),
             };
             post(&worker, &load, Some(&engine.weights));
             self.loaded().await?;

@@ -13,14 +13,15 @@ use super::browser::{storage_get, storage_set, yield_to_browser};
 use super::dataset_flow::DatasetFlow;
 use super::error::AppError;
 use super::training_flow::{TrainedOn, TrainingFlow};
-use super::{persist, storage_use, store};
+use super::{persist, storage_use};
+use ajuste::web::store;
 
 /// While images are being read, the index is written at most this often (each write names every image).
 const INDEX_EVERY_MS: u32 = 2000;
 
 const OPTIONS_KEY: &str = "ajuste.options";
 
-pub fn saved_options() -> ajuste::train::TrainOptions {
+pub fn saved_options() -> ajuste::options::TrainOptions {
     storage_get(OPTIONS_KEY)
         .and_then(|json| serde_json::from_str(&json).ok())
         .unwrap_or_default()

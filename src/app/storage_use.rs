@@ -63,8 +63,8 @@ pub async fn refresh(flow: DatasetFlow, features: Option<usize>, images: Option<
 
 /// Counts the feature rows in storage from the entries' names (nothing is read).
 pub async fn count_features() -> Option<usize> {
-    let cache = super::store::open().await.ok()?;
-    let names = super::store::entries(&cache).await.ok()?;
+    let cache = ajuste::web::store::open().await.ok()?;
+    let names = ajuste::web::store::entries(&cache).await.ok()?;
     Some(names.iter().filter_map(|n| ajuste::data::store::features_rows(n)).sum())
 }
 

@@ -1,5 +1,6 @@
 //! Step 2: options, Train / Stop, progress, and the live loss and accuracy charts.
 
+use ajuste::options::FinetuneChoice;
 use ajuste::train::honest::accuracy_summary;
 use ajuste::train::{Progress as RunProgress, RunMode, Stage};
 use leptos::prelude::*;
@@ -177,10 +178,18 @@ pub fn TrainPanel() -> impl IntoView {
             </div>
             <Show when=move || training.resumable.with(Option::is_some) && !training.is_running()>
                 <p class="notice" data-testid="resume-notice">
-                    {move || training.resumable.with(|r| r.as_ref().map(|r| format!(
-                        "{} training was interrupted after epoch {} of {}. ",
-                        r.mode.label(), r.epochs_done, r.options.epochs
-                    )))}
+                    {move || training.resumable.with(|r| r.as_ref().map(|r| {
+                        // Auto's head run finished before its LoRA run was interrupted: it is kept, not redone.
+                        let auto = if r.options.finetune == FinetuneChoice::Auto {
+                            "Auto's finished head-only run is kept; "
+                        } else {
+                            ""
+                        };
+                        format!(
+                            "{} training was interrupted after epoch {} of {}. {auto}Resume goes on from there.",
+                            r.mode.label(), r.epochs_done, r.options.epochs
+                        )
+                    }))}
                     <button type="button" class="primary" data-testid="resume-training" disabled=move || !ready()
                         on:click=move |_| {
                             if let Some(job) = training.begin_resume(&dataset, &model) {

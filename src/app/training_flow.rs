@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use ajuste::export::{self, ExportMetadata};
+use ajuste::head::EpochMetrics;
+use ajuste::options::{FinetuneChoice, TrainOptions};
 use ajuste::predict::exported_model;
-use ajuste::train::{
-    EpochMetrics, FinetuneChoice, Progress, RunHistory, RunMode, Stage, TrainEvent, TrainOptions, Trained,
-};
+use ajuste::train::{Progress, RunHistory, RunMode, Stage, TrainEvent, Trained};
 use leptos::prelude::*;
 
 use super::browser::download;
@@ -18,11 +18,16 @@ use super::model_flow::ModelFlow;
 use super::persist;
 use super::resume::{CHECKPOINT_KEY, SavedRun};
 use super::runner::{Begin, Job, StopSignal, TrainingService};
+use ajuste::protocol::ModelId;
 
 /// A trained model and the fingerprint of the dataset it was trained on.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TrainedOn {
     pub trained: Trained,
+    /// This model's name for the page's life (Try it's worker keeps the predictor built for it); a restored or
+    /// opened model gets a new one.
+    #[serde(skip)]
+    pub id: ModelId,
     pub fingerprint: u64,
     /// The file name when the model was opened (*Open model*) rather than trained here.
     #[serde(default)]
@@ -243,11 +248,18 @@ impl TrainingFlow {
                 };
                 let saving = saving.clone();
                 saving.set(saving.get() + 1);
+                let notice = self.notice;
                 leptos::task::spawn_local(async move {
-                    if let Ok(bytes) = run.encode()
-                        && let Err(e) = persist::save(CHECKPOINT_KEY, &bytes).await
-                    {
-                        web_sys::console::warn_1(&format!("the training could not be saved to resume: {e}").into());
+                    let saved = match run.encode() {
+                        Ok(bytes) => persist::save(CHECKPOINT_KEY, &bytes).await,
+                        Err(e) => Err(e),
+                    };
+                    // The run goes on; the user should know a reload would now start it over.
+                    if let Err(e) = saved {
+                        notice.set(Some(format!(
+                            "Epoch {epochs_done} could not be saved for resuming after a reload ({e}): the training \
+                             goes on, but a reload now would start it over."
+                        )));
                     }
                     saving.set(saving.get() - 1);
                 });
@@ -261,6 +273,7 @@ impl TrainingFlow {
                     TrainEvent::Progress(p) => self.running.set(Some(p)),
                     TrainEvent::Epoch { run, metrics } => self.live.update(|h| h.push((run, metrics))),
                     TrainEvent::Finished(trained) => self.trained.set(Some(Arc::new(TrainedOn {
+                        id: ModelId::fresh(),
                         trained: *trained,
                         fingerprint,
                         opened: None,

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use ajuste::predict::Prediction;
-use ajuste::train::protocol::ImageInput;
+use ajuste::protocol::ImageInput;
 use leptos::html;
 use leptos::prelude::*;
 use web_sys::{DragEvent, MediaStream};
@@ -49,7 +49,9 @@ impl TryIt {
         }
         self.busy.set(true);
         let service = self.service.get_value();
-        let result = service.predict(&engine, Some(&trained.trained), input, &bytes).await;
+        let result = service
+            .predict(&engine, Some((trained.id, &trained.trained)), input, &bytes)
+            .await;
         self.busy.set(false);
         Some(result)
     }

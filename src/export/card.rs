@@ -14,9 +14,10 @@ fn percent(x: f32) -> String {
 fn recipe(report: &TrainingReport) -> String {
     let o = &report.options;
     let mut out = String::new();
-    let head = match o.hidden_units {
-        0 => "linear (1280 → K)".to_string(),
-        h => format!("MLP (1280 → {h} → K, ReLU, dropout {})", o.dropout),
+    // A deeper run trains a linear head whatever the head-only options say.
+    let head = match (report.mode, o.head.hidden_units) {
+        (RunMode::Head, h) if h > 0 => format!("MLP (1280 → {h} → K, ReLU, dropout {})", o.head.dropout),
+        _ => "linear (1280 → K)".to_string(),
     };
     let mode = match report.mode {
         RunMode::Head => "head only (frozen backbone)",
@@ -39,13 +40,26 @@ fn recipe(report: &TrainingReport) -> String {
         };
         let _ = writeln!(out, "- Augmentation: {augmentation}");
     }
-    let optimiser = if o.decoupled_weight_decay { "AdamW" } else { "Adam" };
     let _ = writeln!(out, "- Head: {head}");
+    // The recipe of the run kept: a deep run's AdamW with warm-up and cosine decay, or the head's own optimiser.
+    let recipe = if report.mode == RunMode::Head {
+        let optimiser = if o.head.decoupled_weight_decay { "AdamW" } else { "Adam" };
+        format!(
+            "{optimiser}, learning rate {}, weight decay {}",
+            o.learning_rate, o.head.weight_decay
+        )
+    } else {
+        format!(
+            "AdamW, head learning rate {}, weight decay {}, linear warm-up over {} of the steps then cosine decay",
+            o.learning_rate,
+            o.deep.weight_decay,
+            percent(o.deep.warmup_fraction)
+        )
+    };
     let _ = writeln!(
         out,
-        "- {optimiser}, learning rate {}, weight decay {}, batch {}, up to {} epochs, early stopping patience {}, \
-         label smoothing {}",
-        o.learning_rate, o.weight_decay, o.batch_size, o.epochs, o.patience, o.label_smoothing
+        "- {recipe}, batch {}, up to {} epochs, early stopping patience {}, label smoothing {}",
+        o.batch_size, o.epochs, o.patience, o.label_smoothing
     );
     let _ = writeln!(
         out,

@@ -14,9 +14,9 @@
 use std::collections::HashSet;
 
 use super::ExportError;
+use crate::head::NamedTensor;
 use crate::model::tensor_file::BN_EPS;
 use crate::model::{BackboneDelta, ConvDelta, ConvUpdate, TensorFile};
-use crate::train::NamedTensor;
 
 /// The BN prefix of a delta's conv (`blocks.12.project.conv` → `blocks.12.project`), checked against the file.
 fn bn_prefix<'n>(file: &TensorFile, delta: &'n ConvDelta) -> Result<&'n str, ExportError> {

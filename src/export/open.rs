@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use burn::tensor::Device;
 use serde_json::Value;
 
+use crate::head::{Head, NamedTensor};
 use crate::model::{BLOCKS, EMBEDDING_DIM, TensorFile};
 #[cfg(feature = "ml")]
 use crate::model::{EfficientNetLite0, load_efficientnet};
-use crate::train::{Head, NamedTensor};
 
 /// The header may not be larger than this (ours is about 20 kB): a larger one is not a model of this layout.
 const MAX_HEADER: u64 = 1 << 20;

@@ -23,8 +23,8 @@ use serde_json::json;
 
 use super::merge::{bn_scale, check_lora};
 use super::{ExportError, ExportMetadata, write};
+use crate::head::{Head, NamedTensor};
 use crate::model::{BLOCKS, BackboneDelta, ConvUpdate, TensorFile};
-use crate::train::{Head, NamedTensor};
 
 /// timm's model name the adapter targets (`timm.create_model(BASE_MODEL, num_classes=K)`).
 pub const BASE_MODEL: &str = "timm/tf_efficientnet_lite0.in1k";

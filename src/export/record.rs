@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::finetune::{FinetuneMode, FinetuneOptions};
-use crate::train::{AugmentOptions, RunMode, TrainingReport};
+use crate::options::{AugmentOptions, FinetuneMode, TrainOptions};
+use crate::train::{RunMode, TrainingReport};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FinetuneRecord {
@@ -19,6 +19,12 @@ pub struct FinetuneRecord {
     pub head_lr: f32,
     /// Learning rate of the backbone weights or adapters (`None` for head only).
     pub backbone_lr: Option<f32>,
+    /// AdamW's decoupled weight decay of the deep run (`None` for head only: the head's is in `options`).
+    #[serde(default)]
+    pub weight_decay: Option<f32>,
+    /// Share of the steps warming the learning rate up before its cosine decay (`None` for head only).
+    #[serde(default)]
+    pub warmup_fraction: Option<f32>,
     /// `None` when training ran without augmentation.
     pub augmentation: Option<AugmentOptions>,
     /// Every run tried (Auto tries head only, then LoRA), as the trainer reports it: free-form so runs can
@@ -29,26 +35,30 @@ pub struct FinetuneRecord {
 }
 
 impl FinetuneRecord {
-    /// The record of a deep run with `options` (mode, blocks, rank, α and learning rates taken from them).
+    /// The record of a deep run in `mode` with `options` (blocks, rank, α, learning rates, weight decay and
+    /// warm-up taken from them).
     pub fn from_options(
-        options: &FinetuneOptions,
+        options: &TrainOptions,
+        mode: FinetuneMode,
         requested: &str,
         augmentation: Option<AugmentOptions>,
         runs: Vec<serde_json::Value>,
         reason: Option<String>,
     ) -> Self {
-        let (rank, alpha) = match options.mode {
+        let (rank, alpha) = match mode {
             FinetuneMode::Lora { rank, alpha, .. } => (Some(rank), Some(alpha)),
             FinetuneMode::LastBlocks { .. } => (None, None),
         };
         Self {
-            mode: options.mode.name().into(),
+            mode: mode.name().into(),
             requested: requested.into(),
-            blocks: options.mode.blocks(),
+            blocks: mode.blocks(),
             lora_rank: rank,
             lora_alpha: alpha,
-            head_lr: options.head_lr,
-            backbone_lr: Some(options.backbone_lr()),
+            head_lr: options.learning_rate,
+            backbone_lr: Some(options.backbone_lr(mode)),
+            weight_decay: Some(options.deep.weight_decay),
+            warmup_fraction: Some(options.deep.warmup_fraction),
             augmentation,
             runs,
             reason,
@@ -61,8 +71,8 @@ impl FinetuneRecord {
     /// before); otherwise the kept model's mode, its settings, and every run tried with its epochs.
     pub fn from_report(report: &TrainingReport) -> Option<Self> {
         let deep = report.options.deep_mode()?;
-        let options = report.options.finetune_options(deep);
-        let augmentation = report.options.augment.enabled.then(|| report.options.augment.clone());
+        let augment = &report.options.deep.augment;
+        let augmentation = augment.enabled.then(|| augment.clone());
         let runs = report
             .runs
             .iter()
@@ -80,13 +90,22 @@ impl FinetuneRecord {
             })
             .collect();
         let requested = report.options.finetune.name();
-        let mut record = Self::from_options(&options, requested, augmentation, runs, report.explanation.clone());
+        let mut record = Self::from_options(
+            &report.options,
+            deep,
+            requested,
+            augmentation,
+            runs,
+            report.explanation.clone(),
+        );
         if report.mode == RunMode::Head {
             record.mode = RunMode::Head.name().into();
             record.blocks = 0;
             record.lora_rank = None;
             record.lora_alpha = None;
             record.backbone_lr = None;
+            record.weight_decay = None;
+            record.warmup_fraction = None;
         }
         Some(record)
     }

@@ -254,11 +254,7 @@ mod tests {
                     .unwrap();
             }
         }
-        let gap = values(&a)
-            .iter()
-            .zip(values(&b))
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max);
+        let gap = crate::floats::max_abs_diff(&values(&a), &values(&b));
         assert!(gap < 1e-6, "flat AdamW differs from burn's by {gap}");
         assert_ne!(values(&a), values(&model), "the steps changed nothing");
 

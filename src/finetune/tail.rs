@@ -6,11 +6,11 @@ use burn::nn::Linear;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::options::FinetuneMode;
+use crate::head::{Dense, Head};
 use crate::model::efficientnet::head_pool;
 use crate::model::{BLOCKS, BackboneDelta, Classifier, ConvDelta, ConvUpdate, EfficientNetLite0, Lora, MbConv};
+use crate::options::FinetuneMode;
 use crate::rng::Rng;
-use crate::train::{Dense, Head};
 
 /// Blocks `first..16`, the head conv and its adapter: cut activations → the 1280-d embedding.
 #[derive(Module, Debug)]

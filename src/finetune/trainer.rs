@@ -7,14 +7,14 @@ use burn::tensor::Device;
 
 use super::cache::ActivationCache;
 use super::optim::{AdamW, FlatAdamW};
-use super::options::{FinetuneMode, FinetuneOptions};
 use super::step::{Augment, PendingLoss, Phase, StepReport, Sums, TrainData, check_data, read_loss};
 use super::tail::{Tail, classifier_from_head};
+use crate::head::epoch_log::EpochLog;
+use crate::head::{EpochMetrics, Head};
 use crate::model::embed::input_tensor;
 use crate::model::{Classifier, EMBEDDING_DIM, EfficientNetLite0};
+use crate::options::{FinetuneMode, TrainOptions};
 use crate::rng::Rng;
-use crate::train::epoch_log::EpochLog;
-use crate::train::{EpochMetrics, Head};
 
 mod bank;
 mod batch;
@@ -51,7 +51,9 @@ pub struct DeepTrainer {
     device: Device,
     autodiff: Device,
     data: TrainData,
-    options: FinetuneOptions,
+    options: TrainOptions,
+    /// What trains (`options`' deep mode).
+    mode: FinetuneMode,
     tail: Tail,
     classifier: Classifier,
     opt_head: FlatAdamW,
@@ -74,21 +76,26 @@ pub struct DeepTrainer {
 }
 
 impl DeepTrainer {
-    /// `base`: the pretrained backbone on the plain device the training runs on (its classifier is ignored).
+    /// `base`: the pretrained backbone on the plain device the training runs on (its classifier is ignored);
+    /// `options.finetune` a deep mode (or Auto: its LoRA run); `augment` the training images' transform
+    /// (`options.deep.augment.transform()`, or a test's own).
     pub fn new(
         base: &EfficientNetLite0,
         data: TrainData,
-        options: FinetuneOptions,
+        options: TrainOptions,
         augment: Option<Augment>,
     ) -> Result<Self, String> {
         options.validate()?;
+        let mode = options
+            .deep_mode()
+            .ok_or("the deep trainer needs a deep mode (last blocks, LoRA or Auto), not head only")?;
         check_data(&data)?;
         let device = base.head.weight.device().inner();
         let autodiff = device.clone().autodiff();
         let mut rng = Rng::new(options.seed);
         let head = Head::new(EMBEDDING_DIM, data.num_classes, 0, 0.0, &mut rng);
-        let tail = Tail::new(base, options.mode, &mut rng);
-        let trainable_params = match options.mode {
+        let tail = Tail::new(base, mode, &mut rng);
+        let trainable_params = match mode {
             FinetuneMode::LastBlocks { .. } => tail.num_params(),
             FinetuneMode::Lora { .. } => {
                 let adapters = tail.blocks.iter().flat_map(|b| [&b.expand_lora, &b.project_lora]);
@@ -102,9 +109,8 @@ impl DeepTrainer {
             + data.num_classes;
         let tail = tail.train();
         let classifier = classifier_from_head(&head, &device).train();
-        let adamw = AdamW::new(options.weight_decay);
-        let cut = options.mode.cut();
-        let cache = ActivationCache::new(cut, options.cache_bytes);
+        let adamw = AdamW::new(options.deep.weight_decay);
+        let cache = ActivationCache::new(mode.cut(), options.deep.cache_bytes);
         let views = bank::bank_views(
             &options,
             augment.is_some(),
@@ -136,6 +142,7 @@ impl DeepTrainer {
             total_steps: steps_per_epoch * options.epochs,
             data,
             options,
+            mode,
             tail,
             classifier,
             opt_head: FlatAdamW::new(adamw),

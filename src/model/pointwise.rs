@@ -342,8 +342,8 @@ mod tests {
                     image(x, &ws, &bias, [c_in, pixels], clamp, y);
                 }
                 let flex = values(conv1x1(&conv, x.clone(), clamp));
-                let gap = ours.iter().zip(&flex).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-                let scale = flex.iter().fold(1f32, |m, v| m.max(v.abs()));
+                let gap = crate::floats::max_abs_diff(&ours, &flex);
+                let scale = crate::floats::max_abs(&flex).max(1.0);
                 assert!(
                     gap <= 1e-5 * scale,
                     "{c_in}→{c_out} at {size}², clamp {clamp}: differs by {gap}"

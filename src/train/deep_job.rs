@@ -1,20 +1,24 @@
 //! The deeper part of a job: a [`DeepTrainer`] stepped one mini-batch at a time with events between steps, and
 //! the kept epoch's network evaluated on the validation images for the report.
 
+use super::checkpoint::AutoCheckpoint;
 use super::job::{Host, Job};
-use super::metrics::{evaluate, image_predictions};
 use super::mode::{RunHistory, RunMode};
 use super::pipeline::{Progress, Stage, Timings, TrainEvent, Trained, TrainingReport};
 use crate::data::split::stratified_split;
-use crate::finetune::{DeepTrainer, FinetuneMode, Phase, TrainData};
+use crate::finetune::{DeepTrainer, Phase, TrainData};
+use crate::head::metrics::{evaluate, image_predictions};
 use crate::model::embed::embed_batch;
+use crate::options::FinetuneMode;
 
 /// Runs `mode` to its end (all epochs, early stop, or a stop request), from the checkpoint `resume` when given.
+/// `auto_head`: Auto's finished head run, saved with each checkpoint so that a resume need not run it again.
 /// `Ok(None)` when it ended before its first epoch (nothing trained).
 pub(crate) async fn run_deep(
     job: &Job<'_>,
     mode: FinetuneMode,
     resume: Option<&[u8]>,
+    auto_head: Option<&Trained>,
     host: &impl Host,
 ) -> Result<Option<DeepTrainer>, String> {
     let run = RunMode::of(mode);
@@ -32,9 +36,10 @@ pub(crate) async fn run_deep(
         train: split.train,
         val: split.val,
     };
-    let options = job.options.finetune_options(mode);
+    let options = job.options.clone().with_mode(mode);
     let epochs = options.epochs;
-    let mut trainer = DeepTrainer::new(job.model, data, options, job.options.augment.transform())?;
+    let transform = options.deep.augment.transform();
+    let mut trainer = DeepTrainer::new(job.model, data, options, transform)?;
     if let Some(bytes) = resume {
         trainer = trainer.resume(bytes).map_err(|e| format!("cannot resume: {e}"))?;
         for metrics in trainer.history() {
@@ -44,8 +49,7 @@ pub(crate) async fn run_deep(
             });
         }
     }
-    // Only a single run is resumed: Auto's would need its head run again.
-    let checkpoints = host.wants_checkpoints() && job.options.finetune.deep_mode().is_some();
+    let checkpoints = host.wants_checkpoints();
     let total = trainer.total_steps();
     let started = host.now_seconds();
     // Steps of the epochs done before a resume: the speed and time left count only this session's.
@@ -81,6 +85,7 @@ pub(crate) async fn run_deep(
             if checkpoints
                 && !trainer.is_done()
                 && let Ok(bytes) = trainer.checkpoint().await
+                && let Ok(bytes) = AutoCheckpoint::wrap(auto_head, bytes)
             {
                 host.checkpoint(trainer.history().len(), bytes);
             }
@@ -115,7 +120,7 @@ pub(crate) async fn finish_deep(
     embedding: Timings,
     started: f64,
 ) -> Result<Trained, String> {
-    let run = RunMode::of(trainer.options().mode);
+    let run = RunMode::of(trainer.mode());
     let labels = job.dataset.labels();
     let split = stratified_split(&labels, job.options.val_fraction, job.options.seed);
     let ids = if split.val.is_empty() { &split.train } else { &split.val };

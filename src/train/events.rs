@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::metrics::EpochMetrics;
 use super::mode::RunMode;
 use super::pipeline::Trained;
+use crate::head::metrics::EpochMetrics;
 
 /// Which part of a run is under way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

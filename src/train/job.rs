@@ -6,14 +6,17 @@
 
 use burn::tensor::Device;
 
+use super::checkpoint::AutoCheckpoint;
 use super::deep_job::{finish_deep, run_deep};
-use super::mode::{FinetuneChoice, RunHistory, RunMode};
-use super::options::TrainOptions;
+use super::mode::{RunHistory, RunMode};
 use super::pipeline::{EmbeddingCache, Progress, Stage, Timings, TrainEvent, Trained, TrainingRun};
 use crate::data::Dataset;
-use crate::finetune::{AutoChoice, FinetuneMode, choose};
 use crate::model::EfficientNetLite0;
 use crate::model::embed::embed_batch;
+use crate::options::FinetuneChoice;
+use crate::options::FinetuneMode;
+use crate::options::TrainOptions;
+use crate::train::{AutoChoice, choose};
 use futures_util::future::join;
 
 /// What the environment running a job provides.
@@ -40,13 +43,14 @@ pub trait Host {
         let _ = (keys, rows);
         async {}
     }
-    /// Whether a single deeper run (LoRA or last blocks, not Auto) hands its state to [`Host::checkpoint`] after
+    /// Whether a deeper run (LoRA, last blocks, or Auto's LoRA run) hands its state to [`Host::checkpoint`] after
     /// every epoch but the last, to be resumed by [`resume_job`]. Off by default: a checkpoint costs a read of
     /// the trained tensors and the optimizer's moments.
     fn wants_checkpoints(&self) -> bool {
         false
     }
-    /// The bytes of `DeepTrainer::checkpoint` after `epochs_done` epochs.
+    /// The bytes to resume from after `epochs_done` epochs of the deeper run: `DeepTrainer::checkpoint`'s, with
+    /// Auto's finished head run before them (`AutoCheckpoint`).
     fn checkpoint(&self, _epochs_done: usize, _bytes: Vec<u8>) {}
     /// Features `[n, 1280]` (row-major) of preprocessed images through the job's backbone `model`. By default
     /// computed right here; a host with idle cores may share the batch out (the browser worker's CPU pool).
@@ -103,10 +107,23 @@ pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host)
         Some(dataset) => Job { dataset, ..job },
         None => job,
     };
-    let Some(mut head) = head else {
+    let Some(head) = head else {
         return deep_only(&job, mode, None, host).await;
     };
-    let deep = match run_deep(&job, mode, None, host).await {
+    auto_lora(&job, mode, head, None, host, started).await
+}
+
+/// Auto's LoRA run after its head run `head` (from the start, or from a checkpoint's `resume` bytes), then the
+/// choice between them. `started`: when the job began (this session's, after a resume).
+async fn auto_lora(
+    job: &Job<'_>,
+    mode: FinetuneMode,
+    mut head: Trained,
+    resume: Option<&[u8]>,
+    host: &impl Host,
+    started: f64,
+) {
+    let deep = match run_deep(job, mode, resume, Some(&head), host).await {
         Ok(deep) => deep,
         Err(e) => return host.emit(TrainEvent::Failed(format!("fine-tuning failed: {e}"))),
     };
@@ -131,12 +148,13 @@ pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host)
         },
     ];
     let mut kept = match (report.choice, &deep) {
-        (AutoChoice::Lora, Some(deep)) => match finish_deep(&job, deep, host, embedding.clone(), started).await {
+        (AutoChoice::Lora, Some(deep)) => match finish_deep(job, deep, host, embedding.clone(), started).await {
             Ok(trained) => trained,
             Err(e) => return host.emit(TrainEvent::Failed(e)),
         },
         _ => {
-            head.report.timings.train_seconds = host.now_seconds() - started - embedding.embed_seconds;
+            // After a resume `started` is this session's, and the head run's embedding was in the last one.
+            head.report.timings.train_seconds = (host.now_seconds() - started - embedding.embed_seconds).max(0.0);
             head
         }
     };
@@ -145,10 +163,12 @@ pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host)
     finished(host, Some(kept))
 }
 
-/// Continues a single deeper run (LoRA or last blocks) from a checkpoint its [`Host::checkpoint`] received:
-/// the epochs done are reported again (for the charts), then the run goes on as if it had not stopped. Refused,
-/// with a `Failed` event, when the images, labels, split or options differ from the checkpoint's.
+/// Continues a deeper run (LoRA, last blocks, or Auto's LoRA run) from a checkpoint its [`Host::checkpoint`]
+/// received: the epochs done are reported again (for the charts; Auto's head run first, which is not run again),
+/// then the run goes on as if it had not stopped. Refused, with a `Failed` event, when the images, labels, split
+/// or options differ from the checkpoint's.
 pub async fn resume_job(job: Job<'_>, checkpoint: &[u8], host: &impl Host) {
+    let started = host.now_seconds();
     let filled = match filled_dataset(&job, host).await {
         Ok(filled) => filled,
         Err(e) => return host.emit(TrainEvent::Failed(e)),
@@ -157,10 +177,32 @@ pub async fn resume_job(job: Job<'_>, checkpoint: &[u8], host: &impl Host) {
         Some(dataset) => Job { dataset, ..job },
         None => job,
     };
-    match job.options.finetune.deep_mode() {
-        Some(mode) => deep_only(&job, mode, Some(checkpoint), host).await,
-        None => host.emit(TrainEvent::Failed(
-            "only a LoRA or last-blocks training can be resumed".into(),
+    match job.options.finetune {
+        FinetuneChoice::LastBlocks { .. } | FinetuneChoice::Lora { .. } => {
+            let mode = job.options.deep_mode().expect("a deep choice");
+            deep_only(&job, mode, Some(checkpoint), host).await
+        }
+        FinetuneChoice::Auto => {
+            let (head, deep) = match AutoCheckpoint::decode(checkpoint) {
+                Ok(parts) => parts,
+                Err(e) => return host.emit(TrainEvent::Failed(format!("cannot resume: {e}"))),
+            };
+            if head.report.labels != job.dataset.class_names() {
+                return host.emit(TrainEvent::Failed(
+                    "cannot resume: the classes changed since this training was saved".into(),
+                ));
+            }
+            for metrics in &head.report.history {
+                host.emit(TrainEvent::Epoch {
+                    run: RunMode::Head,
+                    metrics: metrics.clone(),
+                });
+            }
+            let mode = job.options.deep_mode().expect("Auto has a deep run");
+            auto_lora(&job, mode, head, Some(&deep), host, started).await
+        }
+        FinetuneChoice::Head => host.emit(TrainEvent::Failed(
+            "only a LoRA, last-blocks or Auto training can be resumed".into(),
         )),
     }
 }
@@ -187,7 +229,7 @@ async fn filled_dataset(job: &Job<'_>, host: &impl Host) -> Result<Option<Datase
 /// A single deeper run, new or resumed, to its end and the kept model.
 async fn deep_only(job: &Job<'_>, mode: FinetuneMode, resume: Option<&[u8]>, host: &impl Host) {
     let started = host.now_seconds();
-    match run_deep(job, mode, resume, host).await {
+    match run_deep(job, mode, resume, None, host).await {
         Ok(None) => host.emit(TrainEvent::Stopped {
             stage: Stage::FineTuning,
             done: 0,

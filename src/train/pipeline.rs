@@ -9,14 +9,14 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 pub use super::events::{Progress, Stage, TrainEvent};
-use super::head::{Head, NamedTensor};
-use super::metrics::{ConfusionMatrix, EpochMetrics, ImagePrediction};
 use super::mode::{RunHistory, RunMode};
-use super::options::TrainOptions;
-use super::trainer::Trainer;
 use crate::data::Dataset;
 use crate::data::split::stratified_split;
+use crate::head::Trainer;
+use crate::head::layers::{Head, NamedTensor};
+use crate::head::metrics::{ConfusionMatrix, EpochMetrics, ImagePrediction};
 use crate::model::BackboneDelta;
+use crate::options::TrainOptions;
 
 /// What a head is trained on: one feature row per image.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,8 +1,9 @@
 //! A few LoRA steps on the shipped backbone, the same on every device: the native test pins the losses in
 //! `tests/fixtures/lora_steps.json`, and the in-browser tests check the CPU and WebGPU paths against them.
 
-use ajuste::finetune::{DeepTrainer, FinetuneMode, FinetuneOptions, Phase, TrainData};
+use ajuste::finetune::{DeepTrainer, Phase, TrainData};
 use ajuste::model::EfficientNetLite0;
+use ajuste::options::{FinetuneMode, TrainOptions};
 
 pub const FIXTURE: &str = "tests/fixtures/lora_steps.json";
 
@@ -33,18 +34,18 @@ fn data() -> TrainData {
 /// (train loss, validation loss) of each of 3 epochs of LoRA r4 on the last 2 blocks + head conv, batch 4,
 /// resumed from a checkpoint after the first.
 pub async fn lora_history(model: &EfficientNetLite0) -> Vec<[f32; 2]> {
-    let options = FinetuneOptions {
-        mode: FinetuneMode::Lora {
-            blocks: 2,
-            rank: 4,
-            alpha: 4.0,
-        },
+    let options = TrainOptions {
         epochs: 3,
         batch_size: 4,
         patience: 0,
         seed: 7,
-        ..FinetuneOptions::default()
-    };
+        ..TrainOptions::default()
+    }
+    .with_mode(FinetuneMode::Lora {
+        blocks: 2,
+        rank: 4,
+        alpha: 4.0,
+    });
     let mut trainer = DeepTrainer::new(model, data(), options.clone(), None).expect("trainer");
     let mut resumed = false;
     loop {
@@ -68,9 +69,6 @@ pub async fn lora_history(model: &EfficientNetLite0) -> Vec<[f32; 2]> {
 /// Largest |difference| between two histories of the same length.
 pub fn max_diff(a: &[[f32; 2]], b: &[[f32; 2]]) -> f32 {
     assert_eq!(a.len(), b.len(), "histories of different lengths");
-    a.iter()
-        .flatten()
-        .zip(b.iter().flatten())
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    let flat = |h: &[[f32; 2]]| h.iter().flatten().copied().collect::<Vec<_>>();
+    ajuste::floats::max_abs_diff(&flat(a), &flat(b))
 }

@@ -6,6 +6,7 @@
 pub mod job_host;
 pub mod lora_steps;
 
+use ajuste::floats::max_abs_diff;
 use ajuste::model::{EfficientNetLite0, TensorFile};
 use burn::tensor::{Device, Tensor, TensorData, Transaction};
 
@@ -57,11 +58,6 @@ pub fn golden_input(golden_bytes: &[u8]) -> Vec<f32> {
         x[(n * 3 + c) * plane + pixel] = (v as f32 - 127.0) / 128.0;
     }
     x
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 fn argmax(row: &[f32]) -> usize {

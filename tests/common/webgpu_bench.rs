@@ -8,9 +8,11 @@
 //! small: `?batches=1,2&iters=2&steps=0` on the page's address picks them (main thread only: a worker's
 //! `location` is its script's, so the worker variant runs the defaults).
 
-use ajuste::finetune::{DeepTrainer, FinetuneMode, FinetuneOptions, Phase, TrainData};
+use ajuste::finetune::{DeepTrainer, Phase, TrainData};
 use ajuste::model::embed::input_tensor;
 use ajuste::model::{EfficientNetLite0, load_efficientnet};
+use ajuste::options::FinetuneMode;
+use ajuste::options::{DeepOptions, TrainOptions};
 use burn::tensor::wgpu::WgpuBackend;
 use burn::tensor::{Device, Tensor};
 use wasm_bindgen::{JsCast, JsValue};
@@ -162,14 +164,17 @@ async fn train_rate(model: &EfficientNetLite0, mode: FinetuneMode, cached: bool,
         train: (0..96).collect(),
         val: Vec::new(),
     };
-    let defaults = FinetuneOptions::default();
-    let options = FinetuneOptions {
-        mode,
+    let defaults = TrainOptions::default();
+    let options = TrainOptions {
         epochs: 1000,
         patience: 0,
-        cache_bytes: if cached { defaults.cache_bytes } else { 0 },
+        deep: DeepOptions {
+            cache_bytes: if cached { defaults.deep.cache_bytes } else { 0 },
+            ..defaults.deep
+        },
         ..defaults
-    };
+    }
+    .with_mode(mode);
     let mut trainer = DeepTrainer::new(model, data, options, None).expect("trainer");
     while trainer.step().await.expect("step").phase != Phase::Training {}
     let t0 = now();

@@ -104,6 +104,7 @@ async function indexOver(min) {
 // works; the damaged index is removed, so the visit after that starts clean.
 for (const c of cases.filter((c) => c.via === 'snapshot')) {
   test(`${c.id}: ${c.what}, found in storage at the next visit`, async () => {
+    assert.ok(c.message?.length > 3, `${c.id}: the case names no message to expect`);
     const context = await browser.newContext();
     const fresh = await context.newPage();
     await fresh.goto(`${server.url}?backend=cpu`);

@@ -61,6 +61,21 @@ test('options show the numbers as typed, without float noise', async () => {
   assert.equal(await page.locator('#opt-wd').inputValue(), '0.0001');
 });
 
+test('each option shows only in the modes it applies to (the deeper runs drop the head-only ones)', async () => {
+  await page.locator('details.options').evaluate((d) => { d.open = true; });
+  const shown = async (id) => (await page.locator(`#${id}`).count()) === 1;
+  const mode = page.getByTestId('finetune-mode');
+  await mode.selectOption('lora');
+  for (const id of ['opt-wd', 'opt-optim', 'opt-hidden']) assert.ok(!await shown(id), `${id} hidden for LoRA`);
+  assert.equal(await page.locator('#opt-deep-wd').inputValue(), '0.01', 'the weight decay LoRA trains with');
+  assert.ok(await shown('opt-backbone-lr') && await shown('opt-warmup'));
+  await mode.selectOption('head');
+  for (const id of ['opt-backbone-lr', 'opt-deep-wd', 'opt-warmup']) assert.ok(!await shown(id), `${id} hidden for head only`);
+  assert.ok(await shown('opt-wd') && await shown('opt-hidden'));
+  await mode.selectOption('auto');
+  for (const id of ['opt-wd', 'opt-hidden', 'opt-backbone-lr', 'opt-deep-wd']) assert.ok(await shown(id), `${id} shown for Auto`);
+});
+
 test('a small dataset loads', async () => {
   const dir = await makeDataset('defects', CLASSES, 3);
   await page.getByTestId('dataset-input').setInputFiles(dir);
@@ -102,7 +117,7 @@ test('results that no longer match the dataset say so, and downloads match what 
   const original = await cardInput(1).inputValue();
   await cardInput(1).fill('pliers');
   await cardInput(1).dispatchEvent('change');
-  await page.locator('[data-testid=training-status][data-stale=true]').waitFor({ timeout: 10_000 }).catch(() => {});
+  await page.locator('[data-testid=training-status][data-stale=true]').waitFor({ timeout: 10_000 });
   assert.match(await page.locator('main').textContent(), /retrain needed/i, 'a retrain-needed hint');
   const shown = await page.locator('[data-testid=confusion-matrix] thead th').allTextContents();
   const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-labels').click()]);
@@ -149,7 +164,11 @@ test('Stop during embedding keeps the previous results and downloads', async () 
     done: () => document.querySelector('[data-testid=training-status]')?.dataset.state !== 'embedding',
     progress: () => document.querySelector('[data-testid=training-status]')?.textContent,
   });
+  // Had Stop not worked, the run would have gone on to train a model with the new class.
+  assert.match(await page.getByTestId('training-notice').textContent(), /Stopped while computing features/);
   assert.ok(await page.getByTestId('confusion-matrix').isVisible(), 'the previous results are still shown');
+  const shown = await page.locator('[data-testid=confusion-matrix] thead th').allTextContents();
+  assert.ok(!shown.includes('old monuments'), `the results are the previous model's: ${shown}`);
   assert.ok(await page.getByTestId('export-labels').isEnabled(), 'and can still be downloaded');
 });
 

@@ -16,14 +16,34 @@ const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'applic
   '.json': 'application/json', '.svg': 'image/svg+xml', '.jpg': 'image/jpeg', '.png': 'image/png',
   '.txt': 'text/plain', '.md': 'text/markdown', '.safetensors': 'application/octet-stream', '.csv': 'text/csv' };
 
+/** The Content-Security-Policy header that `trunk serve` sends (Trunk.toml's [serve.headers]): the one policy. */
+export async function contentSecurityPolicy() {
+  const toml = await readFile(join(ROOT, 'Trunk.toml'), 'utf8');
+  const line = toml.match(/^"Content-Security-Policy" = "(.*)"$/m);
+  if (!line) throw new Error('Trunk.toml has no Content-Security-Policy header');
+  return line[1];
+}
+
+/** The build under test: dist/, or AJUSTE_DIST (another build, e.g. the previous commit's, to see a new test fail
+ * there), said once on stderr so that a run against another build never passes for one of this tree. */
+export function distUnderTest() {
+  if (process.env.AJUSTE_DIST && process.env.CI) throw new Error('AJUSTE_DIST is set: CI tests this tree\'s dist/ only');
+  const dist = resolve(process.env.AJUSTE_DIST ?? join(ROOT, 'dist'));
+  if (process.env.AJUSTE_DIST && !distUnderTest.said) {
+    distUnderTest.said = true;
+    console.error(`NOTE: testing the build in ${dist} (AJUSTE_DIST), not this tree's dist/`);
+  }
+  return dist;
+}
+
 /**
  * Serves dist/ on 127.0.0.1 at a free port, as a production host would: the build's pre-compressed copies
  * (NAME.br, NAME.gz from scripts/compress.mjs) with Content-Encoding when the browser accepts them, unless
- * `compressed` is false.
+ * `compressed` is false; every response with the page's Content-Security-Policy header, unless `csp` is false.
  */
-export async function serveDist({ compressed = true } = {}) {
-  // AJUSTE_DIST: another build to test (e.g. the previous commit's, to see a new test fail there).
-  const dist = resolve(process.env.AJUSTE_DIST ?? join(ROOT, 'dist'));
+export async function serveDist({ compressed = true, csp = true } = {}) {
+  const dist = distUnderTest();
+  const policy = csp ? { 'content-security-policy': await contentSecurityPolicy() } : {};
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     const file = resolve(dist, '.' + (path.endsWith('/') ? path + 'index.html' : path));
@@ -34,7 +54,8 @@ export async function serveDist({ compressed = true } = {}) {
       try {
         const body = await readFile(file + suffix);
         res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
-          'content-length': body.length, vary: 'accept-encoding', ...(encoding && { 'content-encoding': encoding }) });
+          'content-length': body.length, vary: 'accept-encoding', ...(encoding && { 'content-encoding': encoding }),
+          ...policy });
         res.end(body);
         return;
       } catch { /* the next encoding, or 404 */ }

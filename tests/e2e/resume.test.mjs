@@ -98,6 +98,51 @@ test('LoRA interrupted by a reload resumes from its last epoch and finishes', { 
   await context.close();
 });
 
+// Auto, the default: a reload during its LoRA run comes back with Resume, the finished head run kept (its chart
+// comes back at once, and it is not trained again), and the run finishes with both runs and Auto's choice.
+test('Auto interrupted in its LoRA run resumes there, its head run kept', { timeout: 1_800_000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
+  const page = await context.newPage();
+  const logs = pageLogs(page);
+  page.on('dialog', (d) => d.accept());
+  await page.goto(`${server.url}?backend=cpu`);
+  await waitForModel(page);
+  await page.getByTestId('sample-button').click();
+  await waitForImages(page, 36);
+  await page.getByTestId('finetune-mode').selectOption('auto');
+  await set(page, '[data-testid=epochs]', '3');
+  await page.locator('details.options').evaluate((d) => { d.open = true; });
+  await set(page, '#opt-patience', '0');
+  // Without augmentation each image's activations at the cut are computed once: a shorter LoRA run.
+  await page.getByTestId('augment').uncheck();
+  await page.getByTestId('train-button').click();
+  await waitForProgress(page, 'a checkpoint of the LoRA run', {
+    done: async () => Boolean(await (await caches.open('ajuste-work-v1')).match('saved/checkpoint.bin')),
+    progress: () => document.querySelector('[data-testid=training-status]')?.textContent,
+  });
+  await page.reload();
+  await waitForModel(page);
+  await waitForImages(page, 36);
+  await page.getByTestId('resume-training').waitFor({ timeout: 60_000 });
+  assert.match(await page.getByTestId('resume-notice').textContent(),
+    /LoRA training was interrupted after epoch \d of 3\. Auto's finished head-only run is kept/);
+  await page.evaluate(() => {
+    window.__stages = [];
+    const status = document.querySelector('[data-testid=training-status]');
+    new MutationObserver(() => window.__stages.push(status.dataset.state))
+      .observe(status, { attributes: true, childList: true, characterData: true, subtree: true });
+  });
+  await page.getByTestId('resume-training').click();
+  const status = await waitForTraining(page);
+  assert.equal(status.state, 'done', `${status.text}\n${logs.join('\n')}`);
+  assert.ok(!(await page.evaluate(() => window.__stages)).includes('embedding'), 'the head run is not redone');
+  const runs = await page.getByTestId('run-charts').evaluateAll((els) => els.map((e) => [e.dataset.run, e.dataset.epochs]));
+  assert.deepEqual(runs, [['head', '3'], ['lora', '3']], 'both runs on the charts');
+  assert.match(await page.locator('main').textContent(), /was kept/, 'Auto says which run it kept and why');
+  assert.equal(await savedEpochs(page), 0, 'the checkpoint is removed once the run ends');
+  await context.close();
+});
+
 test('Resume is refused, with the reason, when the images changed since the interruption', { timeout: 1_800_000 }, async () => {
   const context = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
   const page = await context.newPage();

@@ -61,8 +61,9 @@ test('try it, see the mistakes, save and reopen the project', { timeout: 1_200_0
   const monuments = (await readdir(join(SAMPLE, 'monument'))).filter((f) => f.endsWith('.jpg')).sort();
   await page.getByTestId('try-input').setInputFiles(join(SAMPLE, 'monument', monuments[0]));
   const fromFile = await prediction(page, 'file');
-  assert.ok(classes.includes(fromFile.label), `label ${fromFile.label}`);
-  assert.ok(fromFile.p > 1 / 3 && fromFile.p <= 1, `probability ${fromFile.p}`);
+  // A sample monument, which the head has seen: its class comes first, clearly (the top of 3 is always ≥ 1/3).
+  assert.equal(fromFile.label, 'monument', `label ${fromFile.label}`);
+  assert.ok(fromFile.p > 0.5 && fromFile.p <= 1, `probability ${fromFile.p}`);
   assert.equal(await page.locator('[data-testid=try-result] li').count(), 3, 'every class listed');
 
   // The fake camera: a prediction on its frames, then stopped.

@@ -6,9 +6,11 @@
 use serde_json::Value;
 
 use super::{OpenError, OpenedModel};
+use crate::head::{ConfusionMatrix, EpochMetrics};
 use crate::model::tensor_file::{FoldedConv, folded_conv};
 use crate::model::{BLOCKS, BackboneDelta, ConvDelta, ConvUpdate, EMBEDDING_DIM, TensorFile};
-use crate::train::{ConfusionMatrix, EpochMetrics, RunMode, TrainOptions, Trained, TrainingReport};
+use crate::options::TrainOptions;
+use crate::train::{RunMode, Trained, TrainingReport};
 
 /// Every conv of the backbone: (BN prefix, weight shape).
 fn convs() -> Vec<(String, [usize; 4])> {

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::DeepTrainer;
-use crate::finetune::options::FinetuneOptions;
+use crate::options::TrainOptions;
 use crate::rng::Rng;
 
 impl DeepTrainer {
@@ -33,15 +33,15 @@ impl DeepTrainer {
 
 /// Views in the augmentation bank: the asked number, fewer when the budget (after the validation images) holds
 /// fewer for every training image; none without augmentation.
-pub(super) fn bank_views(options: &FinetuneOptions, augment: bool, train: usize, val: usize, capacity: usize) -> usize {
+pub(super) fn bank_views(options: &TrainOptions, augment: bool, train: usize, val: usize, capacity: usize) -> usize {
     if !augment {
         return 0;
     }
     let fit = capacity.saturating_sub(val) / train.max(1);
     if fit == 0 {
-        options.augment_views
+        options.deep.augment.views
     } else {
-        options.augment_views.min(fit)
+        options.deep.augment.views.min(fit)
     }
 }
 

@@ -47,7 +47,7 @@ impl DeepTrainer {
     }
 
     pub(super) fn prefix(&self, input: Tensor<4>) -> Tensor<4> {
-        self.base.blocks(self.base.stem(input), 0, self.options.mode.cut())
+        self.base.blocks(self.base.stem(input), 0, self.mode.cut())
     }
 
     pub(super) fn labels(&self, ids: &[usize], device: &Device) -> Tensor<1, Int> {
@@ -68,10 +68,10 @@ impl DeepTrainer {
         let mut grads = loss.backward();
         let g_head = GradientsParams::from_module(&mut grads, &self.classifier);
         let g_backbone = GradientsParams::from_module(&mut grads, &self.tail);
-        let factor = self.options.lr_factor(self.step_count, self.total_steps) as f64;
+        let factor = self.options.deep.lr_factor(self.step_count, self.total_steps) as f64;
         self.step_count += 1;
-        let head_lr = self.options.head_lr as f64 * factor;
-        let backbone_lr = self.options.backbone_lr() as f64 * factor;
+        let head_lr = self.options.learning_rate as f64 * factor;
+        let backbone_lr = self.options.backbone_lr(self.mode) as f64 * factor;
         self.classifier = self.opt_head.step(head_lr, self.classifier.clone(), g_head);
         self.tail = self.opt_backbone.step(backbone_lr, self.tail.clone(), g_backbone);
         PendingLoss::new(logits.inner(), y.inner(), &self.device)

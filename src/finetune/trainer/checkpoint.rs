@@ -13,18 +13,18 @@ use burn::tensor::{Tensor, TensorData, Transaction};
 use serde::{Deserialize, Serialize};
 
 use super::{DeepTrainer, State};
-use crate::finetune::options::FinetuneOptions;
 use crate::finetune::step::TrainData;
 use crate::floats::{from_le_bytes, to_le_bytes};
+use crate::head::EpochMetrics;
+use crate::head::epoch_log::EpochLog;
+use crate::options::TrainOptions;
 use crate::rng::Rng;
-use crate::train::EpochMetrics;
-use crate::train::epoch_log::EpochLog;
 
 const MAGIC: &[u8; 8] = b"AJCKPT02";
 
 #[derive(Serialize, Deserialize)]
 struct Header {
-    options: FinetuneOptions,
+    options: TrainOptions,
     fingerprint: u64,
     /// The generator's state before the next epoch's shuffle.
     rng: u64,

@@ -5,14 +5,19 @@ use burn::module::Module;
 
 use super::DeepTrainer;
 use crate::finetune::cache::ActivationCache;
-use crate::finetune::options::FinetuneOptions;
 use crate::finetune::tail::head_from_classifier;
+use crate::head::{EpochMetrics, Head};
 use crate::model::{BackboneDelta, EfficientNetLite0};
-use crate::train::{EpochMetrics, Head};
+use crate::options::{FinetuneMode, TrainOptions};
 
 impl DeepTrainer {
-    pub fn options(&self) -> &FinetuneOptions {
+    pub fn options(&self) -> &TrainOptions {
         &self.options
+    }
+
+    /// The deep mode this run trains.
+    pub fn mode(&self) -> FinetuneMode {
+        self.mode
     }
     pub fn history(&self) -> &[EpochMetrics] {
         self.log.history()

@@ -201,8 +201,8 @@ mod tests {
                 let (ours, burns) = (run(true), run(false));
                 for (what, (o, b)) in ["output", "∂x", "∂A", "∂B"].iter().zip(ours.iter().zip(&burns)) {
                     assert_eq!(o.len(), b.len(), "{what}");
-                    let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
-                    let gap = o.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max) / scale;
+                    let scale = crate::floats::max_abs(b).max(1.0);
+                    let gap = crate::floats::max_abs_diff(o, b) / scale;
                     assert!(
                         gap < 1e-5,
                         "{c_in}→{c_out} r{rank} {size}², clamp {clamp}: {what} differs by {gap}"

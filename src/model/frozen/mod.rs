@@ -233,10 +233,7 @@ pub(crate) mod tests {
         };
         let (y_ours, g_ours) = run(&|x| ours(x).expect("runs as a frozen node"));
         let (y_burn, g_burn) = run(&burns);
-        let gap = |a: &[f32], b: &[f32]| {
-            let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
-            a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max) / scale
-        };
+        let gap = |a: &[f32], b: &[f32]| crate::floats::max_abs_diff(a, b) / crate::floats::max_abs(b).max(1.0);
         assert_eq!(y_ours.len(), y_burn.len(), "{case}");
         assert_eq!(g_ours.len(), g_burn.len(), "{case}");
         assert!(

@@ -1,4 +1,5 @@
 use super::*;
+use crate::options::Strength;
 
 const N: usize = IMAGE_SIZE;
 

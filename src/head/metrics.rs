@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::head::{Head, argmax};
+use super::layers::{Head, argmax};
 
 /// One row of the training history (what the charts draw). Loss is plain cross-entropy (no label smoothing),
 /// measured with the head in inference mode after the epoch, for training and validation alike.

@@ -2,10 +2,10 @@
 //! after each epoch, early stopping on validation loss, and the best epoch's head kept.
 
 use super::epoch_log::EpochLog;
-use super::head::{Dense, Head, axpy};
+use super::layers::{Dense, Head, axpy};
 use super::metrics::{ConfusionMatrix, EpochMetrics, ImagePrediction, cross_entropy, evaluate, image_predictions};
 use super::optimizer::Adam;
-use super::options::TrainOptions;
+use crate::options::TrainOptions;
 use crate::rng::Rng;
 
 pub struct Trainer {
@@ -91,7 +91,13 @@ impl Trainer {
             return Err(format!("sample index {bad} is out of range ({n} samples)"));
         }
         let mut rng = Rng::new(options.seed);
-        let head = Head::new(dim, num_classes, options.hidden_units, options.dropout, &mut rng);
+        let head = Head::new(
+            dim,
+            num_classes,
+            options.head.hidden_units,
+            options.head.dropout,
+            &mut rng,
+        );
         let sizes: Vec<usize> = layers(&head)
             .iter()
             .flat_map(|d| [d.weight.len(), d.bias.len()])
@@ -99,8 +105,8 @@ impl Trainer {
         let adam = Adam::new(
             &sizes,
             options.learning_rate,
-            options.weight_decay,
-            options.decoupled_weight_decay,
+            options.head.weight_decay,
+            options.head.decoupled_weight_decay,
         );
         let log = EpochLog::new(options.epochs, options.patience);
         Ok(Self {
@@ -132,8 +138,8 @@ impl Trainer {
         if !self.log.history().is_empty() {
             return Err("training has already started".into());
         }
-        self.options.hidden_units = head.hidden.as_ref().map_or(0, |h| h.d_out);
-        self.options.dropout = head.dropout;
+        self.options.head.hidden_units = head.hidden.as_ref().map_or(0, |h| h.d_out);
+        self.options.head.dropout = head.dropout;
         let sizes: Vec<usize> = layers(&head)
             .iter()
             .flat_map(|d| [d.weight.len(), d.bias.len()])
@@ -141,8 +147,8 @@ impl Trainer {
         self.adam = Adam::new(
             &sizes,
             self.options.learning_rate,
-            self.options.weight_decay,
-            self.options.decoupled_weight_decay,
+            self.options.head.weight_decay,
+            self.options.head.decoupled_weight_decay,
         );
         self.head = head;
         Ok(())

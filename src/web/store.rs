@@ -2,11 +2,11 @@
 //! cache of this origin. Used by the page and by the training worker (which reads images and writes features
 //! itself, so pixels never travel through the page), hence only globals both have (`caches`).
 
-use ajuste::data::store::{
+use crate::data::store::{
     FEATURES_PREFIX, INDEX_ENTRY, decode_features, decode_image, encode_features, encode_image, features_entry,
     image_entry,
 };
-use ajuste::data::{Dataset, snapshot};
+use crate::data::{Dataset, snapshot};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, CacheStorage, Request, Response};

@@ -1,15 +1,17 @@
-//! The messages between the page and the training worker. Each message is JSON (these types) plus, for
+//! The messages between the page and the training worker: the top of the library, above the core it carries. Each message is JSON (these types) plus, for
 //! `Load`, `Start`, `Resume`, `Continue`, `LoadPredictor` and `Predict`, one byte buffer: the weights file, the dataset as
 //! `data::snapshot` bytes (images the page has stored travel as name and key; the worker reads their pixels from
 //! storage a batch at a time and stores the features it computes, `Host::load_pixels` / `Host::embedded`), or the
 //! image to classify; `Resume` and `Checkpoint` carry a checkpoint's bytes too (`DeepTrainer::checkpoint`),
 //! beside the JSON.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde::{Deserialize, Serialize};
 
-use super::options::TrainOptions;
-use super::pipeline::{TrainEvent, Trained};
+use crate::options::TrainOptions;
 use crate::predict::Prediction;
+use crate::train::{TrainEvent, Trained};
 
 /// What the bytes of a `Predict` are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +22,26 @@ pub enum ImageInput {
     Frame { width: u32, height: u32 },
     /// An image already prepared (224×224×3 RGB, `preprocess::prepare_rgb`).
     Pixels,
+}
+
+/// Names one kept model for the life of the page, which keys the worker's built predictor on it. A pointer to the
+/// model would name it only until it is freed: another model allocated at the same address (train, try, train,
+/// train, try) would then be answered by the old one's predictor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ModelId(u64);
+
+impl ModelId {
+    /// An id no other model of this page has had.
+    pub fn fresh() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl Default for ModelId {
+    fn default() -> Self {
+        Self::fresh()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,5 +164,28 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_model_freed_and_another_at_its_address_get_different_ids() {
+        // train, try, train, train, try: a later model may be allocated where a freed one was. Here the new
+        // model is written into the old one's allocation, so the address is the same for certain.
+        struct Kept {
+            id: ModelId,
+            _weights: [f32; 16],
+        }
+        let mut slot = Box::new(Kept {
+            id: ModelId::fresh(),
+            _weights: [0.0; 16],
+        });
+        let (address, first) = (&*slot as *const Kept, slot.id);
+        *slot = Kept {
+            id: ModelId::fresh(),
+            _weights: [1.0; 16],
+        };
+        assert_eq!(&*slot as *const Kept, address, "keyed by address, the two models alias");
+        assert_ne!(slot.id, first, "keyed by id, they do not");
+        let ids: std::collections::HashSet<_> = (0..100).map(|_| ModelId::fresh()).collect();
+        assert_eq!(ids.len(), 100, "every model has its own id");
     }
 }

@@ -7,9 +7,9 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use ajuste::model::EfficientNetLite0;
-use ajuste::model::embed::embed_batch;
-use ajuste::train::protocol::{FromWorker, ToWorker};
+use crate::model::EfficientNetLite0;
+use crate::model::embed::embed_batch;
+use crate::protocol::{FromWorker, ToWorker};
 use burn::tensor::Device;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;

@@ -1,0 +1,108 @@
+//! What trains: the mode a user picks ([`FinetuneChoice`]) and the deep mode a single run trains
+//! ([`FinetuneMode`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::BLOCKS;
+
+/// Auto's second run: LoRA r16 (α 16) on the last 8 blocks and the head conv.
+pub const AUTO_LORA: FinetuneMode = FinetuneMode::Lora {
+    blocks: 8,
+    rank: 16,
+    alpha: 16.0,
+};
+
+/// What the user asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum FinetuneChoice {
+    /// The new head alone, on cached embeddings (seconds).
+    Head,
+    /// The last `blocks` MBConv blocks and the head conv train, with the head.
+    LastBlocks { blocks: usize },
+    /// LoRA adapters of `rank` on the last `blocks` blocks and the head conv, with the head.
+    Lora { blocks: usize, rank: usize, alpha: f32 },
+    /// The head first, then LoRA r16 on the last 8 blocks; the lower validation loss is kept.
+    #[default]
+    Auto,
+}
+
+impl FinetuneChoice {
+    /// The name the form, the export and the page's `data-mode` use.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Head => "head",
+            Self::LastBlocks { .. } => "last-blocks",
+            Self::Lora { .. } => "lora",
+            Self::Auto => "auto",
+        }
+    }
+
+    /// The deep mode this choice trains: its own, Auto's LoRA, or none for head only.
+    pub fn deep_mode(&self) -> Option<FinetuneMode> {
+        match *self {
+            Self::LastBlocks { blocks } => Some(FinetuneMode::LastBlocks { blocks }),
+            Self::Lora { blocks, rank, alpha } => Some(FinetuneMode::Lora { blocks, rank, alpha }),
+            Self::Auto => Some(AUTO_LORA),
+            Self::Head => None,
+        }
+    }
+
+    /// Whether a head-only run on the features trains (head only, and Auto's first run).
+    pub fn trains_head_alone(&self) -> bool {
+        matches!(self, Self::Head | Self::Auto)
+    }
+}
+
+/// A deeper run: what of the backbone trains beside the head.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum FinetuneMode {
+    /// The last `blocks` MBConv blocks and the head conv train (folded weights and biases).
+    LastBlocks { blocks: usize },
+    /// LoRA adapters on the 1×1 convs (expand, project) of the last `blocks` blocks and on the head conv.
+    Lora { blocks: usize, rank: usize, alpha: f32 },
+}
+
+impl FinetuneMode {
+    /// Number of trainable blocks at the end of the backbone.
+    pub fn blocks(&self) -> usize {
+        match *self {
+            Self::LastBlocks { blocks } | Self::Lora { blocks, .. } => blocks,
+        }
+    }
+
+    /// Index of the first trainable block: everything before it is the frozen prefix.
+    pub fn cut(&self) -> usize {
+        BLOCKS.len() - self.blocks()
+    }
+
+    /// The name the UI and export use (`last-blocks`, `lora`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::LastBlocks { .. } => "last-blocks",
+            Self::Lora { .. } => "lora",
+        }
+    }
+
+    /// Problems with the mode's numbers, each naming its field.
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let blocks = self.blocks();
+        if !(1..=BLOCKS.len()).contains(&blocks) {
+            problems.push(format!(
+                "trainable blocks must be between 1 and {} (got {blocks})",
+                BLOCKS.len()
+            ));
+        }
+        if let Self::Lora { rank, alpha, .. } = *self {
+            if !(1..=256).contains(&rank) {
+                problems.push(format!("LoRA rank must be between 1 and 256 (got {rank})"));
+            }
+            if !(alpha.is_finite() && alpha > 0.0) {
+                problems.push(format!("LoRA alpha must be above 0 (got {alpha})"));
+            }
+        }
+        problems
+    }
+}
