@@ -231,7 +231,7 @@ fn lora_options(seed: u64) -> TrainOptions {
         epochs: 4,
         batch_size: 4,
         learning_rate: 3e-3,
-        seed: seed,
+        seed,
         patience: 8,
         ..TrainOptions::default()
     }
@@ -346,7 +346,7 @@ fn augmentation_runs_per_training_image_view_and_caches_the_bank() {
             epochs: 3,
             deep: DeepOptions {
                 augment: AugmentOptions {
-                    views: views,
+                    views,
                     ..lora_options(3).deep.augment
                 },
                 ..lora_options(3).deep

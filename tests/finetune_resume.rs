@@ -53,7 +53,7 @@ fn options(mode: FinetuneMode, views: usize) -> TrainOptions {
         seed: 5,
         deep: DeepOptions {
             augment: AugmentOptions {
-                views: views,
+                views,
                 ..Default::default()
             },
             ..Default::default()

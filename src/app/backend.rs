@@ -9,29 +9,6 @@ use super::browser::{js_error, url_param, window};
 
 pub use ajuste::web::device::BackendKind;
 
-/// How the page names and shows a backend (the worker needs none of it).
-impl BackendKind {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::WebGpu => "WebGPU",
-            Self::Cpu => "CPU (WebAssembly SIMD)",
-        }
-    }
-    pub fn param(self) -> &'static str {
-        match self {
-            Self::WebGpu => "webgpu",
-            Self::Cpu => "cpu",
-        }
-    }
-    pub fn from_param(value: &str) -> Option<Self> {
-        match value.to_ascii_lowercase().as_str() {
-            "webgpu" | "gpu" => Some(Self::WebGpu),
-            "cpu" | "wasm" => Some(Self::Cpu),
-            _ => None,
-        }
-    }
-}
-
 /// What the browser offers, probed through `navigator.gpu` (read with Reflect: web-sys's WebGPU API is unstable).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdapterProbe {

@@ -1,4 +1,4 @@
-//! The browser side of `ajuste::data::store`: images, features and the index as entries of one Cache Storage
+//! The browser side of `crate::data::store`: images, features and the index as entries of one Cache Storage
 //! cache of this origin. Used by the page and by the training worker (which reads images and writes features
 //! itself, so pixels never travel through the page), hence only globals both have (`caches`).
 
@@ -131,7 +131,7 @@ pub async fn read_features(cache: &Cache) -> Result<(Vec<(Vec<u64>, Vec<f32>)>, 
 
 /// Writes the index (names and keys): call it once every image it names is stored.
 pub async fn write_index(cache: &Cache, dataset: &Dataset) -> Result<(), String> {
-    put(cache, INDEX_ENTRY, &ajuste::data::store::encode_index(dataset)).await
+    put(cache, INDEX_ENTRY, &crate::data::store::encode_index(dataset)).await
 }
 
 /// The dataset the index describes (pixels in storage), `Ok(None)` when there is none.
