@@ -31,16 +31,34 @@ function savedEpochs(page) {
   });
 }
 
-test('LoRA interrupted by a reload resumes from its last epoch and finishes', { timeout: 1_800_000 }, async () => {
+/** A fresh page on the CPU path with the sample loaded; leaving while training asks first, and the tests mean to
+ * leave. */
+async function withSample() {
   const context = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
   const page = await context.newPage();
   const logs = pageLogs(page);
-  // Leaving while training asks first; the test means to leave.
   page.on('dialog', (d) => d.accept());
   await page.goto(`${server.url}?backend=cpu`);
   await waitForModel(page);
   await page.getByTestId('sample-button').click();
   await waitForImages(page, 36);
+  return { context, page, logs };
+}
+
+/** Waits for the checkpoint the run stores after an epoch, then reloads and waits for the Resume button. */
+async function interruptAfterAnEpoch(page) {
+  await waitForProgress(page, 'a checkpoint after an epoch', {
+    done: async () => Boolean(await (await caches.open('ajuste-work-v1')).match('saved/checkpoint.bin')),
+    progress: () => document.querySelector('[data-testid=training-status]')?.textContent,
+  });
+  await page.reload();
+  await waitForModel(page);
+  await waitForImages(page, 36);
+  await page.getByTestId('resume-training').waitFor({ timeout: 60_000 });
+}
+
+test('LoRA interrupted by a reload resumes from its last epoch and finishes', { timeout: 1_800_000 }, async () => {
+  const { context, page, logs } = await withSample();
   await page.getByTestId('finetune-mode').selectOption('lora');
   await set(page, '[data-testid=finetune-blocks]', '1');
   await set(page, '[data-testid=lora-rank]', '4');
@@ -101,14 +119,7 @@ test('LoRA interrupted by a reload resumes from its last epoch and finishes', { 
 // Auto, the default: a reload during its LoRA run comes back with Resume, the finished head run kept (its chart
 // comes back at once, and it is not trained again), and the run finishes with both runs and Auto's choice.
 test('Auto interrupted in its LoRA run resumes there, its head run kept', { timeout: 1_800_000 }, async () => {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
-  const page = await context.newPage();
-  const logs = pageLogs(page);
-  page.on('dialog', (d) => d.accept());
-  await page.goto(`${server.url}?backend=cpu`);
-  await waitForModel(page);
-  await page.getByTestId('sample-button').click();
-  await waitForImages(page, 36);
+  const { context, page, logs } = await withSample();
   await page.getByTestId('finetune-mode').selectOption('auto');
   await set(page, '[data-testid=epochs]', '3');
   await page.locator('details.options').evaluate((d) => { d.open = true; });
@@ -116,14 +127,7 @@ test('Auto interrupted in its LoRA run resumes there, its head run kept', { time
   // Without augmentation each image's activations at the cut are computed once: a shorter LoRA run.
   await page.getByTestId('augment').uncheck();
   await page.getByTestId('train-button').click();
-  await waitForProgress(page, 'a checkpoint of the LoRA run', {
-    done: async () => Boolean(await (await caches.open('ajuste-work-v1')).match('saved/checkpoint.bin')),
-    progress: () => document.querySelector('[data-testid=training-status]')?.textContent,
-  });
-  await page.reload();
-  await waitForModel(page);
-  await waitForImages(page, 36);
-  await page.getByTestId('resume-training').waitFor({ timeout: 60_000 });
+  await interruptAfterAnEpoch(page);
   assert.match(await page.getByTestId('resume-notice').textContent(),
     /LoRA training was interrupted after epoch \d of 3\. Auto's finished head-only run is kept/);
   await page.evaluate(() => {
@@ -146,26 +150,13 @@ test('Auto interrupted in its LoRA run resumes there, its head run kept', { time
 });
 
 test('Resume is refused, with the reason, when the images changed since the interruption', { timeout: 1_800_000 }, async () => {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
-  const page = await context.newPage();
-  page.on('dialog', (d) => d.accept());
-  await page.goto(`${server.url}?backend=cpu`);
-  await waitForModel(page);
-  await page.getByTestId('sample-button').click();
-  await waitForImages(page, 36);
+  const { context, page } = await withSample();
   await page.getByTestId('finetune-mode').selectOption('lora');
   await set(page, '[data-testid=finetune-blocks]', '1');
   await set(page, '[data-testid=lora-rank]', '4');
   await set(page, '[data-testid=epochs]', String(EPOCHS));
   await page.getByTestId('train-button').click();
-  await waitForProgress(page, 'a checkpoint after the first epoch', {
-    done: async () => Boolean(await (await caches.open('ajuste-work-v1')).match('saved/checkpoint.bin')),
-    progress: () => document.querySelector('[data-testid=training-status]')?.textContent,
-  });
-  await page.reload();
-  await waitForModel(page);
-  await waitForImages(page, 36);
-  await page.getByTestId('resume-training').waitFor({ timeout: 60_000 });
+  await interruptAfterAnEpoch(page);
   const name = page.getByTestId('class-name').first();
   await name.fill('renamed');
   await name.dispatchEvent('change');
