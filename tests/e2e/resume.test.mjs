@@ -31,10 +31,11 @@ function savedEpochs(page) {
   });
 }
 
-/** A fresh page on the CPU path with the sample loaded; leaving while training asks first, and the tests mean to
- * leave. */
-async function withSample() {
+/** A fresh page on the CPU path with the sample loaded (`init` runs in the page before its scripts); leaving while
+ * training asks first, and the tests mean to leave. */
+async function withSample(init) {
   const context = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
+  if (init) await context.addInitScript(init);
   const page = await context.newPage();
   const logs = pageLogs(page);
   page.on('dialog', (d) => d.accept());
@@ -167,5 +168,31 @@ test('Resume is refused, with the reason, when the images changed since the inte
     progress: () => document.querySelector('[data-testid=training-status]')?.textContent,
   });
   assert.match(await status.textContent(), /images changed since this training was interrupted.*train again/);
+  await context.close();
+});
+
+// Storage refusing the checkpoint (quota, private mode) costs only the chance to resume: the run goes on, and the
+// page says so instead of only logging it to the console.
+test('a checkpoint that cannot be stored is said on the page, and the run goes on', { timeout: 1_800_000 }, async () => {
+  const { context, page } = await withSample(() => {
+    const put = Cache.prototype.put;
+    Cache.prototype.put = function (request, response) {
+      const url = typeof request === 'string' ? request : request.url;
+      if (url.includes('saved/checkpoint.bin')) return Promise.reject(new DOMException('quota exceeded', 'QuotaExceededError'));
+      return put.call(this, request, response);
+    };
+  });
+  await page.getByTestId('finetune-mode').selectOption('lora');
+  await set(page, '[data-testid=finetune-blocks]', '1');
+  await set(page, '[data-testid=lora-rank]', '4');
+  await set(page, '[data-testid=epochs]', '2');
+  await page.locator('details.options').evaluate((d) => { d.open = true; });
+  await set(page, '#opt-patience', '0');
+  await page.getByTestId('train-button').click();
+  const status = await waitForTraining(page);
+  assert.equal(status.state, 'done', status.text);
+  assert.equal(status.epoch, '2', 'the run went on to its end');
+  assert.match(await page.getByTestId('training-notice').textContent(),
+    /Epoch 1 could not be saved for resuming after a reload \(.*quota exceeded.*\)/);
   await context.close();
 });
