@@ -246,9 +246,16 @@ fn model_card_and_bundle_describe_the_kept_model() {
         "last blocks retrained",
         "12 images",
         "8 held-out",
+        // The recipe of the deep run that trained it, not the head-only run's Adam and its weight decay.
+        "AdamW, head learning rate 0.001, weight decay 0.01, linear warm-up",
+        "Head: linear",
     ] {
         assert!(card.contains(needle), "the card lacks {needle:?}:\n{card}");
     }
+    assert!(
+        !card.contains("weight decay 0.0001"),
+        "the head-only run's recipe on a deep model:\n{card}"
+    );
     let files = bundle_files(&shipped(), &trained, Some(&[10, 7, 3])).unwrap();
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
