@@ -337,7 +337,7 @@ fn augmentation_runs_per_training_image_view_and_caches_the_bank() {
         let calls = Rc::new(Cell::new(0));
         let counter = calls.clone();
         // A seeded brightness shift, standing in for the real augmentation.
-        let augment: ajuste::train::augment::Augment = Box::new(move |pixels, rng| {
+        let augment: ajuste::finetune::Augment = Box::new(move |pixels, rng| {
             counter.set(counter.get() + 1);
             let shift = rng.below(40) as u8;
             pixels.iter().map(|p| p.saturating_add(shift)).collect()

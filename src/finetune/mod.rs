@@ -6,6 +6,10 @@
 //! (`cache.rs`), and the trainable tail (`tail.rs`: late blocks, head conv, classifier) runs on the same device
 //! with autodiff. `trainer.rs` steps one mini-batch per call. Its options are `crate::options::TrainOptions`.
 
+/// A per-image transform of prepared 224×224×3 HWC u8 pixels (augmentation, `train::augment`), drawing from the
+/// trainer's rng. Needs no burn: the page builds the transform's options.
+pub type Augment = Box<dyn Fn(&[u8], &mut crate::rng::Rng) -> Vec<u8>>;
+
 #[cfg(feature = "ml")]
 pub mod cache;
 #[cfg(feature = "ml")]

@@ -7,8 +7,8 @@ use std::task::Poll;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, Transaction};
 
+pub use super::Augment;
 use crate::head::EpochMetrics;
-pub use crate::train::augment::Augment;
 
 /// Prepared images (224×224×3 HWC u8), their labels and the train/validation split.
 #[derive(Debug, Clone)]

@@ -7,12 +7,10 @@
 //! drawings and letters the edge is the white page, and for photos it continues the scene instead of adding a
 //! hard white or black border the network could learn as a cue of "augmented".
 
+use crate::finetune::Augment;
 use crate::options::AugmentOptions;
 use crate::preprocess::IMAGE_SIZE;
 use crate::rng::Rng;
-
-/// A per-image transform of prepared 224×224×3 HWC u8 pixels (augmentation), drawing from the trainer's rng.
-pub type Augment = Box<dyn Fn(&[u8], &mut Rng) -> Vec<u8>>;
 
 impl AugmentOptions {
     /// The per-image transform the deep trainer takes, or `None` when disabled (the trainer may then cache
