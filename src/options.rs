@@ -136,8 +136,8 @@ impl TrainOptions {
         })
     }
 
-    /// Every out-of-range option, as messages a user can act on (each names its field). The parts a mode does
-    /// not use are checked too: the form keeps them for the next run in another mode.
+    /// Every out-of-range option the chosen mode uses, as messages a user can act on (each names its field). A part
+    /// the mode does not use is not checked: the form hides it, so a problem there could not be seen or fixed.
     pub fn validate(&self) -> Result<(), String> {
         let mut problems = Vec::new();
         let mut check = |ok: bool, problem: String| {
@@ -184,45 +184,47 @@ impl TrainOptions {
                 self.label_smoothing
             ),
         );
-        let head = &self.head;
-        check(
-            (0.0..=1.0).contains(&head.weight_decay),
-            format!("weight decay must be between 0 and 1 (got {})", head.weight_decay),
-        );
-        check(
-            head.hidden_units <= 4096,
-            format!("hidden units must be at most 4096 (got {})", head.hidden_units),
-        );
-        check(
-            (0.0..0.95).contains(&head.dropout),
-            format!("dropout must be at least 0 and below 0.95 (got {})", head.dropout),
-        );
-        let deep = &self.deep;
-        if let Some(lr) = deep.backbone_lr {
+        if self.finetune.trains_head_alone() {
+            let head = &self.head;
             check(
-                rate_ok(lr),
-                format!("backbone learning rate must be above 0 and at most 1 (got {lr})"),
+                (0.0..=1.0).contains(&head.weight_decay),
+                format!("weight decay must be between 0 and 1 (got {})", head.weight_decay),
+            );
+            check(
+                head.hidden_units <= 4096,
+                format!("hidden units must be at most 4096 (got {})", head.hidden_units),
+            );
+            check(
+                (0.0..0.95).contains(&head.dropout),
+                format!("dropout must be at least 0 and below 0.95 (got {})", head.dropout),
             );
         }
-        check(
-            (0.0..=1.0).contains(&deep.weight_decay),
-            format!(
-                "fine-tuning weight decay must be between 0 and 1 (got {})",
-                deep.weight_decay
-            ),
-        );
-        check(
-            (0.0..=0.5).contains(&deep.warmup_fraction),
-            format!(
-                "warm-up fraction must be between 0 and 0.5 (got {})",
-                deep.warmup_fraction
-            ),
-        );
         if let Some(mode) = self.deep_mode() {
+            let deep = &self.deep;
+            if let Some(lr) = deep.backbone_lr {
+                check(
+                    rate_ok(lr),
+                    format!("backbone learning rate must be above 0 and at most 1 (got {lr})"),
+                );
+            }
+            check(
+                (0.0..=1.0).contains(&deep.weight_decay),
+                format!(
+                    "fine-tuning weight decay must be between 0 and 1 (got {})",
+                    deep.weight_decay
+                ),
+            );
+            check(
+                (0.0..=0.5).contains(&deep.warmup_fraction),
+                format!(
+                    "warm-up fraction must be between 0 and 0.5 (got {})",
+                    deep.warmup_fraction
+                ),
+            );
             problems.extend(mode.problems());
-        }
-        if let Err(e) = deep.augment.validate() {
-            problems.push(e);
+            if let Err(e) = deep.augment.validate() {
+                problems.push(e);
+            }
         }
         if problems.is_empty() {
             Ok(())
@@ -299,11 +301,27 @@ mod tests {
             "batch size must be between 1 and 4096",
             "learning rate must be above 0 and at most 1 (got 5)",
             "backbone learning rate",
-            "dropout",
             "warm-up",
         ] {
             assert!(message.contains(field), "{field} not named in: {message}");
         }
+        // LoRA trains no head-only run: its form hides the dropout, and so does its check.
+        assert!(!message.contains("dropout"), "{message}");
+        let auto = TrainOptions {
+            finetune: FinetuneChoice::Auto,
+            ..bad.clone()
+        };
+        let message = auto.validate().unwrap_err();
+        assert!(
+            message.contains("dropout") && message.contains("warm-up"),
+            "Auto uses both: {message}"
+        );
+        let head = TrainOptions {
+            finetune: FinetuneChoice::Head,
+            ..bad
+        };
+        let message = head.validate().unwrap_err();
+        assert!(message.contains("dropout") && !message.contains("warm-up"), "{message}");
     }
 
     #[test]
