@@ -1,6 +1,6 @@
 //! The browser code the page and the workers share: which backend runs (`device`), how many threads the CPU
-//! path uses (`threads`), the Cache Storage store of images, features and the index (`store`), and the CPU
-//! helper pool of the training worker (`pool`). Above the core and the protocol; below the two binaries.
+//! path uses (`threads`), the Cache Storage store of images, features and the index (`store`), the CPU
+//! helper pool of the training worker (`pool`) and the training worker itself (`worker`). Above the core and the protocol; below the two binaries.
 
 pub mod device;
 pub mod threads;
@@ -9,3 +9,5 @@ pub mod threads;
 pub mod pool;
 #[cfg(target_arch = "wasm32")]
 pub mod store;
+#[cfg(all(target_arch = "wasm32", feature = "ml"))]
+pub mod worker;
