@@ -47,7 +47,7 @@ impl Default for ModelId {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ToWorker {
     /// Build the backbone from the weights (the bytes) on this backend. On the CPU, `helpers` more workers
-    /// (`app/pool.rs`) share each embedding batch: one wasm instance computes on one thread.
+    /// (`web/pool.rs`) share each embedding batch: one wasm instance computes on one thread.
     Load {
         webgpu: bool,
         #[serde(default)]

@@ -1,6 +1,6 @@
 //! Picks where the backbone runs: WebGPU on a hardware adapter; the CPU (burn's flex backend, wasm SIMD) when
 //! the adapter is a software fallback (SwiftShader in headless Chromium embeds about 15× slower than the CPU
-//! path: see the README's benchmark) or there is none. `?backend=webgpu|cpu` and the UI override the choice.
+//! path: docs/benchmarks.md) or there is none. `?backend=webgpu|cpu` and the UI override the choice.
 
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;

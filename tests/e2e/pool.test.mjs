@@ -1,4 +1,4 @@
-// The CPU embedding pool (src/app/pool.rs, issue 12): with `?threads=2` the training worker shares each batch
+// The CPU embedding pool (src/web/pool.rs, issue 12): with `?threads=2` the training worker shares each batch
 // with a helper worker, says so in the results, and trains exactly what one thread trains: the features of
 // every image are the same, in the same order, so the head and its validation losses are identical.
 import { test, before, after } from 'node:test';
