@@ -1,4 +1,4 @@
-//! Whole trainings as the page asks for them: the jobs (`job.rs`: embed what is not cached, train the head
+//! Whole trainings as the page asks for them: the jobs (`job.rs`; `head_job.rs`: embed what is not cached, train the head
 //! epoch by epoch; `deep_job.rs`: a deeper run one mini-batch at a time; Auto, both and the better kept,
 //! `auto.rs`), what they report while they go (`events.rs`) and hand over (`pipeline.rs`: `Trained` and its
 //! `TrainingReport`), the runs' modes and histories (`mode.rs`), the augmentation the deeper runs apply
@@ -11,6 +11,8 @@ pub mod checkpoint;
 #[cfg(feature = "ml")]
 mod deep_job;
 pub mod events;
+#[cfg(feature = "ml")]
+mod head_job;
 pub mod honest;
 #[cfg(feature = "ml")]
 pub mod job;
