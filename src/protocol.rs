@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::finetune::shard::{ShardSpec, ShardSums};
 use crate::options::TrainOptions;
 use crate::predict::Prediction;
 use crate::train::{TrainEvent, Trained};
@@ -55,6 +56,8 @@ pub enum ToWorker {
     },
     /// A pool helper: the features of preprocessed images (the bytes, 224×224×3 each), as `Embedded`.
     Embed,
+    /// A pool helper: a share of a deeper run's batch (`finetune::shard`; the numbers are the bytes), as `Shared`.
+    Share(ShardSpec),
     /// Train on the dataset (the bytes); embeddings of images seen before are reused.
     Start { options: TrainOptions, batch_size: usize },
     /// Continue a deeper run from its checkpoint (the second buffer) on the dataset (the bytes), with the
@@ -94,6 +97,8 @@ pub enum FromWorker {
     Predicted(Result<Prediction, String>),
     /// A pool helper's answer to `Embed`: the rows travel beside the JSON as f32 bytes.
     Embedded(Result<(), String>),
+    /// A pool helper's answer to `Share`: its sums, and its values beside the JSON as f32 bytes.
+    Shared(Result<ShardSums, String>),
 }
 
 impl FromWorker {
@@ -101,7 +106,11 @@ impl FromWorker {
     pub fn is_final(&self) -> bool {
         match self {
             FromWorker::Ready | FromWorker::Checkpoint { .. } => false,
-            FromWorker::Loaded | FromWorker::LoadFailed(_) | FromWorker::Predicted(_) | FromWorker::Embedded(_) => true,
+            FromWorker::Loaded
+            | FromWorker::LoadFailed(_)
+            | FromWorker::Predicted(_)
+            | FromWorker::Embedded(_)
+            | FromWorker::Shared(_) => true,
             FromWorker::Event(e) => matches!(
                 e,
                 TrainEvent::Finished(_) | TrainEvent::Stopped { .. } | TrainEvent::Failed(_)

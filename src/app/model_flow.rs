@@ -49,6 +49,8 @@ pub struct Engine {
     pub weights: Rc<Vec<u8>>,
     /// Threads the CPU path computes on, the training worker's included (`ajuste::web::threads`).
     pub threads: usize,
+    /// The most bytes of cached activations this device should hold (a small device's), if any.
+    pub cache_bytes: Option<usize>,
 }
 
 #[derive(Clone, Copy)]
@@ -88,7 +90,7 @@ impl ModelFlow {
         let threads = cpu_threads();
         self.backend.set(Some(BackendView {
             reason,
-            threads_note: threads.note,
+            threads_note: threads.note.clone(),
             adapter: if probe.available {
                 probe.description.clone()
             } else {
@@ -106,7 +108,7 @@ impl ModelFlow {
         let megabytes = fetched.bytes.len() as f64 / 1e6;
         self.status.set(ModelStatus::Building);
         yield_to_browser().await;
-        match Self::check(kind, Rc::new(fetched.bytes), threads.count) {
+        match Self::check(kind, Rc::new(fetched.bytes), &threads) {
             Ok(engine) => {
                 self.engine.set(Some(engine));
                 self.status.set(ModelStatus::Ready {
@@ -126,7 +128,7 @@ impl ModelFlow {
 
     /// Every backbone tensor is present with its shape, read from the file's header only: the workers read the
     /// values when they build the network, and the page's thread is spared folding 4.7M weights it never uses.
-    fn check(kind: BackendKind, weights: Rc<Vec<u8>>, threads: usize) -> Result<Engine, String> {
+    fn check(kind: BackendKind, weights: Rc<Vec<u8>>, threads: &Threads) -> Result<Engine, String> {
         let damaged = |e: String| format!("{WEIGHTS_URL}: {e}");
         let file = TensorFile::parse(&weights).map_err(|e| damaged(e.to_string()))?;
         for (name, expected) in backbone_layout() {
@@ -135,21 +137,23 @@ impl ModelFlow {
                 return Err(damaged(format!("{name} has shape {found:?}, expected {expected:?}")));
             }
         }
-        Ok(Engine { kind, weights, threads })
+        Ok(Engine {
+            kind,
+            weights,
+            threads: threads.count,
+            cache_bytes: threads.cache_bytes,
+        })
     }
 
     /// Uses `kind`'s device from now on (the workers build the model there at their next task).
     pub fn switch_to(self, kind: BackendKind) {
-        let Some((weights, threads)) = self
-            .engine
-            .with_untracked(|e| e.as_ref().map(|e| (e.weights.clone(), e.threads)))
-        else {
+        let Some(engine) = self.engine.get_untracked() else {
             return;
         };
         if self.kind_untracked() == Some(kind) {
             return;
         }
-        self.engine.set(Some(Engine { kind, weights, threads }));
+        self.engine.set(Some(Engine { kind, ..engine }));
         self.backend.update(|b| {
             if let Some(b) = b {
                 b.reason = "chosen by you".into();

@@ -81,7 +81,7 @@ pub fn ResultsPanel() -> impl IntoView {
                 // The backbone's share of the feature time, for benchmarks (what the flow around it costs).
                 <p class="timings" data-testid="timings" data-backbone-seconds=format!("{:.3}", timings.backbone_seconds)>
                     {format!(
-                        "{} training / {} validation images.{} Training: {:.2} s.",
+                        "{} training / {} validation images.{} Training: {:.2} s{}.",
                         r.num_train,
                         r.num_val,
                         // Nothing embedded (a deeper mode alone, or every image cached): no feature time to show.
@@ -97,7 +97,11 @@ pub fn ResultsPanel() -> impl IntoView {
                         } else {
                             String::new()
                         },
-                        timings.train_seconds
+                        timings.train_seconds,
+                        match timings.train_threads {
+                            0 | 1 => String::new(),
+                            n => format!(" on {n} threads"),
+                        }
                     )}
                 </p>
             }

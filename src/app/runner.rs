@@ -217,7 +217,8 @@ impl TrainingService {
                 | FromWorker::Event(_)
                 | FromWorker::Checkpoint { .. }
                 | FromWorker::Predicted(_)
-                | FromWorker::Embedded(_) => {}
+                | FromWorker::Embedded(_)
+                | FromWorker::Shared(_) => {}
             }
         }
     }
@@ -277,7 +278,8 @@ impl TrainingService {
                 | FromWorker::Loaded
                 | FromWorker::Event(_)
                 | FromWorker::Checkpoint { .. }
-                | FromWorker::Embedded(_) => {}
+                | FromWorker::Embedded(_)
+                | FromWorker::Shared(_) => {}
             }
         }
     }
@@ -310,24 +312,22 @@ impl TrainingService {
         // within about half a second, so Stop stays prompt.
         let batch_size = if job.engine.kind == BackendKind::WebGpu { 16 } else { 8 };
         let dataset = snapshot::encode(&job.dataset);
+        let mut options = job.options;
+        if let Some(most) = job.engine.cache_bytes {
+            options.deep.cache_bytes = options.deep.cache_bytes.min(most);
+        }
         match job.begin {
             Begin::Resume(checkpoint) => {
-                let resume = ToWorker::Resume {
-                    options: job.options,
-                    batch_size,
-                };
+                let resume = ToWorker::Resume { options, batch_size };
                 post_buffers(&worker, &resume, &[("bytes", &dataset), ("checkpoint", &checkpoint)]);
             }
             Begin::New => {
-                let start = ToWorker::Start {
-                    options: job.options,
-                    batch_size,
-                };
+                let start = ToWorker::Start { options, batch_size };
                 post(&worker, &start, Some(&dataset));
             }
             Begin::Continue(from) => {
                 let start = ToWorker::Continue {
-                    options: job.options,
+                    options,
                     batch_size,
                     from,
                 };
@@ -351,7 +351,11 @@ impl TrainingService {
                     break;
                 }
                 FromWorker::Checkpoint { epochs_done, bytes } => on_checkpoint(epochs_done, bytes),
-                FromWorker::Ready | FromWorker::Loaded | FromWorker::Predicted(_) | FromWorker::Embedded(_) => {}
+                FromWorker::Ready
+                | FromWorker::Loaded
+                | FromWorker::Predicted(_)
+                | FromWorker::Embedded(_)
+                | FromWorker::Shared(_) => {}
             }
         }
         stop.worker.borrow_mut().take();

@@ -10,10 +10,10 @@
 /// trainer's rng. Needs no burn: the page builds the transform's options.
 pub type Augment = Box<dyn Fn(&[u8], &mut crate::rng::Rng) -> Vec<u8>>;
 
-#[cfg(feature = "ml")]
 pub mod cache;
 #[cfg(feature = "ml")]
 pub mod optim;
+pub mod shard;
 #[cfg(feature = "ml")]
 pub mod step;
 #[cfg(feature = "ml")]
@@ -21,7 +21,6 @@ pub mod tail;
 #[cfg(feature = "ml")]
 pub mod trainer;
 
-#[cfg(feature = "ml")]
 pub use cache::{ActivationCache, cut_bytes_per_image};
 #[cfg(feature = "ml")]
 pub use step::{Phase, StepReport, TrainData};

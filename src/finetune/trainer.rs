@@ -7,6 +7,7 @@ use burn::tensor::Device;
 
 use super::cache::ActivationCache;
 use super::optim::{AdamW, FlatAdamW};
+use super::shard::{Helpers, NoHelpers};
 use super::step::{Augment, PendingLoss, Phase, StepReport, Sums, TrainData, check_data, read_loss};
 use super::tail::{Tail, classifier_from_head};
 use crate::head::epoch_log::EpochLog;
@@ -20,6 +21,7 @@ mod bank;
 mod batch;
 mod checkpoint;
 mod results;
+mod shares;
 
 pub use checkpoint::fingerprint;
 
@@ -70,6 +72,8 @@ pub struct DeepTrainer {
     state: State,
     step_count: usize,
     total_steps: usize,
+    /// The most threads a step was shared across (1: this one alone).
+    threads: usize,
     trainable_params: usize,
     /// History, the best epoch's trainable part (tail and classifier, off autodiff), why the run ended.
     log: EpochLog<(Tail, Classifier)>,
@@ -155,6 +159,7 @@ impl DeepTrainer {
             views,
             state,
             step_count: 0,
+            threads: 1,
             trainable_params,
             log,
         };
@@ -184,6 +189,15 @@ impl DeepTrainer {
 
     /// Runs one step: a batch of caching, of training (forward, backward, AdamW) or of validation.
     pub async fn step(&mut self) -> Result<StepReport, String> {
+        self.step_with(&NoHelpers).await
+    }
+
+    /// [`DeepTrainer::step`], the batch shared out with `helpers` when any is available (`finetune::shard`).
+    pub async fn step_with(&mut self, helpers: &impl Helpers) -> Result<StepReport, String> {
+        let shared = helpers.available() > 0;
+        if shared {
+            self.threads = self.threads.max(helpers.available() + 1);
+        }
         let epoch = self.log.next_epoch();
         let bs = self.options.batch_size;
         let state = std::mem::replace(&mut self.state, State::Done);
@@ -201,18 +215,22 @@ impl DeepTrainer {
             }
             State::Caching { queue, next } => {
                 let ids = queue[next..(next + bs).min(queue.len())].to_vec();
-                let pixels: Vec<_> = ids.iter().map(|&(i, v)| self.view_pixels(i, v)).collect();
-                let refs: Vec<&[u8]> = pixels.iter().map(|p| p.as_ref()).collect();
-                let acts = self.prefix(input_tensor(&refs, &self.device));
-                let values = acts
-                    .into_data_async()
-                    .await
-                    .map_err(|e| format!("reading cut activations: {e:?}"))?
-                    .try_to_vec::<f32>()
-                    .map_err(|e| format!("reading cut activations: {e:?}"))?;
-                let per = self.cache.floats_per_image();
-                for (&(i, v), chunk) in ids.iter().zip(values.chunks_exact(per)) {
-                    self.cache.insert(i, v, chunk.to_vec());
+                if shared && ids.len() > 1 {
+                    self.cache_shared(&ids, helpers).await?;
+                } else {
+                    let pixels: Vec<_> = ids.iter().map(|&(i, v)| self.view_pixels(i, v)).collect();
+                    let refs: Vec<&[u8]> = pixels.iter().map(|p| p.as_ref()).collect();
+                    let acts = self.prefix(input_tensor(&refs, &self.device));
+                    let values = acts
+                        .into_data_async()
+                        .await
+                        .map_err(|e| format!("reading cut activations: {e:?}"))?
+                        .try_to_vec::<f32>()
+                        .map_err(|e| format!("reading cut activations: {e:?}"))?;
+                    let per = self.cache.floats_per_image();
+                    for (&(i, v), chunk) in ids.iter().zip(values.chunks_exact(per)) {
+                        self.cache.insert(i, v, chunk.to_vec());
+                    }
                 }
                 let done = next + ids.len();
                 let report = StepReport {
@@ -237,21 +255,32 @@ impl DeepTrainer {
                 pending,
             } => {
                 let batch = &order[next..(next + bs).min(order.len())];
-                // The previous step's loss is read back while this step is recorded.
-                let (previous, (this, images)) = PendingLoss::read_during(pending.map(|p| *p), || {
-                    let (x, ids) = self.cut_input(batch, Some(epoch));
-                    (self.train_batch(x, &ids), ids.len())
-                })
-                .await;
-                if let Some(read) = previous {
-                    sums.add(read?);
-                }
-                let done = next + images;
-                let pending = if done < order.len() {
-                    Some(Box::new(this))
+                let (pending, images) = if shared && batch.len() > 1 {
+                    if let Some(previous) = pending {
+                        sums.add(previous.read().await?);
+                    }
+                    sums.add(self.train_shared(batch, epoch, helpers).await?);
+                    (None, batch.len())
                 } else {
-                    sums.add(this.read().await?);
-                    None
+                    // The previous step's loss is read back while this step is recorded.
+                    let (previous, (this, images)) = PendingLoss::read_during(pending.map(|p| *p), || {
+                        let (x, ids) = self.cut_input(batch, Some(epoch));
+                        (self.train_batch(x, &ids), ids.len())
+                    })
+                    .await;
+                    if let Some(read) = previous {
+                        sums.add(read?);
+                    }
+                    (Some(this), images)
+                };
+                let done = next + images;
+                let pending = match pending {
+                    Some(this) if done < order.len() => Some(Box::new(this)),
+                    Some(this) => {
+                        sums.add(this.read().await?);
+                        None
+                    }
+                    None => None,
                 };
                 let report = StepReport {
                     phase: Phase::Training,
@@ -292,16 +321,22 @@ impl DeepTrainer {
             } => {
                 let val = self.data.val.clone();
                 let batch = &val[next..(next + bs).min(val.len())];
-                let (x, ids) = self.cut_input(batch, None);
-                let logits = model.1.forward(model.0.forward(x));
-                sums.add(read_loss(logits, self.labels(&ids, &self.device), &self.device).await?);
-                let done = next + ids.len();
+                let images = if shared && batch.len() > 1 {
+                    sums.add(self.validate_shared(batch, &model, helpers).await?);
+                    batch.len()
+                } else {
+                    let (x, ids) = self.cut_input(batch, None);
+                    let logits = model.1.forward(model.0.forward(x));
+                    sums.add(read_loss(logits, self.labels(&ids, &self.device), &self.device).await?);
+                    ids.len()
+                };
+                let done = next + images;
                 let mut report = StepReport {
                     phase: Phase::Validating,
                     epoch,
                     step: done.div_ceil(bs),
                     steps: val.len().div_ceil(bs),
-                    images: ids.len(),
+                    images,
                     epoch_metrics: None,
                 };
                 if done < val.len() {

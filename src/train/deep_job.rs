@@ -59,6 +59,7 @@ pub(crate) async fn run_deep(
         Progress::new(Stage::FineTuning, resumed, total, 0.0).deep(run, trainer.history().len() + 1, epochs, 0, 0.0),
     ));
     host.pause().await;
+    let helpers = host.helpers();
     loop {
         if host.stop_requested() {
             trainer.request_stop();
@@ -66,7 +67,7 @@ pub(crate) async fn run_deep(
         if trainer.is_done() {
             break;
         }
-        let report = trainer.step().await?;
+        let report = trainer.step_with(&helpers).await?;
         if report.phase == Phase::Done {
             break;
         }
@@ -189,6 +190,7 @@ pub(crate) async fn finish_deep(
             num_val: split.val.len(),
             timings: Timings {
                 train_seconds: seconds - embedding.embed_seconds,
+                train_threads: trainer.threads(),
                 ..embedding
             },
             mode: run,

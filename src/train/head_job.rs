@@ -178,6 +178,7 @@ pub(super) async fn head_run(
         embed_threads: host.embed_threads(),
         backbone_seconds,
         train_seconds: host.now_seconds() - train_started,
+        train_threads: 0,
     };
     Some(run.finish(timings))
 }

@@ -13,6 +13,7 @@ use super::head_job::head_run;
 use super::mode::{RunHistory, RunMode};
 use super::pipeline::{EmbeddingCache, Stage, Timings, TrainEvent, Trained};
 use crate::data::Dataset;
+use crate::finetune::shard::{Helpers, NoHelpers};
 use crate::model::EfficientNetLite0;
 use crate::model::embed::embed_batch;
 use crate::options::FinetuneChoice;
@@ -66,6 +67,11 @@ pub trait Host {
     /// Threads [`Host::embed`] computes on.
     fn embed_threads(&self) -> usize {
         1
+    }
+    /// Who computes shares of a deeper run's batches beside this thread (the browser worker's CPU pool): by
+    /// default no one.
+    fn helpers(&self) -> impl Helpers + '_ {
+        NoHelpers
     }
 }
 

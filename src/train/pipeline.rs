@@ -116,6 +116,10 @@ pub struct Timings {
     #[serde(default)]
     pub backbone_seconds: f64,
     pub train_seconds: f64,
+    /// Threads a deeper run's steps were shared across (`Host::helpers` and this one; 0 for a head-only run and in
+    /// reports from before it was kept).
+    #[serde(default)]
+    pub train_threads: usize,
 }
 
 /// Everything about one finished training: what the results panel shows and the export metadata says.

@@ -1,12 +1,17 @@
 //! The training worker's helpers on the CPU: more copies of the worker (`src/worker.rs`), each a wasm instance
-//! with its own backbone, that embed a share of every batch at the same time as the worker itself. burn's flex
-//! backend computes on one thread per wasm instance, so this is how embedding uses the other cores, on stable
-//! Rust and without cross-origin isolation. A helper that fails to start or to answer is dropped and its share
-//! computed by the worker: the pool can only make embedding faster, never make it fail.
+//! with its own backbone, that compute a share of every batch at the same time as the worker itself: features
+//! while embedding, and cut activations, gradients and validation losses in the deeper runs (`Helpers`, see
+//! `finetune::shard`). burn's flex backend computes on one thread per wasm instance, so this is how the CPU path
+//! uses the other cores, on stable Rust and without cross-origin isolation (no shared memory: each step's
+//! values travel as messages, small beside a step's compute). A helper that fails to start or to answer is
+//! dropped and its share computed by the worker: the pool can only make training faster, never make it fail.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::rc::Rc;
 
+use crate::finetune::shard::{Helpers, ShardAnswer, ShardRequest};
+use crate::floats::from_le_bytes;
 use crate::model::EfficientNetLite0;
 use crate::model::embed::embed_batch;
 use crate::protocol::{FromWorker, ToWorker};
@@ -60,7 +65,7 @@ fn post(worker: &Worker, message: &ToWorker, bytes: &[u8]) -> Result<(), JsValue
 impl Helper {
     fn gone(&self, why: &str) {
         if self.state.replace(State::Gone) != State::Gone {
-            warn(&format!("embedding helper stopped: {why}"));
+            warn(&format!("CPU helper stopped: {why}"));
             self.worker.terminate();
         }
         if let Some(answer) = self.answer.borrow_mut().take() {
@@ -81,11 +86,11 @@ impl Helper {
             }
             Some(FromWorker::Loaded) => self.state.set(State::Ready),
             Some(FromWorker::LoadFailed(e)) => self.gone(&e),
-            Some(FromWorker::Embedded(_)) => match self.answer.borrow_mut().take() {
+            Some(FromWorker::Embedded(_) | FromWorker::Shared(_)) => match self.answer.borrow_mut().take() {
                 Some(answer) => drop(answer.call1(&JsValue::NULL, &data)),
-                None => warn("embedding helper answered nothing asked"),
+                None => warn("CPU helper answered nothing asked"),
             },
-            _ => warn("embedding helper sent an unexpected message"),
+            _ => warn("CPU helper sent an unexpected message"),
         }
     }
 
@@ -115,11 +120,10 @@ impl Helper {
         Ok(helper)
     }
 
-    /// Sends `images` and waits for their rows; `Err` leaves the share to the caller.
-    fn embed(&self, images: &[&[u8]]) -> Result<JsFuture, String> {
-        let bytes: Vec<u8> = images.concat();
+    /// Sends `message` with `bytes` now; the future resolves with the answer. `Err` leaves the share to the caller.
+    fn ask(&self, message: &ToWorker, bytes: &[u8]) -> Result<JsFuture, String> {
         let promise = js_sys::Promise::new(&mut |resolve, _| *self.answer.borrow_mut() = Some(resolve));
-        post(&self.worker, &ToWorker::Embed, &bytes).map_err(|e| format!("{e:?}"))?;
+        post(&self.worker, message, bytes).map_err(|e| format!("{e:?}"))?;
         Ok(JsFuture::from(promise))
     }
 }
@@ -130,25 +134,47 @@ impl Drop for Helper {
     }
 }
 
-/// The rows of an `Embedded` message (`{json, bytes}`, f32 little-endian bytes).
-fn rows_of(data: &JsValue) -> Result<Vec<f32>, String> {
-    match message_json(data) {
-        Some(FromWorker::Embedded(Ok(()))) => {}
-        Some(FromWorker::Embedded(Err(e))) => return Err(e),
-        _ => return Err("no answer".into()),
-    }
+/// The f32 values beside an answer's JSON (`{json, bytes}`, little-endian bytes).
+fn values_of(data: &JsValue) -> Result<Vec<f32>, String> {
     let bytes = js_sys::Reflect::get(data, &"bytes".into())
         .ok()
         .and_then(|v| v.dyn_into::<js_sys::Uint8Array>().ok())
-        .ok_or("an answer without its rows")?
+        .ok_or("an answer without its values")?
         .to_vec();
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
+    Ok(from_le_bytes(&bytes))
+}
+
+/// The rows of an `Embedded` message.
+fn rows_of(data: &JsValue) -> Result<Vec<f32>, String> {
+    match message_json(data) {
+        Some(FromWorker::Embedded(Ok(()))) => values_of(data),
+        Some(FromWorker::Embedded(Err(e))) => Err(e),
+        _ => Err("no answer".into()),
+    }
+}
+
+/// A `Shared` message as the trainer takes it.
+fn share_of(data: &JsValue) -> Result<ShardAnswer, String> {
+    match message_json(data) {
+        Some(FromWorker::Shared(Ok(sums))) => Ok(ShardAnswer {
+            sums,
+            values: values_of(data)?,
+        }),
+        Some(FromWorker::Shared(Err(e))) => Err(e),
+        _ => Err("no answer".into()),
+    }
 }
 
 impl Pool {
+    /// Helpers loaded and not busy.
+    fn idle(&self) -> Vec<Rc<Helper>> {
+        self.helpers
+            .iter()
+            .filter(|h| h.state.get() == State::Ready && h.answer.borrow().is_none())
+            .cloned()
+            .collect()
+    }
+
     /// Starts `helpers` workers, each loading `weights` on the CPU. They join the work once loaded; until then
     /// (about a second) the worker embeds alone.
     pub fn start(weights: Rc<Vec<u8>>, helpers: usize) -> Pool {
@@ -186,11 +212,7 @@ impl Pool {
         images: &[&[u8]],
         device: &Device,
     ) -> Result<(Vec<f32>, usize), String> {
-        let ready: Vec<&Rc<Helper>> = self
-            .helpers
-            .iter()
-            .filter(|h| h.state.get() == State::Ready && h.answer.borrow().is_none())
-            .collect();
+        let ready = self.idle();
         let parts = (ready.len() + 1).min(images.len());
         if parts <= 1 {
             return Ok((embed_batch(model, images, device).await?, 1));
@@ -201,7 +223,7 @@ impl Pool {
         let asked: Vec<Result<JsFuture, String>> = ready
             .iter()
             .zip(&shares[1..])
-            .map(|(h, share)| h.embed(share))
+            .map(|(h, share)| h.ask(&ToWorker::Embed, &share.concat()))
             .collect();
         let mut rows = embed_batch(model, shares[0], device).await?;
         let width = rows.len() / shares[0].len();
@@ -223,5 +245,43 @@ impl Pool {
             }
         }
         Ok((rows, parts))
+    }
+}
+
+impl Helpers for Pool {
+    fn available(&self) -> usize {
+        self.idle().len()
+    }
+
+    fn ask(&self, requests: Vec<ShardRequest>) -> impl Future<Output = Vec<Result<ShardAnswer, String>>> {
+        let idle = self.idle();
+        let asked: Vec<_> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, request)| match idle.get(i) {
+                Some(h) => (
+                    Some(h.clone()),
+                    h.ask(&ToWorker::Share(request.spec.clone()), &request.to_bytes()),
+                ),
+                None => (None, Err("no idle helper".into())),
+            })
+            .collect();
+        async move {
+            let mut answers = Vec::with_capacity(asked.len());
+            for (helper, asked) in asked {
+                let answer = match asked {
+                    Ok(future) => future
+                        .await
+                        .map_err(|e| format!("{e:?}"))
+                        .and_then(|data| share_of(&data)),
+                    Err(e) => Err(e),
+                };
+                if let (Err(why), Some(helper)) = (&answer, helper) {
+                    helper.gone(why);
+                }
+                answers.push(answer);
+            }
+            answers
+        }
     }
 }

@@ -8,6 +8,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use crate::data::snapshot;
+use crate::finetune::shard::{self, Helpers, ShardRequest, ShardSpec, ShardWorker};
+use crate::floats::to_le_bytes;
 use crate::model::{EfficientNetLite0, load_efficientnet};
 use crate::predict::{Predictor, exported_model, prepare_frame};
 use crate::preprocess::prepare_rgb;
@@ -53,6 +55,8 @@ async fn init_device(kind: BackendKind) -> Result<Device, String> {
 
 thread_local! {
     static STATE: RefCell<State> = RefCell::new(State::default());
+    /// A helper's trainable copy for the deeper runs' shares (`finetune::shard`), kept between requests.
+    static SHARE: RefCell<Option<ShardWorker>> = const { RefCell::new(None) };
     static STOP: Rc<Cell<bool>> = Rc::new(Cell::new(false));
 }
 
@@ -123,6 +127,9 @@ impl Host for WorkerHost {
     }
     fn embed_threads(&self) -> usize {
         self.threads.get().max(1)
+    }
+    fn helpers(&self) -> impl Helpers + '_ {
+        self.pool.as_deref()
     }
     async fn load_pixels(&self, keys: &[u64]) -> Result<Vec<Vec<u8>>, String> {
         store::read_images(&store::open().await?, keys).await
@@ -241,6 +248,25 @@ async fn embed_for_pool(pixels: Vec<u8>) {
     }
 }
 
+/// A pool helper's work in a deeper run: a share of a batch (`finetune::shard`), answered as `Shared`.
+async fn share_for_pool(spec: ShardSpec, bytes: Vec<u8>) {
+    let engine = STATE.with(|s| s.borrow().engine.clone());
+    let answer = match (engine, ShardRequest::from_bytes(spec, &bytes)) {
+        (Some((_, model)), Ok(request)) => {
+            let mut slot = SHARE.with(|s| s.borrow_mut().take());
+            let answer = shard::answer(&model, &mut slot, request).await;
+            SHARE.with(|s| *s.borrow_mut() = slot);
+            answer
+        }
+        (None, _) => Err("the model is not loaded".into()),
+        (_, Err(e)) => Err(e),
+    };
+    match answer {
+        Ok(answer) => post_with_bytes(&FromWorker::Shared(Ok(answer.sums)), &to_le_bytes(&answer.values)),
+        Err(e) => post(&FromWorker::Shared(Err(e))),
+    }
+}
+
 /// How a run begins.
 enum Begin {
     New,
@@ -326,6 +352,7 @@ fn on_message(event: MessageEvent) {
     match message {
         Some(Ok(ToWorker::Load { webgpu, helpers })) => wasm_bindgen_futures::spawn_local(load(webgpu, helpers, bytes)),
         Some(Ok(ToWorker::Embed)) => wasm_bindgen_futures::spawn_local(embed_for_pool(bytes)),
+        Some(Ok(ToWorker::Share(spec))) => wasm_bindgen_futures::spawn_local(share_for_pool(spec, bytes)),
         Some(Ok(ToWorker::Start { options, batch_size })) => {
             wasm_bindgen_futures::spawn_local(start(options, batch_size, bytes, Begin::New))
         }

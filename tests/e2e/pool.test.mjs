@@ -1,6 +1,8 @@
-// The CPU embedding pool (src/web/pool.rs, issue 12): with `?threads=2` the training worker shares each batch
-// with a helper worker, says so in the results, and trains exactly what one thread trains: the features of
-// every image are the same, in the same order, so the head and its validation losses are identical.
+// The CPU pool (src/web/pool.rs): with `?threads=2` the training worker shares each batch with a helper worker,
+// says so in the results, and trains what one thread trains. Embedding: the features of every image are the
+// same, in the same order, so the head and its validation losses are identical. Auto's LoRA run
+// (finetune::shard): the gradients of the shares are summed, so its losses match one thread's up to float
+// rounding.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveDist, launch, waitForTraining, waitForModel, waitForImages, pageLogs, download,
@@ -10,22 +12,29 @@ let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
 after(async () => { await browser?.close(); server?.close(); });
 
-async function trainSample(threads) {
+async function trainSample(threads, mode = 'head') {
   const context = await browser.newContext({ acceptDownloads: true });
   const page = await context.newPage();
   const logs = pageLogs(page);
   await page.goto(`${server.url}?backend=cpu&threads=${threads}`);
   await waitForModel(page);
-  await page.getByTestId('finetune-mode').selectOption('head');
+  await page.getByTestId('finetune-mode').selectOption(mode);
   await page.getByTestId('sample-button').click();
   await waitForImages(page, 36);
+  if (mode !== 'head') {
+    await page.getByTestId('epochs').fill('2');
+    await page.getByTestId('epochs').dispatchEvent('change');
+  }
   await page.getByTestId('train-button').click();
   const status = await waitForTraining(page);
   assert.equal(status.state, 'done', `${status.text}\n${logs.join('\n')}`);
   const timings = await page.getByTestId('timings').textContent();
-  const head = parseSafetensors((await download(page, 'export-head', 'head.safetensors', `head-${threads}t.safetensors`)).bytes);
+  const head = mode === 'head'
+    ? parseSafetensors((await download(page, 'export-head', 'head.safetensors', `head-${threads}t.safetensors`)).bytes)
+    : null;
+  const runs = await page.getByTestId('run-charts').evaluateAll((els) => els.map((e) => e.dataset.run));
   await context.close();
-  return { status, timings, head, logs };
+  return { status, timings, head, logs, runs };
 }
 
 test('two threads embed what one thread embeds, and the results say two threads did', { timeout: 600_000 }, async () => {
@@ -40,4 +49,17 @@ test('two threads embed what one thread embeds, and the results say two threads 
   for (const name of names) {
     assert.deepEqual(two.head.f32(name), one.head.f32(name), `${name} is the same from both`);
   }
+});
+
+test('Auto\'s LoRA run on two threads trains what one thread trains, and says so', { timeout: 1_200_000 }, async () => {
+  const one = await trainSample(1, 'auto');
+  const two = await trainSample(2, 'auto');
+  for (const run of [one, two]) assert.equal(run.status.state, 'done', `${run.status.text}\n${run.logs.join('\n')}`);
+  assert.deepEqual(two.runs, one.runs);
+  assert.ok(one.runs.includes('lora'), `the LoRA run charted: ${one.runs}`);
+  assert.doesNotMatch(one.timings, /Training: [\d.]+ s on/, one.timings);
+  assert.match(two.timings, /Training: [\d.]+ s on 2 threads\./, `${two.timings}\n${two.logs.join('\n')}`);
+  assert.equal(two.status.epoch, one.status.epoch, 'the same epoch kept');
+  const [a, b] = [Number(one.status.valLoss), Number(two.status.valLoss)];
+  assert.ok(Number.isFinite(a) && Math.abs(a - b) < 1e-3, `kept validation loss ${a} on one thread, ${b} on two`);
 });

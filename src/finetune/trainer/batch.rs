@@ -55,6 +55,16 @@ impl DeepTrainer {
         Tensor::from_data(TensorData::new(y, [ids.len()]), device)
     }
 
+    /// One AdamW step per parameter group, at the schedule's learning rates.
+    pub(super) fn optimizer_step(&mut self, g_head: GradientsParams, g_backbone: GradientsParams) {
+        let factor = self.options.deep.lr_factor(self.step_count, self.total_steps) as f64;
+        self.step_count += 1;
+        let head_lr = self.options.learning_rate as f64 * factor;
+        let backbone_lr = self.options.backbone_lr(self.mode) as f64 * factor;
+        self.classifier = self.opt_head.step(head_lr, self.classifier.clone(), g_head);
+        self.tail = self.opt_backbone.step(backbone_lr, self.tail.clone(), g_backbone);
+    }
+
     /// Forward, backward and one AdamW step per parameter group; the batch's plain cross-entropy and correct
     /// predictions are left on the device.
     pub(super) fn train_batch(&mut self, x: Tensor<4>, ids: &[usize]) -> PendingLoss {
@@ -68,12 +78,7 @@ impl DeepTrainer {
         let mut grads = loss.backward();
         let g_head = GradientsParams::from_module(&mut grads, &self.classifier);
         let g_backbone = GradientsParams::from_module(&mut grads, &self.tail);
-        let factor = self.options.deep.lr_factor(self.step_count, self.total_steps) as f64;
-        self.step_count += 1;
-        let head_lr = self.options.learning_rate as f64 * factor;
-        let backbone_lr = self.options.backbone_lr(self.mode) as f64 * factor;
-        self.classifier = self.opt_head.step(head_lr, self.classifier.clone(), g_head);
-        self.tail = self.opt_backbone.step(backbone_lr, self.tail.clone(), g_backbone);
+        self.optimizer_step(g_head, g_backbone);
         PendingLoss::new(logits.inner(), y.inner(), &self.device)
     }
 }

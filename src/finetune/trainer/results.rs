@@ -30,6 +30,11 @@ impl DeepTrainer {
         self.log.stop_reason()
     }
     /// Parameters that train: adapters or tail convs, plus the classifier.
+    /// The most threads a step was shared across (`step_with`'s helpers and this one).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
     pub fn trainable_params(&self) -> usize {
         self.trainable_params
     }
