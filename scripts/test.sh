@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, clippy (native and wasm), native unit + integration tests, the in-browser tests
-# (headless Chromium, WebGPU and CPU), and the end-to-end test of the built app. Prints one line per suite and
-# a final "N passed, N failed"; exits non-zero if anything failed or did not run.
+# (headless Chromium, WebGPU and CPU), the end-to-end test of the built app, and a few of its journeys again in
+# Chromium, Firefox and WebKit (xbrowser). Prints one line per suite and a final "N passed, N failed"; exits
+# non-zero if anything failed or did not run.
 #   scripts/test.sh                 # everything
-#   scripts/test.sh native browser  # only some suites: lint native browser e2e
+#   scripts/test.sh native browser  # only some suites: lint native browser e2e xbrowser
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -13,7 +14,7 @@ for var in AJUSTE_DIST AJUSTE_BLESS; do
   if [ -n "${!var:-}" ]; then echo "$var is set: it changes what the tests check; unset it to run them" >&2; echo "0 passed, 1 failed"; exit 1; fi
 done
 
-SUITES=("$@"); [ ${#SUITES[@]} -gt 0 ] || SUITES=(lint native browser e2e)
+SUITES=("$@"); [ ${#SUITES[@]} -gt 0 ] || SUITES=(lint native browser e2e xbrowser)
 LOG_DIR="${LOG_DIR:-$PWD/test-results}"; mkdir -p "$LOG_DIR"
 declare -a LINES=(); PASSED=0; FAILED=0
 
@@ -71,7 +72,7 @@ for suite in "${SUITES[@]}"; do
     record browser $ok "$p" "$f" "wasm-bindgen-test in headless Chromium: WebGPU + CPU golden and LoRA steps, our WebGPU 1×1 kernel"
     ;;
   e2e)
-    stage_start e2e
+    stage_start e2e; E2E_RAN=1
     log="$LOG_DIR/e2e.log"; ok=0
     { trunk build && node --test --test-reporter=spec tests/e2e/; } >"$log" 2>&1 || ok=1
     p=$(grep -cE "^\s*✔ " "$log"); f=$(grep -cE "^\s*✖ " "$log")
@@ -80,7 +81,18 @@ for suite in "${SUITES[@]}"; do
     [ $ok = 0 ] || tail -60 "$log" >&2
     record e2e $ok "$p" "$f" "Playwright + Debian Chromium on the built app (screenshots in test-results/)"
     ;;
-  *) echo "unknown suite: $suite (lint native browser e2e)" >&2; exit 2 ;;
+  xbrowser)
+    stage_start xbrowser
+    log="$LOG_DIR/xbrowser.log"; ok=0
+    # dist/ is built by the e2e suite when it ran before; otherwise this suite builds it as e2e does.
+    build=true; [ "${E2E_RAN:-}" = 1 ] || build="trunk build"
+    { $build && node --test --test-reporter=spec tests/xbrowser/; } >"$log" 2>&1 || ok=1
+    p=$(grep -cE "^\s*✔ " "$log")
+    f=$(grep -E "^\s*✖ " "$log" | grep -v "failing tests" | sed 's/ ([0-9.]*ms)$//' | sort -u | wc -l)
+    [ $ok = 0 ] || tail -60 "$log" >&2
+    record xbrowser $ok "$p" "$f" "the same journeys in Chromium, Firefox and WebKit over WebDriver (screenshots in test-results/)"
+    ;;
+  *) echo "unknown suite: $suite (lint native browser e2e xbrowser)" >&2; exit 2 ;;
   esac
 done
 

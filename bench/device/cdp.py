@@ -90,6 +90,9 @@ def main():
     ap.add_argument('--result')
     ap.add_argument('--timeout', type=float, default=300)
     ap.add_argument('--grep', default='', help='print only console lines starting with this')
+    ap.add_argument('--files', nargs=2, metavar=('SELECTOR', 'PATH'),
+                    help='set the file input SELECTOR to PATH (as a user picking it) once --files-when holds')
+    ap.add_argument('--files-when', default='true')
     a = ap.parse_args()
     c = Chromium(a.chromium, a.flag)
     status = 1
@@ -105,8 +108,17 @@ def main():
                     print(line, flush=True)
 
         deadline = time.time() + a.timeout
+        files = a.files
         while time.time() < deadline:
             show(1.0)
+            if files:
+                ready = c.send('Runtime.evaluate', {'expression': f'!!({a.files_when})', 'returnByValue': True},
+                               session=session)
+                if ready.get('result', {}).get('value'):
+                    root = c.send('DOM.getDocument', {}, session=session)['root']['nodeId']
+                    node = c.send('DOM.querySelector', {'nodeId': root, 'selector': files[0]}, session=session)
+                    c.send('DOM.setFileInputFiles', {'files': [files[1]], 'nodeId': node['nodeId']}, session=session)
+                    files = None
             done = c.send('Runtime.evaluate', {'expression': f'!!({a.until})', 'returnByValue': True},
                           session=session)
             if done.get('result', {}).get('value'):

@@ -22,6 +22,21 @@ pub fn ResultsPanel() -> impl IntoView {
         training.trained.track();
         selected.set(None);
     });
+    // Whether the confusion table is wider than its box (a phone): a hint then says it scrolls.
+    let scroller = NodeRef::<leptos::html::Div>::new();
+    let overflowing = RwSignal::new(false);
+    let measure = move || {
+        if let Some(el) = scroller.get_untracked() {
+            overflowing.set(el.scroll_width() > el.client_width());
+        }
+    };
+    Effect::new(move |_| {
+        if scroller.get().is_some() {
+            request_animation_frame(measure);
+        }
+    });
+    let resize = window_event_listener(leptos::ev::resize, move |_| measure());
+    on_cleanup(move || resize.remove());
     let matrix = move || {
         training.trained.get().map(|t| {
             if let Some(file) = &t.opened {
@@ -65,19 +80,23 @@ pub fn ResultsPanel() -> impl IntoView {
             }).collect_view();
             let timings = &r.timings;
             view! {
-                <div class="table-scroll">
-                    <table class="confusion" data-testid="confusion-matrix">
-                        <caption>{if r.num_val == 0 {
-                            "Training images (no held-out set: validation fraction 0): rows are the true class, columns the predicted one"
-                        } else {
-                            "Validation images: rows are the true class, columns the predicted one"
-                        }}</caption>
+                <p class="table-caption" id="confusion-caption">{if r.num_val == 0 {
+                    "Training images (no held-out set: validation fraction 0): rows are the true class, columns the predicted one"
+                } else {
+                    "Validation images: rows are the true class, columns the predicted one"
+                }}</p>
+                // The caption stays outside the box that scrolls, so a phone shows it whole.
+                <div class="table-scroll" node_ref=scroller role="region" aria-labelledby="confusion-caption" tabindex="0">
+                    <table class="confusion" data-testid="confusion-matrix" aria-labelledby="confusion-caption">
                         <thead><tr><th scope="col">"true \\ predicted"</th>
                             {r.labels.iter().map(|l| view! { <th scope="col">{l.clone()}</th> }).collect_view()}
                             <th scope="col">"accuracy"</th></tr></thead>
                         <tbody>{rows}</tbody>
                     </table>
                 </div>
+                <p class="hint" data-testid="table-scroll-hint" hidden=move || !overflowing.get()>
+                    "The table is wider than the screen: scroll it sideways to see every class."
+                </p>
                 // The backbone's share of the feature time, for benchmarks (what the flow around it costs).
                 <p class="timings" data-testid="timings" data-backbone-seconds=format!("{:.3}", timings.backbone_seconds)>
                     {format!(

@@ -70,7 +70,7 @@ pub fn keep(dataset: DatasetFlow, training: TrainingFlow) {
                 if let Ok(images) = result {
                     // The earlier single-blob save, once its images are in the store.
                     let _ = persist::remove(persist::DATASET_KEY).await;
-                    storage_use::persist().await;
+                    storage_use::persist(dataset);
                     storage_use::refresh(dataset, None, Some(images)).await;
                 }
                 if let Err(why) = result {

@@ -1,5 +1,5 @@
 //! How much of the browser's storage the page uses and may use (`navigator.storage`), asking once that it be
-//! kept (`persist()`: otherwise the browser may evict it when the disk fills), shown in the dataset panel.
+//! kept (`persist`: otherwise the browser may evict it when the disk fills), shown in the dataset panel.
 
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -43,13 +43,17 @@ pub async fn estimate() -> Option<StorageUse> {
     })
 }
 
-/// Asks the browser to keep this origin's storage (once per page; the answer shows in the usage line).
-pub async fn persist() {
+/// Asks the browser to keep this origin's storage (once per page), in a task of its own: Firefox answers only when
+/// the user answers its prompt, maybe never, and no save may wait for that. The usage line is read again after.
+pub fn persist(flow: DatasetFlow) {
     thread_local!(static ASKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
     if ASKED.with(|a| a.replace(true)) {
         return;
     }
-    call("persist").await;
+    leptos::task::spawn_local(async move {
+        call("persist").await;
+        refresh(flow, None, None).await;
+    });
 }
 
 /// Reads the usage again; `features` and `images` are kept unless given.
