@@ -62,7 +62,7 @@ for (const n of threads) {
     features: features ? Number(features[1]) : NaN,
     loraRate: rates[Math.floor(rates.length / 2)] ?? NaN,
     loraPhase: lora.length ? (lora[lora.length - 1].t - lora[0].t) / 1000 : NaN,
-    kept: status.mode, accuracy: Number(status.valAccuracy), timings,
+    kept: status.mode, accuracy: Number(status.valAccuracy), epochs: status.epoch, valLoss: status.valLoss, timings,
   });
   await page.context().close();
 }
@@ -73,13 +73,13 @@ await rm(dir, { recursive: true, force: true });
 const base = rows[0];
 console.log(`Auto on ${count} letters (${perClass} per class, 26 classes), ?backend=cpu, ${cpus().length} logical cores` +
   `${epochs ? `, ${epochs} epochs` : ''}; speed-ups against ${base.n} thread(s).\n`);
-console.log('| threads | Train → done s | speed-up | features images/s | LoRA steps images/s | speed-up | per thread | LoRA phase s | kept | val accuracy |');
-console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|');
+console.log('| threads | Train → done s | speed-up | features images/s | LoRA steps images/s | speed-up | per thread | LoRA phase s | kept | val accuracy | epochs charted | kept val loss |');
+console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|');
 for (const r of rows) {
   const up = base.loraRate ? r.loraRate / base.loraRate : NaN;
   console.log(`| ${r.n} | ${r.total.toFixed(1)} | ${(base.total / r.total).toFixed(2)}× | ${r.features.toFixed(1)} | ` +
     `${r.loraRate.toFixed(1)} | ${up.toFixed(2)}× | ${(up / (r.n / base.n)).toFixed(2)} | ${r.loraPhase.toFixed(1)} | ` +
-    `${r.kept} | ${r.accuracy.toFixed(3)} |`);
+    `${r.kept} | ${r.accuracy.toFixed(3)} | ${r.epochs} | ${r.valLoss} |`);
 }
 for (const r of rows) if (r.state !== 'done') console.log(`\n${r.n} threads ended in state ${r.state}`);
 console.log(`\nThe page's timings line at ${rows[rows.length - 1].n} threads: "${rows[rows.length - 1].timings.trim()}"`);

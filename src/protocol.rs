@@ -97,8 +97,8 @@ pub enum FromWorker {
     Predicted(Result<Prediction, String>),
     /// A pool helper's answer to `Embed`: the rows travel beside the JSON as f32 bytes.
     Embedded(Result<(), String>),
-    /// A pool helper's answer to `Share`: its sums, and its values beside the JSON as f32 bytes.
-    Shared(Result<ShardSums, String>),
+    /// A pool helper's answer to `Share`: each part's sums, and the values beside the JSON as f32 bytes.
+    Shared(Result<Vec<ShardSums>, String>),
 }
 
 impl FromWorker {

@@ -1,5 +1,6 @@
-//! Data-parallel deep training (`finetune::shard`): the same run with 0, 1 or 3 helpers gives the same model up
-//! to float rounding, a failing helper costs nothing but time, and a damaged share is refused with its reason.
+//! Data-parallel deep training (`finetune::shard`): with a fixed number of parts per batch, the same run on 1, 2
+//! or 4 threads (0, 1 or 3 helpers) gives the same model bit for bit, and the same as whole batches up to float
+//! rounding; a failing helper costs nothing but time; a damaged share is refused with its reason.
 //! The helpers here are in-process stand-ins for the page's workers; every request and answer goes through the
 //! same bytes the workers exchange.
 
@@ -96,14 +97,16 @@ fn data() -> TrainData {
     }
 }
 
-fn run(base: &EfficientNetLite0, options: &TrainOptions, helpers: &Local, augment: bool) -> DeepTrainer {
+fn run(base: &EfficientNetLite0, options: &TrainOptions, parts: usize, helpers: &Local, augment: bool) -> DeepTrainer {
     let transform: Option<ajuste::finetune::Augment> = augment.then(|| {
         Box::new(|pixels: &[u8], rng: &mut Rng| {
             let shift = rng.below(40) as u8;
             pixels.iter().map(|p| p.saturating_add(shift)).collect()
         }) as ajuste::finetune::Augment
     });
-    let mut trainer = DeepTrainer::new(base, data(), options.clone(), transform).unwrap();
+    let mut trainer = DeepTrainer::new(base, data(), options.clone(), transform)
+        .unwrap()
+        .with_parts(parts);
     while !trainer.is_done() {
         pollster::block_on(trainer.step_with(helpers)).unwrap();
     }
@@ -126,7 +129,7 @@ fn trained_values(trainer: &DeepTrainer) -> Vec<f32> {
 }
 
 /// The same run alone and shared out: the same epochs, losses and kept parameters, up to float rounding.
-fn assert_same(alone: &DeepTrainer, shared: &DeepTrainer, what: &str) {
+fn assert_close(alone: &DeepTrainer, shared: &DeepTrainer, what: &str) {
     let (a, b) = (alone.history(), shared.history());
     assert_eq!(a.len(), b.len(), "{what}: epochs differ");
     for (x, y) in a.iter().zip(b) {
@@ -155,6 +158,20 @@ fn assert_same(alone: &DeepTrainer, shared: &DeepTrainer, what: &str) {
     assert!(gap < 1e-3, "{what}: the kept parameters differ by {gap}");
 }
 
+/// The same run, bit for bit: history, kept epoch and every kept value.
+fn assert_identical(alone: &DeepTrainer, shared: &DeepTrainer, what: &str) {
+    assert_eq!(alone.history(), shared.history(), "{what}: another history");
+    assert_eq!(
+        alone.best_metrics(),
+        shared.best_metrics(),
+        "{what}: another epoch kept"
+    );
+    assert!(
+        trained_values(alone) == trained_values(shared),
+        "{what}: other kept values"
+    );
+}
+
 #[test]
 fn lora_gives_the_same_model_on_one_two_and_four_threads() {
     let base = model();
@@ -170,14 +187,25 @@ fn lora_gives_the_same_model_on_one_two_and_four_threads() {
         rank: 4,
         alpha: 4.0,
     });
-    let alone = run(&base, &options, &Local::new(&base, 0, None), false);
-    assert!(alone.history()[2].train_loss < alone.history()[0].train_loss);
+    let whole = run(&base, &options, 1, &Local::new(&base, 0, None), false);
+    assert!(whole.history()[2].train_loss < whole.history()[0].train_loss);
+    // Batches of 4 and 3 in 3 parts: parts of 2, 1, 1 and of 1, 1, 1.
+    let alone = run(&base, &options, 3, &Local::new(&base, 0, None), false);
+    assert_close(&whole, &alone, "LoRA in 3 parts on one thread");
     for count in [1, 3] {
         let helpers = Local::new(&base, count, None);
-        let shared = run(&base, &options, &helpers, false);
+        let shared = run(&base, &options, 3, &helpers, false);
         assert!(helpers.answered.get() > 0, "{count} helper(s) were never asked");
-        assert_same(&alone, &shared, &format!("LoRA with {count} helper(s)"));
+        assert_identical(&alone, &shared, &format!("LoRA in 3 parts with {count} helper(s)"));
     }
+    // Without fixed parts, one per thread: the same up to rounding.
+    let helpers = Local::new(&base, 1, None);
+    assert_close(
+        &whole,
+        &run(&base, &options, 1, &helpers, false),
+        "LoRA on 2 threads, one part each",
+    );
+    assert!(helpers.answered.get() > 0);
 }
 
 #[test]
@@ -198,11 +226,16 @@ fn last_blocks_with_augmentation_and_a_failing_helper_give_the_same_model() {
         ..TrainOptions::default()
     }
     .with_mode(FinetuneMode::LastBlocks { blocks: 1 });
-    let alone = run(&base, &options, &Local::new(&base, 0, None), true);
+    let alone = run(&base, &options, 4, &Local::new(&base, 0, None), true);
     let helpers = Local::new(&base, 2, Some(0));
-    let shared = run(&base, &options, &helpers, true);
+    let shared = run(&base, &options, 4, &helpers, true);
     assert!(helpers.answered.get() > 0, "the working helper was never asked");
-    assert_same(&alone, &shared, "last blocks, augmented, one helper failing");
+    assert_identical(&alone, &shared, "last blocks, augmented, one helper failing");
+    assert_close(
+        &run(&base, &options, 1, &Local::new(&base, 0, None), true),
+        &shared,
+        "last blocks, whole batches",
+    );
 }
 
 #[test]
@@ -215,7 +248,7 @@ fn a_damaged_share_is_refused_with_its_reason() {
             alpha: 4.0,
         },
         num_classes: 2,
-        images: 1,
+        parts: vec![1],
         params: 3,
         pixels: true,
     };

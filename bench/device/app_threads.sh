@@ -6,6 +6,7 @@
 # The device has no Node and no Chromium, and a call carries at most 64 MiB: Debian's chromium-headless-shell
 # travels in parts (as bench/device/browser_gpu.sh does), the app and the data beside it:
 #   bench/device/app_threads.sh pack     # here: the shell in thirds in .chr/p1..p3; libraries, app and data in p4
+#                                        # (`pack_rest`: p4 alone, after a change to the app)
 #   carry [.chr/p1]    bash bench/device/app_threads.sh stage .chr/p1
 #   carry [.chr/p2]    bash bench/device/app_threads.sh stage .chr/p2
 #   carry [.chr/p3]    bash bench/device/app_threads.sh stage .chr/p3
@@ -22,7 +23,7 @@ pack() {
   (cd "$work" && apt-get download chromium-headless-shell chromium-common >/dev/null 2>&1)
   mkdir -p "$work/x" && for d in "$work"/*.deb; do dpkg -x "$d" "$work/x"; done
   local lib=$work/x/usr/lib/chromium c=$work/c rt=$work/rt
-  mkdir -p "$c/locales" "$rt/lib" "$rt/fonts" "$work/data"
+  mkdir -p "$c/locales" "$rt/lib" "$rt/fonts"
   cp "$lib"/{chromium-headless-shell,headless_lib_data.pak,headless_lib_strings.pak,headless_command_resources.pak} "$c/"
   cp "$lib"/{icudtl.dat,v8_context_snapshot.bin,snapshot_blob.bin} "$c/"
   cp "$lib/locales/en-US.pak" "$c/locales/"
@@ -34,7 +35,13 @@ pack() {
   tar -C "$work" -cf - c/chromium-headless-shell c/headless_lib_data.pak c/headless_lib_strings.pak \
     c/headless_command_resources.pak | xz -9 -T2 | split -b 21M - "$work/shell.xz."
   mv "$work/shell.xz.aa" .chr/p1/ && mv "$work/shell.xz.ab" .chr/p2/ && mv "$work"/shell.xz.a? .chr/p3/
-  mkdir -p "$work/dist" && tar -C dist --exclude='*.br' --exclude='*.gz' -cf - . | tar -C "$work/dist" -xf -
+  pack_rest
+}
+
+# p4 alone (the app changed): the libraries packed by `pack`, today's dist/ and the data.
+pack_rest() {
+  local work=/tmp/thr-pack
+  rm -rf "$work/dist" "$work/data" && mkdir -p "$work/dist" "$work/data" && tar -C dist --exclude='*.br' --exclude='*.gz' -cf - . | tar -C "$work/dist" -xf -
   python3 - "$work/data/letters.zip" <<'PY'
 import json, sys, zipfile
 root = 'bench/data/letters26'
@@ -48,9 +55,9 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
             z.write(f'{root}/{path}', path)
 print(sum(per.values()), 'images in', len(per), 'classes')
 PY
-  mkdir -p .chr/p4
+  rm -rf .chr/p4 && mkdir -p .chr/p4
   tar -C "$work" --exclude=c/chromium-headless-shell --exclude='c/headless_*' -cf - c rt dist data | xz -9 -T2 > .chr/p4/rest.tar.xz
-  du -sh .chr/p1 .chr/p2 .chr/p3
+  du -sh .chr/p*
 }
 
 stage() { cp "$1"/* /tmp/; }
@@ -97,7 +104,8 @@ rates = [float(m.group(1)) for _, s in lora if (m := re.search(r'step \d+ / \d+ 
 st = r['status']
 print(f"| {n} | {(end - r['t0']) / 1000:.1f} | {statistics.median(rates) if rates else float('nan'):.1f} | "
       f"{(lora[-1][0] - lora[0][0]) / 1000 if lora else float('nan'):.1f} | {st.get('state')} {st.get('mode')} | "
-      f"{float(st.get('valAccuracy') or 'nan'):.3f} | {r.get('cores')} | {(r.get('timings') or '').strip()} |")
+      f"{float(st.get('valAccuracy') or 'nan'):.3f} | {st.get('epoch')} | {st.get('valLoss')} | {r.get('cores')} | "
+      f"{(r.get('timings') or '').strip()} |")
 PY
   done
 }

@@ -1,10 +1,12 @@
-//! Data-parallel deep training on the CPU path: a batch is split into contiguous shares, one computed by the
-//! trainer and each other by a helper (in the browser, a copy of the worker with its own backbone). A helper gets
-//! the trainable values, its share's pixels or cut activations and labels, and answers with its share's cut
-//! activations (filling the cache), gradients (training) or loss sums (validation). The trainer adds the
-//! gradients in a fixed order (its own share, then the helpers' in order) and takes one optimizer step, so a run
-//! gives the same model on any number of threads, up to float rounding: nothing in the tail depends on the batch
-//! as a whole (no batch norm, no dropout), and each share's mean loss is weighted by its part of the batch.
+//! Data-parallel deep training on the CPU path. A batch is cut into a fixed number of contiguous *parts*
+//! (`DeepTrainer::with_parts`), whatever the number of threads; the parts go out in contiguous groups, the first
+//! computed by the trainer and each other by a helper (in the browser, a copy of the worker with its own
+//! backbone). A helper gets the trainable values and its parts' pixels or cut activations and labels, and answers
+//! with each part's cut activations (filling the cache), gradients (training) or loss sums (validation), computed
+//! one part at a time exactly as the trainer computes its own. The trainer adds the parts' gradients in their order
+//! and takes one optimizer step. So a run gives the same model, bit for bit, on any number of threads: nothing in
+//! the tail depends on the batch as a whole (no batch norm, no dropout), each part's mean loss is weighted by its
+//! share of the batch, and no sum depends on who computed what.
 
 use std::future::Future;
 
@@ -19,7 +21,7 @@ mod compute;
 #[cfg(feature = "ml")]
 pub use compute::{ShardWorker, answer};
 #[cfg(feature = "ml")]
-pub(crate) use compute::{grads_from_flat, share_gradients, trainable_values};
+pub(crate) use compute::{answer_with, grads_from_flat, trainable_values};
 
 const PIXELS: usize = 224 * 224 * 3;
 
@@ -29,8 +31,8 @@ const PIXELS: usize = 224 * 224 * 3;
 pub enum ShardTask {
     /// The images' activations at the cut (the frozen prefix), to cache.
     Prefix,
-    /// The gradients of `weight` × the share's mean loss (`weight`: the share's part of the batch).
-    Gradients { weight: f32, smoothing: Option<f32> },
+    /// The gradients of each part's mean loss × its share of the whole batch of `batch` images.
+    Gradients { batch: usize, smoothing: Option<f32> },
     /// The share's loss and correct predictions only (validation).
     Evaluate,
 }
@@ -41,7 +43,8 @@ pub struct ShardSpec {
     pub task: ShardTask,
     pub mode: FinetuneMode,
     pub num_classes: usize,
-    pub images: usize,
+    /// Images per part, in order: each part is computed on its own.
+    pub parts: Vec<usize>,
     /// Trainable values sent (the classifier's, then the tail's; none for `Prefix`).
     pub params: usize,
     /// Whether the input is prepared pixels (224×224×3 u8 per image) rather than activations at the cut.
@@ -72,9 +75,17 @@ pub struct ShardSums {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShardAnswer {
-    pub sums: ShardSums,
-    /// Cut activations (`Prefix`) or the flat gradients (`Gradients`); empty for `Evaluate`.
+    /// Per part.
+    pub sums: Vec<ShardSums>,
+    /// The images' cut activations (`Prefix`) or each part's flat gradients, one after the other (`Gradients`);
+    /// empty for `Evaluate`.
     pub values: Vec<f32>,
+}
+
+impl ShardSpec {
+    pub fn images(&self) -> usize {
+        self.parts.iter().sum()
+    }
 }
 
 /// Whoever computes shares beside the trainer.
@@ -135,12 +146,13 @@ impl ShardRequest {
     pub fn from_bytes(spec: ShardSpec, bytes: &[u8]) -> Result<Self, String> {
         let [c, h, w] = cut_shape(spec.mode.cut());
         let per_image = if spec.pixels { PIXELS } else { 4 * c * h * w };
-        let expected = 4 * spec.params + 4 * spec.images + per_image * spec.images;
+        let images = spec.images();
+        let expected = 4 * spec.params + 4 * images + per_image * images;
         if bytes.len() != expected {
             return Err(format!("a share of {} bytes, expected {expected}", bytes.len()));
         }
         let (params, rest) = bytes.split_at(4 * spec.params);
-        let (labels, input) = rest.split_at(4 * spec.images);
+        let (labels, input) = rest.split_at(4 * images);
         let labels: Vec<u32> = labels
             .chunks_exact(4)
             .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))

@@ -74,6 +74,8 @@ pub struct DeepTrainer {
     total_steps: usize,
     /// The most threads a step was shared across (1: this one alone).
     threads: usize,
+    /// Parts every batch is computed in, whatever the number of threads (`with_parts`; 1: whole batches).
+    parts: usize,
     trainable_params: usize,
     /// History, the best epoch's trainable part (tail and classifier, off autodiff), why the run ended.
     log: EpochLog<(Tail, Classifier)>,
@@ -160,6 +162,7 @@ impl DeepTrainer {
             state,
             step_count: 0,
             threads: 1,
+            parts: 1,
             trainable_params,
             log,
         };
@@ -167,6 +170,14 @@ impl DeepTrainer {
             trainer.state = trainer.start_epoch();
         }
         Ok(trainer)
+    }
+
+    /// Computes every batch in `parts` contiguous parts whose gradients are summed in order, on this thread or on
+    /// helpers (`step_with`): the same model, bit for bit, on any number of threads up to `parts`. For the CPU,
+    /// where a part costs about what its images cost; a GPU wants whole batches.
+    pub fn with_parts(mut self, parts: usize) -> Self {
+        self.parts = parts.max(1);
+        self
     }
 
     fn start_epoch(&mut self) -> State {
@@ -194,8 +205,8 @@ impl DeepTrainer {
 
     /// [`DeepTrainer::step`], the batch shared out with `helpers` when any is available (`finetune::shard`).
     pub async fn step_with(&mut self, helpers: &impl Helpers) -> Result<StepReport, String> {
-        let shared = helpers.available() > 0;
-        if shared {
+        let shared = helpers.available() > 0 || self.parts > 1;
+        if helpers.available() > 0 {
             self.threads = self.threads.max(helpers.available() + 1);
         }
         let epoch = self.log.next_epoch();
@@ -322,7 +333,7 @@ impl DeepTrainer {
                 let val = self.data.val.clone();
                 let batch = &val[next..(next + bs).min(val.len())];
                 let images = if shared && batch.len() > 1 {
-                    sums.add(self.validate_shared(batch, &model, helpers).await?);
+                    sums.add(self.validate_shared(batch, helpers).await?);
                     batch.len()
                 } else {
                     let (x, ids) = self.cut_input(batch, None);

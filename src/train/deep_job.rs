@@ -39,7 +39,7 @@ pub(crate) async fn run_deep(
     let options = job.options.clone().with_mode(mode);
     let epochs = options.epochs;
     let transform = options.deep.augment.transform();
-    let mut trainer = DeepTrainer::new(job.model, data, options, transform)?;
+    let mut trainer = DeepTrainer::new(job.model, data, options, transform)?.with_parts(host.parts());
     if let Some(bytes) = resume {
         trainer = trainer.resume(bytes).map_err(|e| format!("cannot resume: {e}"))?;
         for metrics in trainer.history() {

@@ -73,6 +73,10 @@ pub trait Host {
     fn helpers(&self) -> impl Helpers + '_ {
         NoHelpers
     }
+    /// Parts a deeper run computes each batch in (`DeepTrainer::with_parts`): 1 (whole batches) by default.
+    fn parts(&self) -> usize {
+        1
+    }
 }
 
 /// Images read back per `Host::load_pixels` call when a deeper run needs them all.

@@ -39,6 +39,8 @@ struct State {
     predictor: Option<(Device, Rc<Predictor>)>,
     /// CPU helpers that share the embedding (none on WebGPU, and none in a helper).
     pool: Option<Rc<Pool>>,
+    /// The engine's device is WebGPU.
+    webgpu: bool,
 }
 
 /// Creates the burn device. WebGPU must be initialised asynchronously in a browser.
@@ -91,6 +93,9 @@ struct WorkerHost {
     pool: Option<Rc<Pool>>,
     /// The most threads one batch was embedded on in this job.
     threads: Cell<usize>,
+    /// Parts of a deeper run's batch: on the CPU a fixed number, so that any number of threads trains the same
+    /// model; on WebGPU whole batches.
+    parts: usize,
 }
 
 impl Host for WorkerHost {
@@ -130,6 +135,9 @@ impl Host for WorkerHost {
     }
     fn helpers(&self) -> impl Helpers + '_ {
         self.pool.as_deref()
+    }
+    fn parts(&self) -> usize {
+        self.parts
     }
     async fn load_pixels(&self, keys: &[u64]) -> Result<Vec<Vec<u8>>, String> {
         store::read_images(&store::open().await?, keys).await
@@ -186,6 +194,7 @@ async fn load(webgpu: bool, helpers: usize, weights: Vec<u8>) {
                 s.engine = Some(engine);
                 s.weights = weights;
                 s.pool = pool;
+                s.webgpu = webgpu;
             });
             post(&FromWorker::Loaded);
         }
@@ -323,10 +332,12 @@ async fn start(options: crate::options::TrainOptions, batch_size: usize, dataset
         options,
         batch_size,
     };
+    let cpu = STATE.with(|s| !s.borrow().webgpu);
     let host = WorkerHost {
         stop,
         pool,
         threads: Cell::new(0),
+        parts: if cpu { super::threads::MOST } else { 1 },
     };
     match begin {
         Begin::New => run_job(job, &mut cache, &host).await,

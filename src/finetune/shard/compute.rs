@@ -120,7 +120,7 @@ pub(crate) fn grads_from_flat(
 
 /// The flat gradients (classifier's, then the tail's) of `weight` × the mean loss of `x` (activations at the
 /// cut, plain device) against `labels`, and the share's plain loss left on the device.
-pub(crate) fn share_gradients(
+fn share_gradients(
     classifier: &Classifier,
     tail: &Tail,
     x: Tensor<4>,
@@ -173,33 +173,15 @@ impl ShardWorker {
 }
 
 /// Answers `request` with `base` (the frozen prefix) and the copy in `slot`, made (again) when the request's mode
-/// or classes differ from its own.
+/// or classes differ from its own, its trainable values set from the request.
 pub async fn answer(
     base: &EfficientNetLite0,
     slot: &mut Option<ShardWorker>,
     request: ShardRequest,
 ) -> Result<ShardAnswer, String> {
-    let ShardRequest {
-        spec,
-        params,
-        labels,
-        input,
-    } = request;
-    let device = base.head.weight.device().inner();
-    let x = match input {
-        ShardInput::Pixels(pixels) => {
-            let images: Vec<&[u8]> = pixels.chunks_exact(PIXELS).collect();
-            base.blocks(base.stem(input_tensor(&images, &device)), 0, spec.mode.cut())
-        }
-        ShardInput::Activations(values) => {
-            let [c, h, w] = cut_shape(spec.mode.cut());
-            Tensor::from_data(TensorData::new(values, [spec.images, c, h, w]), &device)
-        }
-    };
+    let spec = &request.spec;
     if spec.task == ShardTask::Prefix {
-        let values = read(x).await?;
-        let sums = ShardSums::default();
-        return Ok(ShardAnswer { sums, values });
+        return answer_with(base, None, &request).await;
     }
     if slot
         .as_ref()
@@ -209,36 +191,79 @@ pub async fn answer(
     }
     let worker = slot.as_mut().expect("made above");
     let mut setter = SetTrainable {
-        values: &params,
+        values: &request.params,
         offset: 0,
     };
     worker.classifier = worker.classifier.clone().map(&mut setter);
     worker.tail = worker.tail.clone().map(&mut setter);
-    if setter.offset != params.len() {
+    if setter.offset != request.params.len() {
         return Err(format!(
             "{} trainable values sent, {} expected",
-            params.len(),
+            request.params.len(),
             setter.offset
         ));
     }
-    let y: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
-    let (values, pending) = match spec.task {
-        ShardTask::Gradients { weight, smoothing } => {
-            let (grads, pending) = share_gradients(&worker.classifier, &worker.tail, x, &y, weight, smoothing);
-            (read(grads).await?, pending)
-        }
-        _ => {
-            let logits = worker.classifier.valid().forward(worker.tail.valid().forward(x));
-            let y = Tensor::<1, Int>::from_data(TensorData::new(y, [labels.len()]), &device);
-            (Vec::new(), PendingLoss::new(logits, y, &device))
-        }
-    };
-    let loss = pending.read().await?;
-    let sums = ShardSums {
-        loss: loss.loss as f64 * loss.images as f64,
-        correct: loss.correct,
-        images: loss.images,
-    };
+    answer_with(base, Some((&worker.classifier, &worker.tail)), &request).await
+}
+
+/// Answers `request` part by part with `base`'s frozen prefix and the trainable part `model` (its own values; the
+/// request's are not read): the trainer computes its own parts with this too, so a part's numbers do not depend
+/// on who computes it.
+pub(crate) async fn answer_with(
+    base: &EfficientNetLite0,
+    model: Option<(&Classifier, &Tail)>,
+    request: &ShardRequest,
+) -> Result<ShardAnswer, String> {
+    let spec = &request.spec;
+    let device = base.head.weight.device().inner();
+    let [c, h, w] = cut_shape(spec.mode.cut());
+    let (mut sums, mut values) = (Vec::new(), Vec::new());
+    let mut start = 0;
+    for &n in &spec.parts {
+        let x = match &request.input {
+            ShardInput::Pixels(pixels) => {
+                let images: Vec<&[u8]> = pixels[start * PIXELS..(start + n) * PIXELS]
+                    .chunks_exact(PIXELS)
+                    .collect();
+                base.blocks(base.stem(input_tensor(&images, &device)), 0, spec.mode.cut())
+            }
+            ShardInput::Activations(all) => {
+                let per = c * h * w;
+                let part = all[start * per..(start + n) * per].to_vec();
+                Tensor::from_data(TensorData::new(part, [n, c, h, w]), &device)
+            }
+        };
+        let y: Vec<i64> = request.labels[start..start + n].iter().map(|&l| l as i64).collect();
+        start += n;
+        let pending = match (spec.task, model) {
+            (ShardTask::Prefix, _) => {
+                values.extend(read(x.flatten::<1>(0, 3)).await?);
+                sums.push(ShardSums {
+                    images: n,
+                    ..ShardSums::default()
+                });
+                continue;
+            }
+            (_, None) => return Err("a part to train or validate came without the model".into()),
+            (ShardTask::Gradients { batch, smoothing }, Some((classifier, tail))) => {
+                let weight = n as f32 / batch.max(1) as f32;
+                let (grads, pending) = share_gradients(classifier, tail, x, &y, weight, smoothing);
+                values.extend(read(grads).await?);
+                pending
+            }
+            (ShardTask::Evaluate, Some((classifier, tail))) => {
+                let logits = classifier.valid().forward(tail.valid().forward(x));
+                let y = Tensor::<1, Int>::from_data(TensorData::new(y, [n]), &device);
+                PendingLoss::new(logits, y, &device)
+            }
+        };
+        let loss = pending.read().await?;
+        sums.push(ShardSums {
+            loss: loss.loss as f64 * loss.images as f64,
+            correct: loss.correct,
+            images: loss.images,
+        });
+    }
     Ok(ShardAnswer { sums, values })
 }
 
