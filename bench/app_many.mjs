@@ -3,11 +3,12 @@
 // a reload (time, images back), embedding, head training, a second reload, and the peak resident memory of the
 // renderer processes (VmRSS from /proc, sampled every 250 ms throughout). Prints a markdown table.
 //   trunk build --release && node bench/make_many.mjs && node bench/app_many.mjs [dir] [epochs]
-import { readdir, readFile, rm, mkdtemp } from 'node:fs/promises';
+import { readdir, rm, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { chromium } from 'playwright-core';
 import { serveDist, waitForProgress, ROOT } from '../tests/e2e/helpers.mjs';
+import { rssSampler } from './rss.mjs';
 
 const dir = process.argv[2] ?? join(ROOT, 'bench/data/many');
 const epochs = process.argv[3] ?? '20';
@@ -15,37 +16,6 @@ const classes = (await readdir(dir)).sort();
 let total = 0;
 for (const c of classes) total += (await readdir(join(dir, c))).length;
 
-// Renderer processes of our Chromium (descendants of the browser process started with our profile; other
-// Chromiums may run on the machine): the largest one's resident memory, and all of them together.
-const rss = { peakOne: 0, peakAll: 0, now: 0, phases: {} };
-let phase = 'start';
-async function sample() {
-  const procs = [];
-  for (const pid of await readdir('/proc').catch(() => [])) {
-    if (!/^\d+$/.test(pid)) continue;
-    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
-    if (cmd) procs.push({ pid, ppid, cmd });
-  }
-  const ours = new Set(procs.filter((p) => p.cmd.includes(profile) && !p.cmd.includes('--type=')).map((p) => p.pid));
-  for (let grown = true; grown;) {
-    grown = false;
-    for (const p of procs) if (!ours.has(p.pid) && ours.has(p.ppid)) { ours.add(p.pid); grown = true; }
-  }
-  let one = 0, all = 0;
-  for (const { pid, cmd } of procs) {
-    if (!ours.has(pid) || !cmd.includes('--type=renderer')) continue;
-    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    one = Math.max(one, kb);
-    all += kb;
-  }
-  rss.now = one;
-  rss.peakOne = Math.max(rss.peakOne, one);
-  rss.peakAll = Math.max(rss.peakAll, all);
-  rss.phases[phase] = Math.max(rss.phases[phase] ?? 0, one);
-}
 const profile = await mkdtemp(join(tmpdir(), 'ajuste-many-'));
 const server = await serveDist();
 const context = await chromium.launchPersistentContext(profile, {
@@ -54,7 +24,7 @@ const context = await chromium.launchPersistentContext(profile, {
   args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
     '--disable-sync', '--disable-dev-shm-usage'],
 });
-const sampler = setInterval(sample, 250);
+const rss = rssSampler(profile);
 const page = context.pages()[0] ?? await context.newPage();
 const logs = [];
 page.on('console', (m) => { if (m.type() !== 'log') logs.push(`${m.type()}: ${m.text()}`); });
@@ -87,10 +57,10 @@ async function waitSaved() {
 try {
   await page.goto(`${server.url}?backend=cpu`);
   await waitModel();
-  await sample();
+  await rss.sample();
   row('renderer after the model loaded', mb(rss.now));
 
-  phase = 'ingest';
+  rss.phase = 'ingest';
   let t0 = Date.now();
   await page.getByTestId('dataset-input').setInputFiles(dir);
   await waitImages(total);
@@ -100,14 +70,14 @@ try {
   row('browser storage used', `${(Number(usage) / 1e6).toFixed(0)} MB (${(Number(usage) / total / 1e3).toFixed(1)} kB per image)`);
   row('renderer peak during ingest', mb(rss.phases.ingest));
 
-  phase = 'reload';
+  rss.phase = 'reload';
   t0 = Date.now();
   await page.reload();
   await waitImages(total).catch((e) => logs.push(String(e)));
   row('reload → images back', `${seconds(t0)}, ${await images()} of ${total}`);
   await waitModel();
 
-  phase = 'embedding';
+  rss.phase = 'embedding';
   await page.locator('details.options > summary').click();
   await page.locator('#opt-epochs').fill(epochs);
   await page.locator('#opt-epochs').dispatchEvent('change');
@@ -121,7 +91,7 @@ try {
   });
   const embedSeconds = (Date.now() - t0) / 1000;
   row('embedding (CPU path)', `${embedSeconds.toFixed(0)} s (${(total / embedSeconds).toFixed(1)} images/s)`);
-  phase = 'training';
+  rss.phase = 'training';
   t0 = Date.now();
   await waitForProgress(page, 'the training to end', {
     done: () => ['done', 'error'].includes(document.querySelector('[data-testid=training-status]')?.dataset.state),
@@ -132,7 +102,7 @@ try {
   row(`head training (${epochs} epochs max)`, `${seconds(t0)}, ${end.state}, val accuracy ${Number(end.valAccuracy).toFixed(3)}`);
   row('renderer peak during embedding / training', `${mb(rss.phases.embedding)} / ${mb(rss.phases.training)}`);
 
-  phase = 'reload 2';
+  rss.phase = 'reload 2';
   await new Promise((ok) => setTimeout(ok, 3000));
   t0 = Date.now();
   await page.reload();
@@ -144,8 +114,8 @@ try {
 } catch (e) {
   logs.push(`benchmark stopped: ${e.message}; training status: ${await status().catch(() => '?')}`);
 }
-await sample();
-clearInterval(sampler);
+await rss.sample();
+rss.stop();
 row('**renderer peak resident memory** (largest renderer process, sampled every 250 ms)', `**${mb(rss.peakOne)}**`);
 row('all renderer processes together, peak', mb(rss.peakAll));
 await context.close();

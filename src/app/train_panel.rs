@@ -51,7 +51,9 @@ pub fn TrainPanel() -> impl IntoView {
     let train = Action::new_local(move |job: &Job| training.run(job.clone()));
     let trainable = Memo::new(move |_| dataset.dataset.with(|d| d.check_trainable()));
     let ready = move || model.ready();
-    let can_train = move || ready() && !training.is_running() && trainable.with(Result::is_ok);
+    // A drop still being read: training now would take only the images read so far.
+    let reading = move || dataset.loading.get();
+    let can_train = move || ready() && !training.is_running() && reading().is_none() && trainable.with(Result::is_ok);
     let last = move || training.live.with(|h| h.last().map(|(_, m)| m.clone()));
     let state = move || match training.running.get() {
         Some(RunProgress {
@@ -153,6 +155,7 @@ pub fn TrainPanel() -> impl IntoView {
             <OptionsForm />
             <div class="actions">
                 <button type="button" class="primary" data-testid="train-button" disabled=move || !can_train()
+                    aria-describedby="train-wait"
                     on:click=move |_| {
                         if let Some(job) = training.begin(&dataset, &model) {
                             train.dispatch_local(job);
@@ -176,6 +179,11 @@ pub fn TrainPanel() -> impl IntoView {
                     "Stop"
                 </button>
             </div>
+            <p class="hint" id="train-wait" data-testid="train-wait" role="status" hidden=move || reading().is_none()>
+                {move || reading().map(|(done, total)| {
+                    format!("Train waits until every image is read: {done} / {total}.")
+                })}
+            </p>
             <Show when=move || training.resumable.with(Option::is_some) && !training.is_running()>
                 <p class="notice" data-testid="resume-notice">
                     {move || training.resumable.with(|r| r.as_ref().map(|r| {
@@ -190,7 +198,7 @@ pub fn TrainPanel() -> impl IntoView {
                             r.mode.label(), r.epochs_done, r.options.epochs
                         )
                     }))}
-                    <button type="button" class="primary" data-testid="resume-training" disabled=move || !ready()
+                    <button type="button" class="primary" data-testid="resume-training" disabled=move || !ready() || reading().is_some()
                         on:click=move |_| {
                             if let Some(job) = training.begin_resume(&dataset, &model) {
                                 train.dispatch_local(job);
