@@ -4,29 +4,16 @@
 // images/s (median of the status line's readings), the LoRA phase's wall time, the kept run and its validation
 // accuracy. Prints a markdown table; speed-ups are against the first thread count given.
 //   node bench/app_threads.mjs [threads=1,2] [per-class=10] [epochs=default]
-import { mkdtemp, mkdir, copyFile, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { tmpdir, cpus } from 'node:os';
-import { serveDist, launch, waitForTraining, waitForModel, waitForImages, ROOT } from '../tests/e2e/helpers.mjs';
+import { rm } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { serveDist, launch, waitForTraining, waitForModel, waitForImages, lettersSubset } from '../tests/e2e/helpers.mjs';
 
 const threads = (process.argv[2] ?? '1,2').split(',').map(Number);
 const perClass = Number(process.argv[3] ?? 10);
 const epochs = process.argv[4];
 
-const letters = join(ROOT, 'bench/data/letters26');
-const split = JSON.parse(await readFile(join(letters, 'letters26_split.json'), 'utf8'));
-const dir = await mkdtemp(join(tmpdir(), 'ajuste-threads-'));
-const byClass = new Map();
-for (const path of split.train) {
-  const cls = path.split('/')[0];
-  if (!byClass.has(cls)) byClass.set(cls, []);
-  if (byClass.get(cls).length < perClass) byClass.get(cls).push(path);
-}
-let count = 0;
-for (const [cls, paths] of byClass) {
-  await mkdir(join(dir, cls), { recursive: true });
-  for (const p of paths) { await copyFile(join(letters, p), join(dir, p)); count++; }
-}
+// 26 classes: every class of the set.
+const { dir, count } = await lettersSubset(26, perClass);
 
 const server = await serveDist();
 const browser = await launch();

@@ -1,36 +1,16 @@
 // What a careful user trips over (issue 28), one test per item fixed, on the CPU path.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, copyFile, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { serveDist, launch, waitForTraining, waitForModel, waitForImages, ROOT } from './helpers.mjs';
+import { rm } from 'node:fs/promises';
+import { serveDist, launch, waitForTraining, waitForModel, waitForImages, lettersSubset } from './helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
 after(async () => { await browser?.close(); server?.close(); });
 
-/** `perClass` letters of each of the first `classes` classes of bench/data/letters26's training split. */
-async function letters(classes, perClass) {
-  const root = join(ROOT, 'bench/data/letters26');
-  const split = JSON.parse(await readFile(join(root, 'letters26_split.json'), 'utf8'));
-  const dir = await mkdtemp(join(tmpdir(), 'ajuste-letters-'));
-  const taken = new Map();
-  for (const path of split.train) {
-    const cls = path.split('/')[0];
-    if (!taken.has(cls) && taken.size === classes) continue;
-    if ((taken.get(cls) ?? 0) >= perClass) continue;
-    taken.set(cls, (taken.get(cls) ?? 0) + 1);
-    await mkdir(join(dir, cls), { recursive: true });
-    await copyFile(join(root, path), join(dir, path));
-  }
-  return dir;
-}
-
 test('1. Train waits until a dropped folder is read, and says why', { timeout: 300_000 }, async () => {
-  const [classes, perClass] = [8, 20];
-  const dir = await letters(classes, perClass);
-  const total = classes * perClass;
+  const classes = 8;
+  const { dir, count: total } = await lettersSubset(classes, 20);
   const page = await (await browser.newContext()).newPage();
   await page.goto(`${server.url}?backend=cpu`);
   await waitForModel(page);

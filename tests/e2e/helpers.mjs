@@ -2,7 +2,7 @@
 // independent safetensors parser, a small labelled dataset made from the bundled sample (public/sample), and
 // waits that follow visible progress.
 import { createServer } from 'node:http';
-import { readFile, mkdir, copyFile, writeFile, readdir, rm } from 'node:fs/promises';
+import { readFile, mkdir, mkdtemp, copyFile, writeFile, readdir, rm } from 'node:fs/promises';
 import { extname, join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
@@ -203,4 +203,21 @@ export async function download(page, testId, name, saveAs = name) {
   const path = join(RESULTS, saveAs);
   await dl.saveAs(path);
   return { bytes: await readFile(path), path };
+}
+
+/** A folder (in a new temp dir) of the first `perClass` images of each of the first `classes` classes of
+ * bench/data/letters26's training split; returns the folder and its image count. */
+export async function lettersSubset(classes, perClass) {
+  const root = join(ROOT, 'bench/data/letters26');
+  const split = JSON.parse(await readFile(join(root, 'letters26_split.json'), 'utf8'));
+  const dir = await mkdtemp(join(tmpdir(), 'ajuste-letters-'));
+  const taken = new Map();
+  for (const path of split.train) {
+    const cls = path.split('/')[0];
+    if ((!taken.has(cls) && taken.size === classes) || (taken.get(cls) ?? 0) >= perClass) continue;
+    taken.set(cls, (taken.get(cls) ?? 0) + 1);
+    await mkdir(join(dir, cls), { recursive: true });
+    await copyFile(join(root, path), join(dir, path));
+  }
+  return { dir, count: [...taken.values()].reduce((a, b) => a + b, 0) };
 }
