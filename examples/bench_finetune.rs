@@ -151,6 +151,7 @@ fn train_data(data: &Letters) -> TrainData {
     let split = stratified_split(&labels, 0.2, 0);
     TrainData {
         images,
+        keys: Vec::new(),
         labels,
         num_classes: 26,
         train: split.train,

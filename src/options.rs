@@ -66,6 +66,9 @@ pub struct DeepOptions {
     pub augment: AugmentOptions,
     /// Most bytes of cut activations kept in memory; views beyond it run the frozen prefix every time.
     pub cache_bytes: usize,
+    /// Wall-clock seconds the deeper run may take, its caching included (0: no limit): the schedule is cut to
+    /// the rounds that fit once the first has been timed, and the run stops there with its best round kept.
+    pub budget_seconds: u32,
 }
 
 impl Default for TrainOptions {
@@ -104,6 +107,7 @@ impl Default for DeepOptions {
             warmup_fraction: 0.05,
             augment: AugmentOptions::default(),
             cache_bytes: 256 << 20,
+            budget_seconds: Self::BUDGET_SECONDS,
         }
     }
 }
@@ -221,6 +225,14 @@ impl TrainOptions {
                     deep.warmup_fraction
                 ),
             );
+            check(
+                deep.budget_seconds <= DeepOptions::MAX_BUDGET_SECONDS,
+                format!(
+                    "time budget must be at most {} minutes (got {})",
+                    DeepOptions::MAX_BUDGET_SECONDS / 60,
+                    deep.budget_seconds / 60
+                ),
+            );
             problems.extend(mode.problems());
             if let Err(e) = deep.augment.validate() {
                 problems.push(e);
@@ -235,6 +247,11 @@ impl TrainOptions {
 }
 
 impl DeepOptions {
+    /// The default time budget: 10 minutes.
+    pub const BUDGET_SECONDS: u32 = 600;
+    /// The longest budget a user may set: a day.
+    pub const MAX_BUDGET_SECONDS: u32 = 86_400;
+
     /// Learning-rate factor at `step` of `total`: linear warm-up, then cosine decay to 0.
     pub fn lr_factor(&self, step: usize, total: usize) -> f32 {
         let warmup = ((total as f32 * self.warmup_fraction).round() as usize).max(1);

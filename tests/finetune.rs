@@ -210,6 +210,7 @@ fn data() -> TrainData {
     let (images, labels) = stripes(5);
     TrainData {
         images,
+        keys: Vec::new(),
         labels,
         num_classes: 2,
         train: vec![0, 1, 2, 3, 5, 6, 7, 8],

@@ -37,6 +37,7 @@ fn data() -> TrainData {
     }
     TrainData {
         images,
+        keys: Vec::new(),
         labels,
         num_classes: 2,
         train: vec![0, 1, 2, 3, 4, 6, 7, 8, 9, 10],

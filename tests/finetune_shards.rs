@@ -90,6 +90,7 @@ fn data() -> TrainData {
     }
     TrainData {
         images,
+        keys: Vec::new(),
         labels,
         num_classes: 2,
         train: vec![0, 1, 2, 5, 6, 7, 8],

@@ -118,3 +118,69 @@ fn pixels_kept_elsewhere_are_read_back_in_batches_and_features_handed_over() {
     };
     assert!(why.contains("not in memory"), "{why}");
 }
+
+#[test]
+fn a_deeper_job_reads_its_images_a_batch_at_a_time_and_ends_within_its_time_budget() {
+    let device = Device::flex();
+    let weights = std::fs::read("public/models/efficientnet_lite0.safetensors").unwrap();
+    let model = load_efficientnet(&weights, &device).unwrap();
+    let full = dataset();
+    let light = kept_elsewhere(&full, 0);
+    let host = || StoringHost {
+        inner: TestHost::never_stopping(),
+        stored: full
+            .classes
+            .iter()
+            .flat_map(|c| &c.samples)
+            .map(|s| (s.key(), s.pixels.clone()))
+            .collect(),
+        asked: RefCell::default(),
+        kept: RefCell::default(),
+    };
+    let mut options = TrainOptions {
+        epochs: 2,
+        val_fraction: 0.34,
+        batch_size: 2,
+        patience: 0,
+        finetune: FinetuneChoice::Lora {
+            blocks: 2,
+            rank: 4,
+            alpha: 4.0,
+        },
+        ..TrainOptions::default()
+    };
+    let finish = |data: &Dataset, options: &TrainOptions, host: &StoringHost| {
+        let job = Job {
+            model: &model,
+            device: &device,
+            dataset: data,
+            options: options.clone(),
+            batch_size: 2,
+        };
+        pollster::block_on(run_job(job, &mut EmbeddingCache::default(), host));
+        match host.inner.events.take().pop() {
+            Some(TrainEvent::Finished(trained)) => trained,
+            other => panic!("{other:?}"),
+        }
+    };
+    let storing = host();
+    let streamed = finish(&light, &options, &storing);
+    let reference = finish(&full, &options, &host());
+    assert_eq!(streamed.report.history, reference.report.history, "the same model as in memory");
+    assert_eq!(streamed.report.val_loss, reference.report.val_loss);
+    let asked = storing.asked.take();
+    assert!(!asked.is_empty() && asked.iter().all(|&n| n <= 2), "a batch at a time: {asked:?}");
+
+    // A budget of 1 s cannot hold 500 epochs: the run is cut there, keeps its best epoch and says so.
+    options.epochs = 500;
+    options.deep.budget_seconds = 1;
+    let cut = finish(&full, &options, &host());
+    let run = &cut.report.runs[0];
+    let summary = run.deep.as_ref().expect("a deeper run's summary");
+    assert!(run.stop_reason.contains("1 s time budget"), "{}", run.stop_reason);
+    assert!(summary.budget_reached && summary.budget_seconds == 1);
+    assert!(!run.history.is_empty() && run.history.len() < 500);
+    assert!(summary.steps >= summary.best_step && summary.best_step > 0);
+    assert!(summary.seconds < 10.0, "stopped near the budget: {} s", summary.seconds);
+    assert!(summary.sentence().contains("cut to the 1 s time budget"), "{}", summary.sentence());
+}

@@ -107,6 +107,7 @@ impl TrainingFlow {
                             mode: *mode,
                             history: vec![metrics.clone()],
                             stop_reason: String::new(),
+                            deep: None,
                         }),
                     }
                 }
@@ -123,6 +124,7 @@ impl TrainingFlow {
                             mode: r.mode,
                             history: r.history.clone(),
                             stop_reason: r.stop_reason.clone(),
+                            deep: None,
                         }]
                     } else {
                         r.runs.clone()

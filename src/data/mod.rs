@@ -160,37 +160,6 @@ impl Dataset {
         self.classes.iter().map(|c| c.samples.len()).sum()
     }
 
-    /// Puts back the pixels of samples kept out of memory, read by `read` (keys in, pixels in the same order
-    /// out), a batch at a time; every pixel block is checked against its key.
-    pub async fn fill_pixels<F, Fut>(&mut self, batch: usize, read: F) -> Result<(), String>
-    where
-        F: Fn(Vec<u64>) -> Fut,
-        Fut: Future<Output = Result<Vec<Vec<u8>>, String>>,
-    {
-        let mut missing: Vec<&mut Sample> = self
-            .classes
-            .iter_mut()
-            .flat_map(|c| c.samples.iter_mut())
-            .filter(|s| !s.in_memory())
-            .collect();
-        for chunk in missing.chunks_mut(batch.max(1)) {
-            let pixels = read(chunk.iter().map(|s| s.key).collect()).await?;
-            if pixels.len() != chunk.len() {
-                return Err(format!("{} images read back, not {}", pixels.len(), chunk.len()));
-            }
-            for (sample, pixels) in chunk.iter_mut().zip(pixels) {
-                if pixel_key(&pixels) != sample.key {
-                    return Err(format!(
-                        "the image read back for “{}” is not the one stored",
-                        sample.name
-                    ));
-                }
-                sample.pixels = pixels;
-            }
-        }
-        Ok(())
-    }
-
     pub fn class_names(&self) -> Vec<String> {
         self.classes.iter().map(|c| c.name.clone()).collect()
     }

@@ -13,11 +13,25 @@ use crate::head::EpochMetrics;
 /// Prepared images (224×224×3 HWC u8), their labels and the train/validation split.
 #[derive(Debug, Clone)]
 pub struct TrainData {
+    /// An empty image is kept elsewhere (the page's storage): the trainer asks for it by its key when a step
+    /// needs it (`DeepTrainer::wanted`) and drops it after, so memory is bounded by the batch, not the dataset.
     pub images: Vec<Vec<u8>>,
+    /// `data::pixel_key` of every image; empty when every image is in `images` (computed from the pixels).
+    pub keys: Vec<u64>,
     pub labels: Vec<usize>,
     pub num_classes: usize,
     pub train: Vec<usize>,
     pub val: Vec<usize>,
+}
+
+impl TrainData {
+    /// The pixel key of image `i`.
+    pub fn key(&self, i: usize) -> u64 {
+        self.keys
+            .get(i)
+            .copied()
+            .unwrap_or_else(|| crate::data::pixel_key(&self.images[i]))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +83,15 @@ pub(crate) fn check_data(data: &TrainData) -> Result<(), String> {
     if data.labels.len() != n {
         return Err(format!("{n} images but {} labels", data.labels.len()));
     }
-    if let Some(i) = data.images.iter().position(|im| im.len() != 224 * 224 * 3) {
+    if !data.keys.is_empty() && data.keys.len() != n {
+        return Err(format!("{n} images but {} keys", data.keys.len()));
+    }
+    let kept_elsewhere = |im: &Vec<u8>| im.is_empty() && !data.keys.is_empty();
+    if let Some(i) = data
+        .images
+        .iter()
+        .position(|im| im.len() != 224 * 224 * 3 && !kept_elsewhere(im))
+    {
         return Err(format!(
             "image {i} has {} bytes, expected 224×224×3",
             data.images[i].len()

@@ -2,6 +2,8 @@
 //! learning rates for the classifier and the backbone part, cosine decay with warm-up, validation after every
 //! epoch, early stopping and the best epoch's trainable parameters kept.
 
+use std::collections::HashMap;
+
 use burn::module::Module;
 use burn::tensor::Device;
 
@@ -10,8 +12,8 @@ use super::optim::{AdamW, FlatAdamW};
 use super::shard::{Helpers, NoHelpers};
 use super::step::{Augment, PendingLoss, Phase, StepReport, Sums, TrainData, check_data, read_loss};
 use super::tail::{Tail, classifier_from_head};
+use crate::head::Head;
 use crate::head::epoch_log::EpochLog;
-use crate::head::{EpochMetrics, Head};
 use crate::model::embed::input_tensor;
 use crate::model::{Classifier, EMBEDDING_DIM, EfficientNetLite0};
 use crate::options::{FinetuneMode, TrainOptions};
@@ -21,7 +23,9 @@ mod bank;
 mod batch;
 mod checkpoint;
 mod results;
+mod rounds;
 mod shares;
+mod stream;
 
 pub use checkpoint::fingerprint;
 
@@ -71,12 +75,21 @@ pub struct DeepTrainer {
     views: usize,
     state: State,
     step_count: usize,
+    /// Steps the schedule runs to (cut when the time budget holds fewer, `rounds.rs`).
     total_steps: usize,
+    /// Validations per pass over the training images: 1 (an epoch) on small sets, more on large ones.
+    rounds: usize,
+    /// The pass under way's shuffled training images, a round's share at a time.
+    pass_order: Vec<usize>,
+    /// Validation images before `rounds::validation_subset`.
+    val_images: usize,
     /// The most threads a step was shared across (1: this one alone).
     threads: usize,
     /// Parts every batch is computed in, whatever the number of threads (`with_parts`; 1: whole batches).
     parts: usize,
     trainable_params: usize,
+    /// Pixels of images kept out of memory, read in for the next step (`stream.rs`).
+    loaded: HashMap<usize, Vec<u8>>,
     /// History, the best epoch's trainable part (tail and classifier, off autodiff), why the run ended.
     log: EpochLog<(Tail, Classifier)>,
 }
@@ -96,6 +109,10 @@ impl DeepTrainer {
             .deep_mode()
             .ok_or("the deep trainer needs a deep mode (last blocks, LoRA or Auto), not head only")?;
         check_data(&data)?;
+        let fingerprint = checkpoint::fingerprint(&data);
+        let mut data = data;
+        let val_images = data.val.len();
+        data.val = rounds::validation_subset(&data.val);
         let device = base.head.weight.device().inner();
         let autodiff = device.clone().autodiff();
         let mut rng = Rng::new(options.seed);
@@ -132,20 +149,22 @@ impl DeepTrainer {
             queue.extend(data.train.iter().map(|&i| (i, view)));
         }
         queue.truncate(cache.capacity());
-        let steps_per_epoch = data.train.len().div_ceil(options.batch_size);
-        let fingerprint = checkpoint::fingerprint(&data);
+        let rounds = rounds::rounds_per_pass(data.train.len(), rounds::ROUND_IMAGES);
         // Nothing to cache (no budget, or augmentation without a bank or validation): training starts at once.
         let state = if queue.is_empty() {
             State::Done
         } else {
             State::Caching { queue, next: 0 }
         };
-        let log = EpochLog::new(options.epochs, options.patience);
+        let log = EpochLog::new(options.epochs * rounds, options.patience).counting(rounds::unit(rounds));
         let mut trainer = Self {
             base: base.clone(),
             device,
             autodiff,
-            total_steps: steps_per_epoch * options.epochs,
+            total_steps: 0,
+            rounds,
+            pass_order: Vec::new(),
+            val_images,
             data,
             options,
             mode,
@@ -164,8 +183,10 @@ impl DeepTrainer {
             threads: 1,
             parts: 1,
             trainable_params,
+            loaded: HashMap::new(),
             log,
         };
+        trainer.total_steps = trainer.steps_through(trainer.log.epochs());
         if matches!(trainer.state, State::Done) {
             trainer.state = trainer.start_epoch();
         }
@@ -178,18 +199,6 @@ impl DeepTrainer {
     pub fn with_parts(mut self, parts: usize) -> Self {
         self.parts = parts.max(1);
         self
-    }
-
-    fn start_epoch(&mut self) -> State {
-        self.epoch_rng = self.rng.clone();
-        let mut order = self.data.train.clone();
-        self.rng.shuffle(&mut order);
-        State::Training {
-            order,
-            next: 0,
-            sums: Sums::default(),
-            pending: None,
-        }
     }
 
     /// The user pressed Stop: takes effect now; the best epoch so far is kept.
@@ -209,6 +218,17 @@ impl DeepTrainer {
         if helpers.available() > 0 {
             self.threads = self.threads.max(helpers.available() + 1);
         }
+        if let Some(&i) = self.wanted(0).first() {
+            return Err(format!(
+                "image {i} is not read in for this step (`DeepTrainer::wanted`)"
+            ));
+        }
+        let report = self.advance(helpers, shared).await;
+        self.release();
+        report
+    }
+
+    async fn advance(&mut self, helpers: &impl Helpers, shared: bool) -> Result<StepReport, String> {
         let epoch = self.log.next_epoch();
         let bs = self.options.batch_size;
         let state = std::mem::replace(&mut self.state, State::Done);
@@ -368,26 +388,5 @@ impl DeepTrainer {
         };
         self.state = next;
         Ok(report)
-    }
-
-    fn end_epoch(&mut self, train: Sums, val: Sums) -> EpochMetrics {
-        let epoch = self.log.next_epoch();
-        let (train_loss, train_accuracy) = train.mean();
-        let (val_loss, val_accuracy) = val.mean();
-        let metrics = EpochMetrics {
-            epoch,
-            train_loss,
-            train_accuracy,
-            val_loss,
-            val_accuracy,
-        };
-        let (tail, classifier) = (&self.tail, &self.classifier);
-        self.log.record(metrics.clone(), || (tail.valid(), classifier.valid()));
-        self.state = if self.log.is_done() {
-            State::Done
-        } else {
-            self.start_epoch()
-        };
-        metrics
     }
 }

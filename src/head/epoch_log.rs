@@ -17,6 +17,11 @@ pub struct EpochLog<T> {
     history: Vec<EpochMetrics>,
     best: Option<(T, EpochMetrics)>,
     stop_reason: Option<String>,
+    /// What one entry of the history is called in the stop reasons: "epoch", or "round" where a deeper run on
+    /// a large set validates several times a pass.
+    unit: &'static str,
+    /// Why the run ends at `epochs` when they were cut short (`limit`): the time budget.
+    limit_reason: Option<String>,
 }
 
 impl<T> EpochLog<T> {
@@ -27,6 +32,34 @@ impl<T> EpochLog<T> {
             history: Vec::new(),
             best: None,
             stop_reason: None,
+            unit: "epoch",
+            limit_reason: None,
+        }
+    }
+
+    /// Calls the history's entries `unit`s in the stop reasons.
+    pub fn counting(mut self, unit: &'static str) -> Self {
+        self.unit = unit;
+        self
+    }
+
+    /// Ends the run after `epochs` in all (fewer than planned), saying `reason` then.
+    pub fn limit(&mut self, epochs: usize, reason: String) {
+        if epochs < self.epochs {
+            self.epochs = epochs.max(self.history.len() + 1);
+            self.limit_reason = Some(reason);
+        }
+    }
+
+    /// The most epochs the run goes to.
+    pub fn epochs(&self) -> usize {
+        self.epochs
+    }
+
+    /// Ends the run now for `reason` (the time budget); the best epoch so far is kept.
+    pub fn stop_with(&mut self, reason: String) {
+        if self.stop_reason.is_none() {
+            self.stop_reason = Some(reason);
         }
     }
 
@@ -44,6 +77,8 @@ impl<T> EpochLog<T> {
             history,
             best,
             stop_reason,
+            unit: "epoch",
+            limit_reason: None,
         }
     }
 
@@ -77,7 +112,7 @@ impl<T> EpochLog<T> {
     /// The user pressed Stop: the best epoch so far is kept.
     pub fn request_stop(&mut self) {
         if self.stop_reason.is_none() {
-            self.stop_reason = Some(format!("stopped by you after {} epochs", self.history.len()));
+            self.stop_reason = Some(format!("stopped by you after {} {}s", self.history.len(), self.unit));
         }
     }
 
@@ -89,11 +124,16 @@ impl<T> EpochLog<T> {
             self.best = Some((snapshot(), metrics.clone()));
         }
         self.history.push(metrics);
+        let unit = self.unit;
         if epoch + 1 >= self.epochs {
-            self.stop_reason = Some(format!("completed {} epochs", self.epochs));
+            self.stop_reason = Some(
+                self.limit_reason
+                    .clone()
+                    .unwrap_or_else(|| format!("completed {} {unit}s", self.epochs)),
+            );
         } else if self.patience > 0 && epoch - self.last_improvement() >= self.patience {
             self.stop_reason = Some(format!(
-                "stopped early after {} epochs: validation loss not {MIN_DELTA} lower for {} epochs",
+                "stopped early after {} {unit}s: validation loss not {MIN_DELTA} lower for {} {unit}s",
                 epoch + 1,
                 self.patience
             ));

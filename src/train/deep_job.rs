@@ -1,29 +1,65 @@
 //! The deeper part of a job: a [`DeepTrainer`] stepped one mini-batch at a time with events between steps, and
 //! the kept epoch's network evaluated on the validation images for the report.
 
+use super::budget::{Budget, duration};
 use super::checkpoint::AutoCheckpoint;
 use super::job::{Host, Job};
-use super::mode::{RunHistory, RunMode};
+use super::mode::thousands;
+use super::mode::{DeepSummary, RunHistory, RunMode};
 use super::pipeline::{Progress, Stage, Timings, TrainEvent, Trained, TrainingReport};
 use crate::data::split::stratified_split;
+use crate::data::{Sample, pixel_key};
 use crate::finetune::{DeepTrainer, Phase, TrainData};
 use crate::head::metrics::{evaluate, image_predictions};
 use crate::model::embed::embed_batch;
 use crate::options::FinetuneMode;
+use futures_util::future::join;
 
-/// Runs `mode` to its end (all epochs, early stop, or a stop request), from the checkpoint `resume` when given.
-/// `auto_head`: Auto's finished head run, saved with each checkpoint so that a resume need not run it again.
-/// `Ok(None)` when it ended before its first epoch (nothing trained).
+/// A finished deeper run: the trainer with its kept round, and the run's wall-clock seconds.
+pub(crate) struct DeepRun {
+    pub trainer: DeepTrainer,
+    pub seconds: f64,
+}
+
+impl DeepRun {
+    /// The run's history with its steps, time and budget, as the report and charts show it.
+    pub fn history(&self) -> RunHistory {
+        let t = &self.trainer;
+        let budget_seconds = t.options().deep.budget_seconds;
+        let stop_reason = t.stop_reason().to_string();
+        let (validated, validation_images) = t.validation_images();
+        RunHistory {
+            mode: RunMode::of(t.mode()),
+            history: t.history().to_vec(),
+            deep: Some(DeepSummary {
+                steps: t.steps_done(),
+                best_step: t.best_metrics().map_or(0, |b| t.steps_through(b.epoch + 1)),
+                seconds: self.seconds,
+                budget_seconds,
+                budget_reached: budget_seconds > 0 && stop_reason.contains("time budget"),
+                round_images: if t.rounds_per_pass() > 1 { t.round_images() } else { 0 },
+                validated,
+                validation_images,
+            }),
+            stop_reason,
+        }
+    }
+}
+
+/// Runs `mode` to its end (all rounds, early stop, the time budget, or a stop request), from the checkpoint
+/// `resume` when given. `auto_head`: Auto's finished head run, saved with each checkpoint so that a resume need
+/// not run it again. `Ok(None)` when it ended before its first round (nothing trained).
 pub(crate) async fn run_deep(
     job: &Job<'_>,
     mode: FinetuneMode,
     resume: Option<&[u8]>,
     auto_head: Option<&Trained>,
     host: &impl Host,
-) -> Result<Option<DeepTrainer>, String> {
+) -> Result<Option<DeepRun>, String> {
     let run = RunMode::of(mode);
     let labels = job.dataset.labels();
     let split = stratified_split(&labels, job.options.val_fraction, job.options.seed);
+    // Images kept out of memory stay there: the loop below reads each step's in (`DeepTrainer::wanted`).
     let data = TrainData {
         images: job
             .dataset
@@ -31,13 +67,14 @@ pub(crate) async fn run_deep(
             .iter()
             .flat_map(|c| c.samples.iter().map(|s| s.pixels.clone()))
             .collect(),
+        keys: job.dataset.keys(),
         labels,
         num_classes: job.dataset.classes.len(),
         train: split.train,
         val: split.val,
     };
+    let samples: Vec<&Sample> = job.dataset.classes.iter().flat_map(|c| &c.samples).collect();
     let options = job.options.clone().with_mode(mode);
-    let epochs = options.epochs;
     let transform = options.deep.augment.transform();
     let mut trainer = DeepTrainer::new(job.model, data, options, transform)?.with_parts(host.parts());
     if let Some(bytes) = resume {
@@ -50,13 +87,19 @@ pub(crate) async fn run_deep(
         }
     }
     let checkpoints = host.wants_checkpoints();
-    let total = trainer.total_steps();
-    let started = host.now_seconds();
-    // Steps of the epochs done before a resume: the speed and time left count only this session's.
-    let resumed = trainer.history().len() * trainer.steps_per_epoch();
+    let mut budget = Budget::new(host.now_seconds(), trainer.options().deep.budget_seconds);
+    // Steps of the rounds done before a resume: the speed and time left count only this session's.
+    let resumed = trainer.steps_through(trainer.history().len());
     let (mut steps, mut images) = (resumed, 0);
+    let started = host.now_seconds();
     host.emit(TrainEvent::Progress(
-        Progress::new(Stage::FineTuning, resumed, total, 0.0).deep(run, trainer.history().len() + 1, epochs, 0, 0.0),
+        Progress::new(Stage::FineTuning, resumed, trainer.total_steps(), 0.0).deep(
+            run,
+            trainer.history().len() + 1,
+            trainer.planned_rounds(),
+            0,
+            0.0,
+        ),
     ));
     host.pause().await;
     let helpers = host.helpers();
@@ -64,10 +107,28 @@ pub(crate) async fn run_deep(
         if host.stop_requested() {
             trainer.request_stop();
         }
+        // Past the budget, the run ends with its best round; before its first, it has none to keep.
+        if budget.spent(host.now_seconds()) && !trainer.history().is_empty() && !trainer.is_done() {
+            trainer.stop_for(format!(
+                "stopped at the {} time budget after {} steps",
+                duration(budget.limit().unwrap_or(0.0)),
+                thousands(trainer.steps_done())
+            ));
+        }
         if trainer.is_done() {
             break;
         }
-        let report = trainer.step_with(&helpers).await?;
+        let now = trainer.wanted(0);
+        let pixels = read_in(host, &samples, &now).await?;
+        trainer.supply(&now, pixels)?;
+        if trainer.is_training() {
+            budget.training(host.now_seconds(), trainer.history().len());
+        }
+        // The step after this one reads its images in while this one computes.
+        let soon = trainer.wanted(1);
+        let (report, pixels) = join(trainer.step_with(&helpers), read_in(host, &samples, &soon)).await;
+        let report = report?;
+        trainer.supply(&soon, pixels?)?;
         if report.phase == Phase::Done {
             break;
         }
@@ -79,9 +140,11 @@ pub(crate) async fn run_deep(
         };
         if report.phase == Phase::Training {
             steps += 1;
+            budget.stepped(host.now_seconds(), steps);
         }
         if let Some(metrics) = report.epoch_metrics {
             host.emit(TrainEvent::Epoch { run, metrics });
+            plan(&mut trainer, &budget, host.now_seconds());
             // A failed checkpoint only costs the chance to resume; the run goes on.
             if checkpoints
                 && !trainer.is_done()
@@ -91,24 +154,28 @@ pub(crate) async fn run_deep(
                 host.checkpoint(trainer.history().len(), bytes);
             }
         }
-        let elapsed = host.now_seconds() - started;
+        let now = host.now_seconds();
+        let elapsed = now - started;
+        let total = trainer.total_steps();
         let progress = if stage == Stage::Caching {
             Progress::new(stage, report.step, report.steps, elapsed)
         } else {
-            let mut p = Progress::new(stage, steps - resumed, total - resumed, elapsed);
+            let mut p = Progress::new(stage, steps - resumed, total.saturating_sub(resumed), elapsed);
             (p.done, p.total) = (steps, total);
+            p.seconds_left = budget.seconds_left(now, steps, total);
             p
         };
         host.emit(TrainEvent::Progress(progress.deep(
             run,
             report.epoch + 1,
-            epochs,
+            trainer.planned_rounds(),
             images,
             elapsed,
         )));
         host.pause().await;
     }
-    Ok((!trainer.history().is_empty()).then_some(trainer))
+    let seconds = host.now_seconds() - started;
+    Ok((!trainer.history().is_empty()).then_some(DeepRun { trainer, seconds }))
 }
 
 /// The kept epoch's head and backbone changes, and its report: the network is evaluated on the validation
@@ -116,27 +183,33 @@ pub(crate) async fn run_deep(
 /// head run spent embedding (default otherwise); the rest since `started` is training.
 pub(crate) async fn finish_deep(
     job: &Job<'_>,
-    trainer: &DeepTrainer,
+    deep: &DeepRun,
     host: &impl Host,
     embedding: Timings,
     started: f64,
 ) -> Result<Trained, String> {
+    let trainer = &deep.trainer;
     let run = RunMode::of(trainer.mode());
     let labels = job.dataset.labels();
     let split = stratified_split(&labels, job.options.val_fraction, job.options.seed);
     let ids = if split.val.is_empty() { &split.train } else { &split.val };
-    let pixels: Vec<&[u8]> = job
-        .dataset
-        .classes
-        .iter()
-        .flat_map(|c| c.samples.iter().map(|s| s.pixels.as_slice()))
-        .collect();
+    let samples: Vec<&Sample> = job.dataset.classes.iter().flat_map(|c| &c.samples).collect();
     let model = trainer.best_model();
     let head = trainer.best_head().await?;
     let mut features = Vec::new();
     let eval_started = host.now_seconds();
     for (n, chunk) in ids.chunks(job.batch_size.max(1)).enumerate() {
-        let batch: Vec<&[u8]> = chunk.iter().map(|&i| pixels[i]).collect();
+        let stored: Vec<usize> = chunk.iter().copied().filter(|&i| !samples[i].in_memory()).collect();
+        let read = read_in(host, &samples, &stored).await?;
+        let mut read = read.iter();
+        let batch: Vec<&[u8]> = chunk
+            .iter()
+            .map(|&i| match samples[i].in_memory() {
+                true => Some(samples[i].pixels.as_slice()),
+                false => read.next().map(Vec::as_slice),
+            })
+            .collect::<Option<_>>()
+            .ok_or("fewer images read back than asked for")?;
         features.extend(embed_batch(&model, &batch, job.device).await?);
         let done = (n * job.batch_size.max(1) + chunk.len()).min(ids.len());
         let elapsed = host.now_seconds() - eval_started;
@@ -174,11 +247,7 @@ pub(crate) async fn finish_deep(
         report: TrainingReport {
             labels: job.dataset.class_names(),
             options: job.options.clone(),
-            runs: vec![RunHistory {
-                mode: run,
-                history: history.clone(),
-                stop_reason: trainer.stop_reason().to_string(),
-            }],
+            runs: vec![deep.history()],
             history,
             best,
             val_loss,
@@ -198,4 +267,53 @@ pub(crate) async fn finish_deep(
             predictions,
         },
     })
+}
+
+/// After a round: cuts the run (and its schedule) to the rounds the time budget holds at the measured pace, or
+/// stops it when no other fits.
+fn plan(trainer: &mut DeepTrainer, budget: &Budget, now: f64) {
+    let done = trainer.history().len();
+    let Some(fit) = budget.rounds_that_fit(now, done) else {
+        return;
+    };
+    let limit = duration(budget.limit().unwrap_or(0.0));
+    if fit <= done && !trainer.is_done() {
+        trainer.stop_for(format!(
+            "stopped at the {limit} time budget after {} steps",
+            thousands(trainer.steps_done())
+        ));
+    } else if fit < trainer.planned_rounds() {
+        let unit = if trainer.rounds_per_pass() > 1 {
+            "rounds"
+        } else {
+            "epochs"
+        };
+        trainer.plan_rounds(fit, format!("completed the {fit} {unit} the {limit} time budget holds"));
+    }
+}
+
+/// The pixels of images `ids` kept out of memory, read back through the host, each checked against its key.
+async fn read_in(host: &impl Host, samples: &[&Sample], ids: &[usize]) -> Result<Vec<Vec<u8>>, String> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<u64> = ids.iter().map(|&i| samples[i].key()).collect();
+    let pixels = host
+        .load_pixels(&keys)
+        .await
+        .map_err(|e| format!("could not read the images back: {e}"))?;
+    if pixels.len() != ids.len() {
+        return Err(format!("{} images read back, not {}", pixels.len(), ids.len()));
+    }
+    if let Some((&i, _)) = ids
+        .iter()
+        .zip(&pixels)
+        .find(|(i, p)| pixel_key(p) != samples[**i].key())
+    {
+        return Err(format!(
+            "the image read back for “{}” is not the one stored",
+            samples[i].name
+        ));
+    }
+    Ok(pixels)
 }

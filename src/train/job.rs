@@ -79,9 +79,6 @@ pub trait Host {
     }
 }
 
-/// Images read back per `Host::load_pixels` call when a deeper run needs them all.
-const FILL_BATCH: usize = 16;
-
 pub struct Job<'a> {
     pub model: &'a EfficientNetLite0,
     pub device: &'a Device,
@@ -109,15 +106,6 @@ pub async fn run_job(job: Job<'_>, cache: &mut EmbeddingCache, host: &impl Host)
     if head.is_some() && host.stop_requested() {
         return finished(host, head);
     }
-    // The deeper runs need every image's pixels at each epoch: those kept out of memory are read back once.
-    let filled = match filled_dataset(&job, host).await {
-        Ok(filled) => filled,
-        Err(e) => return host.emit(TrainEvent::Failed(e)),
-    };
-    let job = match &filled {
-        Some(dataset) => Job { dataset, ..job },
-        None => job,
-    };
     let Some(head) = head else {
         return deep_only(&job, mode, None, host).await;
     };
@@ -140,23 +128,24 @@ async fn auto_lora(
     };
     let embedding = head.report.timings.clone();
     // Auto: keep the lower best validation loss.
-    let lora_history = deep.as_ref().map(|d| d.history()).unwrap_or_default();
+    let lora_history = deep.as_ref().map(|d| d.trainer.history()).unwrap_or_default();
     let report = choose(
         &head.report.history,
         head.report.best.val_loss,
         lora_history,
-        deep.as_ref().and_then(|d| d.best_metrics()),
+        deep.as_ref().and_then(|d| d.trainer.best_metrics()),
     );
     let runs = vec![
         head.report.runs[0].clone(),
-        RunHistory {
-            mode: RunMode::Lora,
-            history: lora_history.to_vec(),
-            stop_reason: deep
-                .as_ref()
-                .map_or("stopped by you before its first epoch", |d| d.stop_reason())
-                .into(),
-        },
+        deep.as_ref().map_or_else(
+            || RunHistory {
+                mode: RunMode::Lora,
+                history: Vec::new(),
+                stop_reason: "stopped by you before its first round".into(),
+                deep: None,
+            },
+            |d| d.history(),
+        ),
     ];
     let mut kept = match (report.choice, &deep) {
         (AutoChoice::Lora, Some(deep)) => match finish_deep(job, deep, host, embedding.clone(), started).await {
@@ -180,14 +169,6 @@ async fn auto_lora(
 /// or options differ from the checkpoint's.
 pub async fn resume_job(job: Job<'_>, checkpoint: &[u8], host: &impl Host) {
     let started = host.now_seconds();
-    let filled = match filled_dataset(&job, host).await {
-        Ok(filled) => filled,
-        Err(e) => return host.emit(TrainEvent::Failed(e)),
-    };
-    let job = match &filled {
-        Some(dataset) => Job { dataset, ..job },
-        None => job,
-    };
     match job.options.finetune {
         FinetuneChoice::LastBlocks { .. } | FinetuneChoice::Lora { .. } => {
             let mode = job.options.deep_mode().expect("a deep choice");
@@ -216,25 +197,6 @@ pub async fn resume_job(job: Job<'_>, checkpoint: &[u8], host: &impl Host) {
             "only a LoRA, last-blocks or Auto training can be resumed".into(),
         )),
     }
-}
-
-/// The job's dataset with every image's pixels in memory, read back through the host; `None` when they all are.
-async fn filled_dataset(job: &Job<'_>, host: &impl Host) -> Result<Option<Dataset>, String> {
-    let all_in_memory = job
-        .dataset
-        .classes
-        .iter()
-        .flat_map(|c| &c.samples)
-        .all(|s| s.in_memory());
-    if all_in_memory {
-        return Ok(None);
-    }
-    let mut dataset = job.dataset.clone();
-    dataset
-        .fill_pixels(FILL_BATCH, |keys| async move { host.load_pixels(&keys).await })
-        .await
-        .map_err(|e| format!("could not read the images back: {e}"))?;
-    Ok(Some(dataset))
 }
 
 /// A single deeper run, new or resumed, to its end and the kept model.

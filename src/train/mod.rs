@@ -7,6 +7,7 @@
 
 pub mod augment;
 pub mod auto;
+pub mod budget;
 pub mod checkpoint;
 #[cfg(feature = "ml")]
 mod deep_job;

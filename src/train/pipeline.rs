@@ -276,6 +276,7 @@ impl TrainingRun {
                     mode: RunMode::Head,
                     history: history.clone(),
                     stop_reason: self.trainer.stop_reason().to_string(),
+                    deep: None,
                 }],
                 mode: RunMode::Head,
                 explanation: None,

@@ -24,6 +24,7 @@ fn data() -> TrainData {
     }
     TrainData {
         images,
+        keys: Vec::new(),
         labels,
         num_classes: 2,
         train: vec![0, 1, 3, 4],

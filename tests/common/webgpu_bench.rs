@@ -160,6 +160,7 @@ async fn train_rate(model: &EfficientNetLite0, mode: FinetuneMode, cached: bool,
     let data = TrainData {
         labels: (0..96).map(|i| i % 4).collect(),
         images,
+        keys: Vec::new(),
         num_classes: 4,
         train: (0..96).collect(),
         val: Vec::new(),

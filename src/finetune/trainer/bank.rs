@@ -22,11 +22,10 @@ impl DeepTrainer {
     /// by (seed, image, view), so a view is the same whether it is cached, recomputed or resumed.
     pub(super) fn view_pixels(&self, image: usize, view: usize) -> Cow<'_, [u8]> {
         match (&self.augment, view) {
-            (Some(transform), v) if v > 0 => Cow::Owned(transform(
-                &self.data.images[image],
-                &mut view_rng(self.options.seed, image, v),
-            )),
-            _ => Cow::Borrowed(&self.data.images[image]),
+            (Some(transform), v) if v > 0 => {
+                Cow::Owned(transform(self.image(image), &mut view_rng(self.options.seed, image, v)))
+            }
+            _ => Cow::Borrowed(self.image(image)),
         }
     }
 }

@@ -52,9 +52,10 @@ pub fn fingerprint(data: &TrainData) -> u64 {
         }
     };
     eat(&(data.num_classes as u64).to_le_bytes());
-    for (image, label) in data.images.iter().zip(&data.labels) {
+    // By pixel key, so that images kept out of memory need not be read in.
+    for (i, label) in data.labels.iter().enumerate() {
         eat(&(*label as u64).to_le_bytes());
-        eat(image);
+        eat(&data.key(i).to_le_bytes());
     }
     for ids in [&data.train, &data.val] {
         eat(&(ids.len() as u64).to_le_bytes());
@@ -309,14 +310,17 @@ impl DeepTrainer {
         self.classifier = classifier;
         self.step_count = header.step_count;
         self.log = EpochLog::restored(
-            self.options.epochs,
+            self.options.epochs * self.rounds,
             self.options.patience,
             header.history,
             best,
             header.stop_reason,
-        );
+        )
+        .counting(super::rounds::unit(self.rounds));
         self.epoch_rng = Rng::from_state(header.rng);
         self.rng = Rng::from_state(header.rng);
+        // The pass under way is shuffled again from its generator.
+        self.pass_order.clear();
         if self.log.is_done() {
             self.state = State::Done;
         } else if matches!(self.state, State::Training { .. }) {

@@ -3,7 +3,7 @@
 
 use burn::module::Module;
 
-use super::DeepTrainer;
+use super::{DeepTrainer, State};
 use crate::finetune::cache::ActivationCache;
 use crate::finetune::tail::head_from_classifier;
 use crate::head::{EpochMetrics, Head};
@@ -41,13 +41,19 @@ impl DeepTrainer {
     pub fn cache(&self) -> &ActivationCache {
         &self.cache
     }
-    /// Optimizer steps of the whole run (epochs × steps per epoch), for the time left.
+    /// Optimizer steps done.
+    pub fn steps_done(&self) -> usize {
+        self.step_count
+    }
+
+    /// Whether the next step is a training step (not caching or validating).
+    pub fn is_training(&self) -> bool {
+        matches!(self.state, State::Training { .. })
+    }
+
+    /// Optimizer steps of the whole run as planned now (every round, or those the time budget holds).
     pub fn total_steps(&self) -> usize {
         self.total_steps
-    }
-    /// Optimizer steps per epoch.
-    pub fn steps_per_epoch(&self) -> usize {
-        self.data.train.len().div_ceil(self.options.batch_size)
     }
 
     /// Metrics of the epoch with the lowest validation loss (None before the first epoch ends).

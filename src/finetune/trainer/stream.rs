@@ -1,0 +1,73 @@
+//! Images kept out of memory (`TrainData::images` empty, known by key): each step's are read in before it and
+//! dropped after, so a deeper run holds a batch or two of pixels, not the dataset.
+
+use std::collections::HashSet;
+
+use super::{DeepTrainer, State};
+
+impl DeepTrainer {
+    /// The pixels of image `i`: in the data, or read in for this step (`supply`).
+    pub(super) fn image(&self, i: usize) -> &[u8] {
+        match self.data.images[i].as_slice() {
+            [] => self.loaded.get(&i).map_or(&[], Vec::as_slice),
+            pixels => pixels,
+        }
+    }
+
+    /// Images kept out of memory whose pixels the step `ahead` steps from now reads (0: the next step), as far as
+    /// the current phase tells: those not held yet, in batch order. Only for steps within the phase under way;
+    /// the first step of the next phase asks again when it comes.
+    pub fn wanted(&self, ahead: usize) -> Vec<usize> {
+        let mut seen = HashSet::new();
+        self.reads(ahead)
+            .into_iter()
+            .filter(|&i| self.image(i).is_empty() && seen.insert(i))
+            .collect()
+    }
+
+    /// Every image whose pixels the step `ahead` steps from now reads (cached activations need none).
+    fn reads(&self, ahead: usize) -> Vec<usize> {
+        let bs = self.options.batch_size;
+        let window = |len: usize, next: usize| {
+            let start = (next + ahead * bs).min(len);
+            start..(start + bs).min(len)
+        };
+        let epoch = self.log.next_epoch();
+        match &self.state {
+            State::Done => Vec::new(),
+            State::Caching { queue, next } => queue[window(queue.len(), *next)].iter().map(|&(i, _)| i).collect(),
+            State::Training { order, next, .. } => order[window(order.len(), *next)]
+                .iter()
+                .copied()
+                .filter(|&i| self.cache.get(i, self.view(i, epoch)).is_none())
+                .collect(),
+            State::Validating { next, .. } => self.data.val[window(self.data.val.len(), *next)]
+                .iter()
+                .copied()
+                .filter(|&i| self.cache.get(i, 0).is_none())
+                .collect(),
+        }
+    }
+
+    /// Pixels of images `ids` read in for the coming steps (the reader checks them against their keys).
+    pub fn supply(&mut self, ids: &[usize], pixels: Vec<Vec<u8>>) -> Result<(), String> {
+        if pixels.len() != ids.len() {
+            return Err(format!("{} images read back, not {}", pixels.len(), ids.len()));
+        }
+        self.loaded.extend(ids.iter().copied().zip(pixels));
+        Ok(())
+    }
+
+    /// Drops the pixels read in for earlier steps, keeping what the next step reads.
+    pub(super) fn release(&mut self) {
+        if !self.loaded.is_empty() {
+            let keep: HashSet<usize> = self.reads(0).into_iter().collect();
+            self.loaded.retain(|i, _| keep.contains(i));
+        }
+    }
+
+    /// Images read in and held now (a test's measure of the memory bound).
+    pub fn images_held(&self) -> usize {
+        self.loaded.len()
+    }
+}
