@@ -21,7 +21,11 @@ fn data() -> TrainData {
     for i in 0..10 {
         let class = i % 2;
         let base = if class == 0 { 60 } else { 180 };
-        images.push((0..224 * 224 * 3).map(|_| base + (rng.next_f32() * 60.0) as u8).collect::<Vec<u8>>());
+        images.push(
+            (0..224 * 224 * 3)
+                .map(|_| base + (rng.next_f32() * 60.0) as u8)
+                .collect::<Vec<u8>>(),
+        );
         labels.push(class);
     }
     TrainData {
@@ -82,14 +86,23 @@ fn images_kept_elsewhere_are_read_in_a_step_at_a_time_with_the_same_model() {
         let soon = streaming.wanted(1);
         assert!(now.len() <= 3 && soon.len() <= 3, "a batch at a time: {now:?} {soon:?}");
         reads += now.len();
-        streaming.supply(&now, now.iter().map(|&i| full.images[i].clone()).collect()).unwrap();
+        streaming
+            .supply(&now, now.iter().map(|&i| full.images[i].clone()).collect())
+            .unwrap();
         pollster::block_on(streaming.step()).unwrap();
         most_held = most_held.max(streaming.images_held());
     }
-    assert_eq!(streaming.history(), in_memory.history(), "the same model, step for step");
+    assert_eq!(
+        streaming.history(),
+        in_memory.history(),
+        "the same model, step for step"
+    );
     assert!(most_held <= 3, "held at most the next batch: {most_held}");
     // 2 validation + 1 training view cached; the other 7 training views are read each epoch.
-    assert!(reads > full.images.len(), "images read again when their views are not cached: {reads}");
+    assert!(
+        reads > full.images.len(),
+        "images read again when their views are not cached: {reads}"
+    );
 }
 
 #[test]

@@ -166,10 +166,16 @@ fn a_deeper_job_reads_its_images_a_batch_at_a_time_and_ends_within_its_time_budg
     let storing = host();
     let streamed = finish(&light, &options, &storing);
     let reference = finish(&full, &options, &host());
-    assert_eq!(streamed.report.history, reference.report.history, "the same model as in memory");
+    assert_eq!(
+        streamed.report.history, reference.report.history,
+        "the same model as in memory"
+    );
     assert_eq!(streamed.report.val_loss, reference.report.val_loss);
     let asked = storing.asked.take();
-    assert!(!asked.is_empty() && asked.iter().all(|&n| n <= 2), "a batch at a time: {asked:?}");
+    assert!(
+        !asked.is_empty() && asked.iter().all(|&n| n <= 2),
+        "a batch at a time: {asked:?}"
+    );
 
     // A budget of 1 s cannot hold 500 epochs: the run is cut there, keeps its best epoch and says so.
     options.epochs = 500;
@@ -182,5 +188,9 @@ fn a_deeper_job_reads_its_images_a_batch_at_a_time_and_ends_within_its_time_budg
     assert!(!run.history.is_empty() && run.history.len() < 500);
     assert!(summary.steps >= summary.best_step && summary.best_step > 0);
     assert!(summary.seconds < 10.0, "stopped near the budget: {} s", summary.seconds);
-    assert!(summary.sentence().contains("cut to the 1 s time budget"), "{}", summary.sentence());
+    assert!(
+        summary.sentence().contains("cut to the 1 s time budget"),
+        "{}",
+        summary.sentence()
+    );
 }

@@ -17,31 +17,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+source bench/device/chromium_pack.sh
+
 pack() {
-  local work=/tmp/thr-pack
-  rm -rf "$work" .chr && mkdir -p "$work" .chr/p1 .chr/p2 .chr/p3 .chr/p4
-  (cd "$work" && apt-get download chromium-headless-shell chromium-common >/dev/null 2>&1)
-  mkdir -p "$work/x" && for d in "$work"/*.deb; do dpkg -x "$d" "$work/x"; done
-  local lib=$work/x/usr/lib/chromium c=$work/c rt=$work/rt
-  mkdir -p "$c/locales" "$rt/lib" "$rt/fonts"
-  cp "$lib"/{chromium-headless-shell,headless_lib_data.pak,headless_lib_strings.pak,headless_command_resources.pak} "$c/"
-  cp "$lib"/{icudtl.dat,v8_context_snapshot.bin,snapshot_blob.bin} "$c/"
-  cp "$lib/locales/en-US.pak" "$c/locales/"
-  ldd "$lib/chromium-headless-shell" | awk '/=>/ {print $3}' \
-    | grep -vE '/(libc|libm|libpthread|libstdc\+\+|libgcc_s|libz|libdl|librt)\.so' | sort -u | xargs -I{} cp -L {} "$rt/lib/"
-  find /usr/lib/x86_64-linux-gnu -maxdepth 1 -name 'lib*.so*' \
-    \( -name 'libsoftokn3.so' -o -name 'libfreebl*.so' -o -name 'libnssckbi.so' -o -name 'libnssdbm3.so' \) -exec cp -L {} "$rt/lib/" \;
-  cp -L /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf "$rt/fonts/"
-  tar -C "$work" -cf - c/chromium-headless-shell c/headless_lib_data.pak c/headless_lib_strings.pak \
-    c/headless_command_resources.pak | xz -9 -T2 | split -b 21M - "$work/shell.xz."
-  mv "$work/shell.xz.aa" .chr/p1/ && mv "$work/shell.xz.ab" .chr/p2/ && mv "$work"/shell.xz.a? .chr/p3/
+  chr_pack_shell
   pack_rest
 }
 
 # p4 alone (the app changed): the libraries packed by `pack`, today's dist/ and the data.
 pack_rest() {
-  local work=/tmp/thr-pack
-  rm -rf "$work/dist" "$work/data" && mkdir -p "$work/dist" "$work/data" && tar -C dist --exclude='*.br' --exclude='*.gz' -cf - . | tar -C "$work/dist" -xf -
+  local work=$CHR_WORK
+  rm -rf "$work/data" && mkdir -p "$work/data"
   python3 - "$work/data/letters.zip" <<'PY'
 import json, sys, zipfile
 root = 'bench/data/letters26'
@@ -55,28 +41,20 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
             z.write(f'{root}/{path}', path)
 print(sum(per.values()), 'images in', len(per), 'classes')
 PY
-  rm -rf .chr/p4 && mkdir -p .chr/p4
-  tar -C "$work" --exclude=c/chromium-headless-shell --exclude='c/headless_*' -cf - c rt dist data | xz -9 -T2 > .chr/p4/rest.tar.xz
-  du -sh .chr/p*
+  chr_pack_rest
 }
 
-stage() { cp "$1"/* /tmp/; }
+stage() { chr_stage "$1"; }
 
 run() {
   local threads=${1:-1,2} out=${OUT:-/tmp/out}
   trap 'kill $(jobs -p) 2>/dev/null' EXIT
-  mkdir -p "$out" /tmp/b
-  if [ ! -x /tmp/b/c/chromium-headless-shell ]; then
-    xz -dc /tmp/rest.tar.xz | tar -C /tmp/b -xf -
-    cat /tmp/shell.xz.a? | xz -dc | tar -C /tmp/b -xf -
-  fi
-  printf '<fontconfig><dir>/tmp/b/rt/fonts</dir><cachedir>/tmp/fccache</cachedir></fontconfig>\n' > /tmp/b/fonts.conf
-  export FONTCONFIG_FILE=/tmp/b/fonts.conf LD_LIBRARY_PATH=/tmp/b/c:/tmp/b/rt/lib
+  mkdir -p "$out"
+  chr_unpack
   python3 -m http.server 8003 --bind 127.0.0.1 --directory /tmp/b/dist >/dev/null 2>&1 &
   sleep 1
-  local cdp=(python3 bench/device/cdp.py --chromium /tmp/b/c/chromium-headless-shell)
-  for f in --headless --no-sandbox --no-first-run --disable-background-networking --disable-component-update \
-    --disable-sync --disable-quic --disable-dev-shm-usage; do cdp+=(--flag="$f"); done
+  local cdp
+  chr_cdp_cmd
   # Train once the 260 images are in; the status line's texts (with their times) kept for the LoRA steps' rate.
   local steps="(() => { const q = (id) => document.querySelector('[data-testid=' + id + ']'); const w = window;
     const s = q('training-status'); if (s?.dataset.state === 'done' || s?.dataset.state === 'error') return true;

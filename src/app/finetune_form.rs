@@ -101,6 +101,11 @@ pub fn FinetuneForm() -> impl IntoView {
                           validation loss stops improving."
                     get=|o| o.epochs.to_string() set=|o, v| o.epochs = count(v) />
                 <Show when=deep>
+                    <NumberField id="opt-budget" testid="budget" label="Time budget (minutes)" step="any" min="0"
+                        help="Most wall-clock time for the deeper run (LoRA or last blocks). Once its first round is \
+                              timed, the run is fitted to the budget and keeps its best round (0: no limit; default 10)."
+                        get=|o| minutes(o.deep.budget_seconds)
+                        set=|o, v| o.deep.budget_seconds = (v.max(0.0) * 60.0).round().min(u32::MAX as f64) as u32 />
                     <div class="field">
                         <label>
                             <input type="checkbox" data-testid="augment" aria-describedby="augment-help"
@@ -158,6 +163,12 @@ fn strength_help(strength: Strength) -> &'static str {
         Strength::Medium => "Crops of 70–100 % of the image, rotations up to 10°, brightness and contrast ±20 %.",
         Strength::Strong => "Crops of 50–100 % of the image, rotations up to 20°, brightness and contrast ±30 %.",
     }
+}
+
+/// Seconds as the minutes the field shows: 600 → "10", 90 → "1.5".
+fn minutes(seconds: u32) -> String {
+    let m = seconds as f64 / 60.0;
+    format!("{}", (m * 100.0).round() / 100.0)
 }
 
 /// A typed whole number (negative or fractional input rounds down to one the validation then judges).

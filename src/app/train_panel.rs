@@ -1,6 +1,7 @@
 //! Step 2: options, Train / Stop, progress, and the live loss and accuracy charts.
 
 use ajuste::options::FinetuneChoice;
+use ajuste::train::budget::duration;
 use ajuste::train::honest::accuracy_summary;
 use ajuste::train::{Progress as RunProgress, RunMode, Stage};
 use leptos::prelude::*;
@@ -16,7 +17,32 @@ use super::training_flow::TrainingFlow;
 
 fn time_left(p: &RunProgress) -> String {
     p.seconds_left
-        .map_or(String::new(), |s| format!(", about {s:.0} s left"))
+        .map_or(String::new(), |s| format!(", about {} left", duration(s)))
+}
+
+/// A deeper run's time left: estimated only once a few steps have been timed, and within its budget.
+fn deep_left(p: &RunProgress) -> String {
+    let budget = match p.budget_seconds {
+        0 => String::new(),
+        b => format!(" (time budget {})", duration(b as f64)),
+    };
+    match p.seconds_left {
+        None => format!(", estimating the time left…{budget}"),
+        Some(s) => format!(", about {} left{budget}", duration(s)),
+    }
+}
+
+/// How a deeper run ended, for the page and its tests: budget, early, stopped or done.
+fn end_kind(stop_reason: &str) -> &'static str {
+    if stop_reason.contains("time budget") {
+        "budget"
+    } else if stop_reason.contains("early") {
+        "early"
+    } else if stop_reason.contains("by you") {
+        "stopped"
+    } else {
+        "done"
+    }
 }
 
 /// The status line of a deeper run's step: epoch, step, speed, time left.
@@ -32,13 +58,14 @@ fn deep_status(p: &RunProgress) -> String {
         ),
         Stage::Evaluating => format!("Evaluating the kept model: {} / {} validation images", p.done, p.total),
         _ => format!(
-            "{what}: epoch {} / {}, step {} / {} ({:.1} images/s{})",
+            "{what}: {} {} / {}, step {} / {} ({:.1} images/s{})",
+            if p.rounds { "round" } else { "epoch" },
             p.epoch,
             p.epochs,
             p.done,
             p.total,
             p.images_per_second,
-            time_left(p)
+            deep_left(p)
         ),
     }
 }
@@ -87,14 +114,19 @@ pub fn TrainPanel() -> impl IntoView {
             if let Some(file) = &t.opened {
                 return format!("Kept the model opened from {file} (not trained here). Train to replace it.");
             }
+            let rounds = r
+                .runs
+                .iter()
+                .any(|run| run.mode == r.mode && run.deep.as_ref().is_some_and(|d| d.round_images > 0));
             let done = format!(
-                "Done: {}. Kept {} from epoch {} (loss {:.3}; {}).",
+                "Done: {}. Kept {} from {} {} (loss {:.3}; {}).",
                 r.stop_reason,
                 match r.mode {
                     RunMode::Head => "the head",
                     RunMode::Lora => "the LoRA-adapted model",
                     RunMode::LastBlocks => "the retrained model",
                 },
+                if rounds { "round" } else { "epoch" },
                 r.best.epoch + 1,
                 r.val_loss,
                 accuracy_summary(r.val_accuracy, r.num_train, r.num_val)
@@ -221,6 +253,21 @@ pub fn TrainPanel() -> impl IntoView {
             <p class="notice" role="status" data-testid="training-notice">{move || training.notice.get()}</p>
             {move || progress().map(|(label, value)| view! { <Progress label=label value=Some(value) /> })}
             <p class="explanation" data-testid="auto-explanation">{explanation}</p>
+            {move || {
+                let done = !training.is_running();
+                runs.get()
+                    .into_iter()
+                    .filter(|_| done)
+                    .filter_map(|run| run.deep.clone().map(|d| (run, d)))
+                    .map(|(run, d)| view! {
+                        <p class="deep-summary" data-testid="deep-summary" data-steps=d.steps
+                            data-seconds=format!("{:.1}", d.seconds) data-best-step=d.best_step
+                            data-budget-seconds=d.budget_seconds data-reason=end_kind(&run.stop_reason)>
+                            {format!("{}: {}.", run.mode.label(), d.sentence())}
+                        </p>
+                    })
+                    .collect_view()
+            }}
             <div data-testid="charts">
                 {move || {
                     let several = runs.with(|r| r.len() > 1);

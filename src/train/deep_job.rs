@@ -92,15 +92,13 @@ pub(crate) async fn run_deep(
     let resumed = trainer.steps_through(trainer.history().len());
     let (mut steps, mut images) = (resumed, 0);
     let started = host.now_seconds();
-    host.emit(TrainEvent::Progress(
-        Progress::new(Stage::FineTuning, resumed, trainer.total_steps(), 0.0).deep(
-            run,
-            trainer.history().len() + 1,
-            trainer.planned_rounds(),
-            0,
-            0.0,
-        ),
-    ));
+    host.emit(TrainEvent::Progress(tagged(
+        Progress::new(Stage::FineTuning, resumed, trainer.total_steps(), 0.0),
+        &trainer,
+        trainer.history().len() + 1,
+        0,
+        0.0,
+    )));
     host.pause().await;
     let helpers = host.helpers();
     loop {
@@ -165,10 +163,10 @@ pub(crate) async fn run_deep(
             p.seconds_left = budget.seconds_left(now, steps, total);
             p
         };
-        host.emit(TrainEvent::Progress(progress.deep(
-            run,
+        host.emit(TrainEvent::Progress(tagged(
+            progress,
+            &trainer,
             report.epoch + 1,
-            trainer.planned_rounds(),
             images,
             elapsed,
         )));
@@ -267,6 +265,15 @@ pub(crate) async fn finish_deep(
             predictions,
         },
     })
+}
+
+/// `progress` tagged with the deeper run: its round and rounds, image rate, and budget.
+fn tagged(progress: Progress, trainer: &DeepTrainer, round: usize, images: usize, elapsed: f64) -> Progress {
+    let run = RunMode::of(trainer.mode());
+    let mut p = progress.deep(run, round, trainer.planned_rounds(), images, elapsed);
+    p.rounds = trainer.rounds_per_pass() > 1;
+    p.budget_seconds = trainer.options().deep.budget_seconds;
+    p
 }
 
 /// After a round: cuts the run (and its schedule) to the rounds the time budget holds at the measured pace, or

@@ -42,6 +42,12 @@ pub struct Progress {
     /// Deeper modes: images through the network per second (0 otherwise).
     #[serde(default)]
     pub images_per_second: f64,
+    /// Deeper modes: whether `epoch` counts rounds (a large set validates several times a pass).
+    #[serde(default)]
+    pub rounds: bool,
+    /// Deeper modes: the run's time budget in seconds (0: none); `seconds_left` never goes past it.
+    #[serde(default)]
+    pub budget_seconds: u32,
 }
 
 impl Progress {
@@ -62,6 +68,8 @@ impl Progress {
             epoch: 0,
             epochs: 0,
             images_per_second: 0.0,
+            rounds: false,
+            budget_seconds: 0,
         }
     }
 

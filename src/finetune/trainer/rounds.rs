@@ -5,9 +5,9 @@
 use burn::module::Module;
 
 use super::{DeepTrainer, State};
-use crate::head::epoch_log::EpochLog;
 use crate::finetune::step::Sums;
 use crate::head::EpochMetrics;
+use crate::head::epoch_log::EpochLog;
 
 /// Most training images between two validations.
 pub const ROUND_IMAGES: usize = 3200;
@@ -54,7 +54,7 @@ impl DeepTrainer {
     /// after a resume, from the pass's saved generator).
     pub(super) fn start_epoch(&mut self) -> State {
         let round = self.log.next_epoch();
-        if round % self.rounds == 0 || self.pass_order.is_empty() {
+        if round.is_multiple_of(self.rounds) || self.pass_order.is_empty() {
             self.epoch_rng = self.rng.clone();
             self.pass_order = self.data.train.clone();
             self.rng.shuffle(&mut self.pass_order);
