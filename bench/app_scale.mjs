@@ -5,7 +5,8 @@
 // says, the renderer's peak resident memory per phase (bench/rss.mjs), and whether the images and the trained
 // model come back after the reload. Prints a markdown table.
 //   node bench/make_many.mjs && node bench/app_scale.mjs [dir] [budgetMinutes]
-import { readdir, rm, mkdtemp } from 'node:fs/promises';
+import { readdir, readFile, rm, mkdtemp } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir, cpus } from 'node:os';
 import { chromium } from 'playwright-core';
@@ -15,8 +16,14 @@ import { rssSampler } from './rss.mjs';
 const dir = process.argv[2] ?? join(ROOT, 'bench/data/many');
 const budget = process.argv[3];
 const classes = (await readdir(dir)).sort();
-let total = 0;
-for (const c of classes) total += (await readdir(join(dir, c))).length;
+// The page keeps one copy of identical images (bench/make_many.mjs's generator repeats a few): count distinct files.
+const distinct = new Set();
+for (const c of classes) {
+  for (const f of await readdir(join(dir, c))) {
+    distinct.add(createHash('sha256').update(await readFile(join(dir, c, f))).digest('hex'));
+  }
+}
+const total = distinct.size;
 const HOUR = 3_600_000;
 
 const profile = await mkdtemp(join(tmpdir(), 'ajuste-scale-'));
@@ -88,6 +95,14 @@ async function follow(marks) {
 }
 
 let end, summary, marks;
+// A heartbeat on stderr every 30 s (these runs are long): images read and the status line.
+const heartbeat = setInterval(() => {
+  Promise.race([
+    page.evaluate(() => [document.querySelector('[data-testid=dataset-summary]')?.dataset.images,
+      document.querySelector('[data-testid=training-status]')?.textContent].join(' | ')),
+    sleep(10_000).then(() => 'the page did not answer within 10 s'),
+  ]).then((t) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${t}`), () => {});
+}, 30_000);
 try {
   await page.goto(`${server.url}?backend=cpu`);
   await waitModel();
@@ -165,6 +180,7 @@ try {
 } catch (e) {
   logs.push(`benchmark stopped: ${e.message}; training status: ${(await statusNow().catch(() => ({}))).text ?? '?'}`);
 }
+clearInterval(heartbeat);
 await rss.sample();
 rss.stop();
 for (const phase of ['ingest', 'head', 'deep', 'reload']) {

@@ -141,3 +141,22 @@ fn a_planned_cut_shortens_the_schedule_and_says_why() {
     assert_eq!(t.history().len(), 2);
     assert_eq!(t.stop_reason(), "completed the 2 epochs the 1 min time budget holds");
 }
+
+#[test]
+fn a_budget_spent_early_ends_the_caching_and_the_first_round_soon_after() {
+    let mut t = trainer(data());
+    assert!(t.is_caching());
+    pollster::block_on(t.step()).unwrap();
+    t.end_caching();
+    assert!(t.is_training(), "training starts with the views cached so far");
+    pollster::block_on(t.step()).unwrap();
+    // 8 training images in batches of 3: the round ends after its next step, at 6 images, not 8.
+    t.end_round();
+    let mut steps = 1;
+    while t.history().is_empty() {
+        let report = pollster::block_on(t.step()).unwrap();
+        steps += usize::from(report.phase == ajuste::finetune::Phase::Training);
+    }
+    assert_eq!((steps, t.steps_done(), t.steps_at_round(0)), (2, 2, 2));
+    assert!(t.history()[0].val_loss.is_finite());
+}

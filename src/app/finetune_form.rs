@@ -102,8 +102,8 @@ pub fn FinetuneForm() -> impl IntoView {
                     get=|o| o.epochs.to_string() set=|o, v| o.epochs = count(v) />
                 <Show when=deep>
                     <NumberField id="opt-budget" testid="budget" label="Time budget (minutes)" step="any" min="0"
-                        help="Most wall-clock time for the deeper run (LoRA or last blocks). Once its first round is \
-                              timed, the run is fitted to the budget and keeps its best round (0: no limit; default 10)."
+                        help="Most wall-clock time for the deeper run (LoRA or last blocks), its preparation included: it \
+                              stops when the next epoch would not fit and keeps its best (0: no limit; default 10)."
                         get=|o| minutes(o.deep.budget_seconds)
                         set=|o, v| o.deep.budget_seconds = (v.max(0.0) * 60.0).round().min(u32::MAX as f64) as u32 />
                     <div class="field">

@@ -83,6 +83,8 @@ pub struct DeepTrainer {
     pass_order: Vec<usize>,
     /// Validation images before `rounds::validation_subset`.
     val_images: usize,
+    /// Steps done at the end of each round of this session (a resumed run's earlier ones are computed).
+    round_steps: Vec<usize>,
     /// The most threads a step was shared across (1: this one alone).
     threads: usize,
     /// Parts every batch is computed in, whatever the number of threads (`with_parts`; 1: whole batches).
@@ -165,6 +167,7 @@ impl DeepTrainer {
             rounds,
             pass_order: Vec::new(),
             val_images,
+            round_steps: Vec::new(),
             data,
             options,
             mode,

@@ -42,7 +42,12 @@ impl Budget {
 
     /// Whether the budget is spent at `now`.
     pub fn spent(&self, now: f64) -> bool {
-        self.limit.is_some_and(|l| now - self.started >= l)
+        self.spent_share(now, 1.0)
+    }
+
+    /// Whether `share` of the budget is spent at `now`.
+    pub fn spent_share(&self, now: f64, share: f64) -> bool {
+        self.limit.is_some_and(|l| now - self.started >= l * share)
     }
 
     /// Rounds that fit in what is left of the budget at `now`, at this session's measured seconds per round

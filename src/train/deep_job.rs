@@ -33,7 +33,7 @@ impl DeepRun {
             history: t.history().to_vec(),
             deep: Some(DeepSummary {
                 steps: t.steps_done(),
-                best_step: t.best_metrics().map_or(0, |b| t.steps_through(b.epoch + 1)),
+                best_step: t.best_metrics().map_or(0, |b| t.steps_at_round(b.epoch)),
                 seconds: self.seconds,
                 budget_seconds,
                 budget_reached: budget_seconds > 0 && stop_reason.contains("time budget"),
@@ -105,14 +105,7 @@ pub(crate) async fn run_deep(
         if host.stop_requested() {
             trainer.request_stop();
         }
-        // Past the budget, the run ends with its best round; before its first, it has none to keep.
-        if budget.spent(host.now_seconds()) && !trainer.history().is_empty() && !trainer.is_done() {
-            trainer.stop_for(format!(
-                "stopped at the {} time budget after {} steps",
-                duration(budget.limit().unwrap_or(0.0)),
-                thousands(trainer.steps_done())
-            ));
-        }
+        keep_within(&mut trainer, &budget, host.now_seconds());
         if trainer.is_done() {
             break;
         }
@@ -276,8 +269,36 @@ fn tagged(progress: Progress, trainer: &DeepTrainer, round: usize, images: usize
     p
 }
 
-/// After a round: cuts the run (and its schedule) to the rounds the time budget holds at the measured pace, or
-/// stops it when no other fits.
+/// Before a step: past the budget, the run stops with its best round; before its first round ends, that round
+/// ends after its next step so that there is one to keep. Caching takes at most a third of the budget.
+fn keep_within(trainer: &mut DeepTrainer, budget: &Budget, now: f64) {
+    if trainer.is_done() {
+        return;
+    }
+    if trainer.is_caching() && budget.spent_share(now, CACHING_SHARE) {
+        trainer.end_caching();
+    }
+    if !budget.spent(now) {
+        return;
+    }
+    if trainer.history().is_empty() {
+        trainer.end_round();
+    } else {
+        trainer.stop_for(format!(
+            "stopped at the {} time budget after {} steps",
+            duration(budget.limit().unwrap_or(0.0)),
+            thousands(trainer.steps_done())
+        ));
+    }
+}
+
+/// Share of the time budget the activation cache may take to fill.
+const CACHING_SHARE: f64 = 1.0 / 3.0;
+
+/// After a round: stops the run when the time budget holds no other round at the measured pace. On a large set
+/// (several rounds a pass) it also cuts the run, and its schedule, to the rounds the budget holds, so that the
+/// learning rate decays within it; a small set keeps its schedule, so that a run ending within the budget trains
+/// the same model as without one.
 fn plan(trainer: &mut DeepTrainer, budget: &Budget, now: f64) {
     let done = trainer.history().len();
     let Some(fit) = budget.rounds_that_fit(now, done) else {
@@ -289,13 +310,8 @@ fn plan(trainer: &mut DeepTrainer, budget: &Budget, now: f64) {
             "stopped at the {limit} time budget after {} steps",
             thousands(trainer.steps_done())
         ));
-    } else if fit < trainer.planned_rounds() {
-        let unit = if trainer.rounds_per_pass() > 1 {
-            "rounds"
-        } else {
-            "epochs"
-        };
-        trainer.plan_rounds(fit, format!("completed the {fit} {unit} the {limit} time budget holds"));
+    } else if fit < trainer.planned_rounds() && trainer.rounds_per_pass() > 1 {
+        trainer.plan_rounds(fit, format!("completed the {fit} rounds the {limit} time budget holds"));
     }
 }
 

@@ -46,6 +46,11 @@ impl DeepTrainer {
         self.step_count
     }
 
+    /// Whether the next step fills the activation cache.
+    pub fn is_caching(&self) -> bool {
+        matches!(self.state, State::Caching { .. })
+    }
+
     /// Whether the next step is a training step (not caching or validating).
     pub fn is_training(&self) -> bool {
         matches!(self.state, State::Training { .. })

@@ -113,6 +113,31 @@ impl DeepTrainer {
         }
     }
 
+    /// Ends the caching phase now (the time budget holds no more of it): views not cached are computed when a
+    /// step needs them.
+    pub fn end_caching(&mut self) {
+        if matches!(self.state, State::Caching { .. }) {
+            self.state = self.start_epoch();
+        }
+    }
+
+    /// Ends the round under way after its next step (the time budget is spent before any round ended, and a run
+    /// needs one validated round to keep).
+    pub fn end_round(&mut self) {
+        let bs = self.options.batch_size;
+        if let State::Training { order, next, .. } = &mut self.state {
+            order.truncate(*next + bs);
+        }
+    }
+
+    /// Optimiser steps done when round `round` (0-based) ended.
+    pub fn steps_at_round(&self, round: usize) -> usize {
+        self.round_steps
+            .get(round)
+            .copied()
+            .unwrap_or_else(|| self.steps_through(round + 1))
+    }
+
     /// Stops now for `reason` (the time budget), keeping the best round so far.
     pub fn stop_for(&mut self, reason: String) {
         self.log.stop_with(reason);
@@ -130,6 +155,8 @@ impl DeepTrainer {
             val_loss,
             val_accuracy,
         };
+        self.round_steps.resize(epoch, self.step_count);
+        self.round_steps.push(self.step_count);
         let (tail, classifier) = (&self.tail, &self.classifier);
         self.log.record(metrics.clone(), || (tail.valid(), classifier.valid()));
         self.state = if self.log.is_done() {
