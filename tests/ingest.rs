@@ -3,6 +3,7 @@
 
 use std::io::{Cursor, Write};
 
+use ajuste::data::ingest::ZipDrop;
 use ajuste::data::split::stratified_split;
 use ajuste::data::{Dataset, IngestReport, InputFile};
 
@@ -172,6 +173,18 @@ fn zip_with_the_same_layout() {
     let r = d2.add_folder_files(vec![file("photos.zip", &zip(&flat[..6]))]);
     assert_eq!((r.added, r.errors.len()), (6, 0), "{r:?}");
     assert_eq!(d, d2);
+    // A batch at a time (the page stores each batch before the next): the same dataset and report.
+    let bytes = zip(&refs);
+    let (mut d3, mut r3) = (Dataset::default(), IngestReport::default());
+    let mut drop = ZipDrop::open("photos.zip", &bytes, &mut r3).unwrap();
+    let mut seen = Vec::new();
+    while drop.add_next(&mut d3, 2, &mut r3) {
+        seen.push((drop.progress(), d3.num_images()));
+    }
+    drop.finish(&mut r3);
+    assert_eq!(seen[0], ((2, 8), 0), "the folder entries come first: {seen:?}");
+    assert!(seen.windows(2).all(|w| w[1].1 >= w[0].1 && w[1].0.0 == w[0].0.0 + 2), "{seen:?}");
+    assert_eq!((d3, r3.added, r3.errors.len()), (d, 6, 0));
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ajuste::data::ingest::MAX_FILE_BYTES;
+use ajuste::data::ingest::ZipDrop;
 use ajuste::data::zip_archive::MAX_TOTAL_BYTES;
 use ajuste::data::{
     ClassId, Dataset, FileError, IngestReport, InputFile, MAX_CLASS_NAME_CHARS, Placement, missing_images, plan_folder,
@@ -19,6 +20,9 @@ use super::error::AppError;
 use super::files::{PickedFile, read_file, size_of};
 use super::model_fetch::fetch_bytes;
 use super::storage_use::StorageUse;
+
+/// Zip entries decoded between two stores.
+const ZIP_BATCH: usize = 16;
 
 pub(super) const THUMBNAILS_PER_CLASS: usize = 4;
 const THUMBNAIL_SIZE: usize = 64;
@@ -184,6 +188,11 @@ impl DatasetFlow {
                     continue;
                 }
             };
+            if route == Route::Planned(Placement::Zip) {
+                self.ingest_zip(&input, &mut report).await;
+                self.loading.set(Some((i, total)));
+                continue;
+            }
             report.merge(match &route {
                 Route::Planned(placement) => {
                     let (placed, held_image) = self.change(|d| d.add_planned(placement, &input));
@@ -204,6 +213,24 @@ impl DatasetFlow {
             report.merge(missing_images(&paths, &found));
         }
         self.finish(source, report);
+    }
+
+    /// A zip's entries a batch at a time, each batch stored (and its pixels dropped) before the next, with the
+    /// entries' progress: a zip of 10,000 images needs no more memory than a folder of them.
+    async fn ingest_zip(&self, input: &InputFile, report: &mut IngestReport) {
+        let Some(mut zip) = ZipDrop::open(&input.path, &input.bytes, report) else {
+            return;
+        };
+        loop {
+            let more = self.change(|d| zip.add_next(d, ZIP_BATCH, report));
+            self.loading.set(Some(zip.progress()));
+            self.store_new_or_report().await;
+            yield_to_browser().await;
+            if !more {
+                break;
+            }
+        }
+        zip.finish(report);
     }
 
     /// Loads the bundled sample (public/sample/index.json lists its files).

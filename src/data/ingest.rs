@@ -4,7 +4,7 @@
 
 use super::paths::{self, FileKind};
 use super::plan::{Placement, is_folder, plan_folder, report_missing_images};
-use super::zip_archive::{ReadError, ZipReader};
+use super::zip_archive::{ReadError, ZipEntry, ZipReader};
 use super::{ClassData, Dataset, FileError, IngestReport, InputFile, Sample, clean_class_name, clean_file_name};
 use crate::preprocess::{PreprocessError, SUPPORTED, prepare_rgb};
 
@@ -92,45 +92,10 @@ impl Dataset {
     }
 
     fn add_zip_into(&mut self, zip_name: &str, bytes: &[u8], report: &mut IngestReport) {
-        let mut zip = match ZipReader::open(zip_name, bytes) {
-            Ok(zip) => zip,
-            Err(error) => {
-                report.errors.push(error);
-                return;
-            }
-        };
-        let (mut entries, refused) = zip.entries();
-        report.errors.extend(refused);
-        entries.sort_by(|a, b| a.path.cmp(&b.path));
-        let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
-        let (plan, planned) = plan_folder(&paths);
-        let prefix = |e: FileError| FileError::new(format!("{zip_name}: {}", e.file), e.problem);
-        report.warnings.extend(planned.warnings.into_iter().map(prefix));
-        let mut found = vec![false; entries.len()];
-        for ((entry, placement), found) in entries.iter().zip(&plan).zip(&mut found) {
-            let shown = format!("{zip_name}: {}", entry.path);
-            match placement {
-                Placement::Skip => {}
-                Placement::Refused(problem) => report.errors.push(FileError::new(shown, problem.clone())),
-                // Not opened: nesting is how zip bombs multiply, and a dataset has no need for it.
-                Placement::Zip => report.errors.push(FileError::new(
-                    shown,
-                    "a zip inside a zip is not opened: unzip it and drop its contents",
-                )),
-                Placement::Class { class, name } => match zip.read(entry) {
-                    Ok(data) => *found = self.add_one(class, &shown, name, &data, report),
-                    Err(ReadError::Entry(error)) => {
-                        *found = looks_like_image(&entry.path, &[]);
-                        report.errors.push(error);
-                    }
-                    Err(ReadError::Archive(error)) => {
-                        report.errors.push(error);
-                        return;
-                    }
-                },
-            }
+        if let Some(mut zip) = ZipDrop::open(zip_name, bytes, report) {
+            while zip.add_next(self, usize::MAX, report) {}
+            zip.finish(report);
         }
-        report_missing_images(&paths, &found, Some(zip_name), report);
     }
 
     /// Checks, decodes and adds one image; returns whether it was an image at all (by name or content).
@@ -252,3 +217,86 @@ fn free_name(class: &ClassData, name: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// A `.zip` added a few entries at a time ([`ZipDrop::add_next`]), so that the caller can store each batch's pixels
+/// and drop them before the next: memory holds the zip and a batch of images, not the whole unpacked archive.
+pub struct ZipDrop<'a> {
+    name: String,
+    zip: ZipReader<'a>,
+    entries: Vec<ZipEntry>,
+    plan: Vec<Placement>,
+    found: Vec<bool>,
+    next: usize,
+}
+
+impl<'a> ZipDrop<'a> {
+    /// Opens the archive and plans its layout like a folder drop; what is wrong with it goes into `report`
+    /// (`None`: it cannot be read at all).
+    pub fn open(zip_name: &str, bytes: &'a [u8], report: &mut IngestReport) -> Option<Self> {
+        let zip = match ZipReader::open(zip_name, bytes) {
+            Ok(zip) => zip,
+            Err(error) => {
+                report.errors.push(error);
+                return None;
+            }
+        };
+        let (mut entries, refused) = zip.entries();
+        report.errors.extend(refused);
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        let (plan, planned) = plan_folder(&paths);
+        let prefix = |e: FileError| FileError::new(format!("{zip_name}: {}", e.file), e.problem);
+        report.warnings.extend(planned.warnings.into_iter().map(prefix));
+        Some(Self {
+            name: zip_name.to_string(),
+            found: vec![false; entries.len()],
+            zip,
+            entries,
+            plan,
+            next: 0,
+        })
+    }
+
+    /// Entries in the archive, and those added so far.
+    pub fn progress(&self) -> (usize, usize) {
+        (self.next, self.entries.len())
+    }
+
+    /// Adds up to `n` more entries to `dataset`; returns whether any are left.
+    pub fn add_next(&mut self, dataset: &mut Dataset, n: usize, report: &mut IngestReport) -> bool {
+        let end = self.next.saturating_add(n).min(self.entries.len());
+        for k in self.next..end {
+            let entry = &self.entries[k];
+            let shown = format!("{}: {}", self.name, entry.path);
+            match &self.plan[k] {
+                Placement::Skip => {}
+                Placement::Refused(problem) => report.errors.push(FileError::new(shown, problem.clone())),
+                // Not opened: nesting is how zip bombs multiply, and a dataset has no need for it.
+                Placement::Zip => report.errors.push(FileError::new(
+                    shown,
+                    "a zip inside a zip is not opened: unzip it and drop its contents",
+                )),
+                Placement::Class { class, name } => match self.zip.read(entry) {
+                    Ok(data) => self.found[k] = dataset.add_one(class, &shown, name, &data, report),
+                    Err(ReadError::Entry(error)) => {
+                        self.found[k] = looks_like_image(&entry.path, &[]);
+                        report.errors.push(error);
+                    }
+                    Err(ReadError::Archive(error)) => {
+                        report.errors.push(error);
+                        self.next = self.entries.len();
+                        return false;
+                    }
+                },
+            }
+        }
+        self.next = end;
+        end < self.entries.len()
+    }
+
+    /// Reports the folders that held no image; after the last entry.
+    pub fn finish(self, report: &mut IngestReport) {
+        let paths: Vec<&str> = self.entries.iter().map(|e| e.path.as_str()).collect();
+        report_missing_images(&paths, &self.found, Some(&self.name), report);
+    }
+}

@@ -22,6 +22,7 @@ use crate::rng::Rng;
 mod bank;
 mod batch;
 mod checkpoint;
+mod kept;
 mod results;
 mod rounds;
 mod shares;

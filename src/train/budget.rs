@@ -13,6 +13,8 @@ pub struct Budget {
     timed_from: Option<(f64, usize)>,
     /// When training began this session (the first training step's start), and the rounds done then.
     rounds_from: Option<(f64, usize)>,
+    /// Seconds kept back for the kept model's final evaluation (`reserve`).
+    reserved: f64,
 }
 
 impl Budget {
@@ -23,7 +25,19 @@ impl Budget {
             limit: (budget_seconds > 0).then_some(budget_seconds as f64),
             timed_from: None,
             rounds_from: None,
+            reserved: 0.0,
         }
+    }
+
+    /// Keeps `seconds` of the budget back for the final evaluation of the kept model (estimated from the last
+    /// validation): training stops that much earlier.
+    pub fn reserve(&mut self, seconds: f64) {
+        self.reserved = seconds.max(0.0);
+    }
+
+    /// Seconds of the budget training may take (none without one).
+    fn training_limit(&self) -> Option<f64> {
+        self.limit.map(|l| (l - self.reserved).max(0.0))
     }
 
     pub fn limit(&self) -> Option<f64> {
@@ -45,15 +59,15 @@ impl Budget {
         self.spent_share(now, 1.0)
     }
 
-    /// Whether `share` of the budget is spent at `now`.
+    /// Whether `share` of the budget left to training is spent at `now`.
     pub fn spent_share(&self, now: f64, share: f64) -> bool {
-        self.limit.is_some_and(|l| now - self.started >= l * share)
+        self.training_limit().is_some_and(|l| now - self.started >= l * share)
     }
 
     /// Rounds that fit in what is left of the budget at `now`, at this session's measured seconds per round
     /// (`rounds` done in all); `None` without a limit or before a round was timed.
     pub fn rounds_that_fit(&self, now: f64, rounds: usize) -> Option<usize> {
-        let limit = self.limit?;
+        let limit = self.training_limit()?;
         let (t0, r0) = self.rounds_from?;
         let per_round = (now - t0) / rounds.checked_sub(r0).filter(|&r| r > 0)? as f64;
         let left = limit - (now - self.started);
@@ -68,9 +82,9 @@ impl Budget {
         let timed = steps.checked_sub(s0).filter(|&s| s >= TIMED_STEPS)?;
         let rate = timed as f64 / (now - t0).max(1e-9);
         let left = total.saturating_sub(steps) as f64 / rate;
-        Some(match self.limit {
-            Some(l) => left.min((l - (now - self.started)).max(0.0)),
-            None => left,
+        Some(match self.training_limit() {
+            Some(l) => left.min((l - (now - self.started)).max(0.0)) + self.reserved,
+            None => left + self.reserved,
         })
     }
 }
@@ -107,6 +121,11 @@ mod tests {
         let mut free = Budget::new(0.0, 0);
         free.stepped(1.0, 1);
         assert_eq!(free.seconds_left(4.0, 4, 10), Some(6.0));
+        // 100 s kept back for the final evaluation: training may take 400 s of the 500 left, then 100 s.
+        b.reserve(100.0);
+        assert_eq!(b.seconds_left(104.0, 4, 1000), Some(496.0));
+        assert_eq!(b.seconds_left(104.0, 4, 200), Some(296.0));
+        assert!(!b.spent(499.0) && b.spent(500.0));
     }
 
     #[test]

@@ -11,7 +11,6 @@ use crate::data::split::stratified_split;
 use crate::data::{Sample, pixel_key};
 use crate::finetune::{DeepTrainer, Phase, TrainData};
 use crate::head::metrics::{evaluate, image_predictions};
-use crate::model::embed::embed_batch;
 use crate::options::FinetuneMode;
 use futures_util::future::join;
 
@@ -101,6 +100,8 @@ pub(crate) async fn run_deep(
     )));
     host.pause().await;
     let helpers = host.helpers();
+    // When this round's validation began; the caching's seconds and images (the frozen prefix's pace).
+    let (mut validating_since, mut caching) = (None, (0.0, 0));
     loop {
         if host.stop_requested() {
             trainer.request_stop();
@@ -115,10 +116,18 @@ pub(crate) async fn run_deep(
         if trainer.is_training() {
             budget.training(host.now_seconds(), trainer.history().len());
         }
+        if trainer.is_validating() {
+            validating_since.get_or_insert(host.now_seconds());
+        }
         // The step after this one reads its images in while this one computes.
         let soon = trainer.wanted(1);
+        let step_started = host.now_seconds();
         let (report, pixels) = join(trainer.step_with(&helpers), read_in(host, &samples, &soon)).await;
         let report = report?;
+        if report.phase == Phase::Caching {
+            caching.0 += host.now_seconds() - step_started;
+            caching.1 += report.images;
+        }
         trainer.supply(&soon, pixels?)?;
         if report.phase == Phase::Done {
             break;
@@ -135,6 +144,9 @@ pub(crate) async fn run_deep(
         }
         if let Some(metrics) = report.epoch_metrics {
             host.emit(TrainEvent::Epoch { run, metrics });
+            if let Some(since) = validating_since.take() {
+                budget.reserve(final_evaluation(&trainer, host.now_seconds() - since, caching));
+            }
             plan(&mut trainer, &budget, host.now_seconds());
             // A failed checkpoint only costs the chance to resume; the run goes on.
             if checkpoints
@@ -174,47 +186,38 @@ pub(crate) async fn run_deep(
 /// head run spent embedding (default otherwise); the rest since `started` is training.
 pub(crate) async fn finish_deep(
     job: &Job<'_>,
-    deep: &DeepRun,
+    deep: &mut DeepRun,
     host: &impl Host,
     embedding: Timings,
     started: f64,
 ) -> Result<Trained, String> {
-    let trainer = &deep.trainer;
-    let run = RunMode::of(trainer.mode());
+    let run = RunMode::of(deep.trainer.mode());
     let labels = job.dataset.labels();
     let split = stratified_split(&labels, job.options.val_fraction, job.options.seed);
     let ids = if split.val.is_empty() { &split.train } else { &split.val };
     let samples: Vec<&Sample> = job.dataset.classes.iter().flat_map(|c| &c.samples).collect();
-    let model = trainer.best_model();
-    let head = trainer.best_head().await?;
+    let head = deep.trainer.best_head().await?;
     let mut features = Vec::new();
     let eval_started = host.now_seconds();
+    let trainer = &mut deep.trainer;
     for (n, chunk) in ids.chunks(job.batch_size.max(1)).enumerate() {
-        let stored: Vec<usize> = chunk.iter().copied().filter(|&i| !samples[i].in_memory()).collect();
-        let read = read_in(host, &samples, &stored).await?;
-        let mut read = read.iter();
-        let batch: Vec<&[u8]> = chunk
-            .iter()
-            .map(|&i| match samples[i].in_memory() {
-                true => Some(samples[i].pixels.as_slice()),
-                false => read.next().map(Vec::as_slice),
-            })
-            .collect::<Option<_>>()
-            .ok_or("fewer images read back than asked for")?;
-        features.extend(embed_batch(&model, &batch, job.device).await?);
+        let wants = trainer.kept_wants(chunk);
+        let pixels = read_in(host, &samples, &wants).await?;
+        trainer.supply(&wants, pixels)?;
+        features.extend(trainer.kept_features(chunk).await?);
+        trainer.forget_read_in();
         let done = (n * job.batch_size.max(1) + chunk.len()).min(ids.len());
         let elapsed = host.now_seconds() - eval_started;
-        host.emit(TrainEvent::Progress(
-            Progress::new(Stage::Evaluating, done, ids.len(), elapsed).deep(
-                run,
-                trainer.history().len(),
-                trainer.options().epochs,
-                done,
-                elapsed,
-            ),
-        ));
+        host.emit(TrainEvent::Progress(tagged(
+            Progress::new(Stage::Evaluating, done, ids.len(), elapsed),
+            trainer,
+            trainer.history().len(),
+            done,
+            elapsed,
+        )));
         host.pause().await;
     }
+    let trainer = &deep.trainer;
     let eval_labels: Vec<usize> = ids.iter().map(|&i| labels[i]).collect();
     let idx: Vec<usize> = (0..ids.len()).collect();
     let (val_loss, val_accuracy, confusion) = evaluate(&head, &features, &eval_labels, &idx);
@@ -290,6 +293,15 @@ fn keep_within(trainer: &mut DeepTrainer, budget: &Budget, now: f64) {
             thousands(trainer.steps_done())
         ));
     }
+}
+
+/// Seconds the final evaluation of the kept model will take: the validation images checked each round at the
+/// pace of the last validation (`seconds`), the others also through the frozen prefix at the caching's pace.
+fn final_evaluation(trainer: &DeepTrainer, seconds: f64, (cache_seconds, cached): (f64, usize)) -> f64 {
+    let (checked, all) = trainer.validation_images();
+    let per_image = seconds / checked.max(1) as f64;
+    let prefix = if cached > 0 { cache_seconds / cached as f64 } else { 0.0 };
+    per_image * all as f64 + prefix * all.saturating_sub(checked) as f64
 }
 
 /// Share of the time budget the activation cache may take to fill.

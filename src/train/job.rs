@@ -122,7 +122,7 @@ async fn auto_lora(
     host: &impl Host,
     started: f64,
 ) {
-    let deep = match run_deep(job, mode, resume, Some(&head), host).await {
+    let mut deep = match run_deep(job, mode, resume, Some(&head), host).await {
         Ok(deep) => deep,
         Err(e) => return host.emit(TrainEvent::Failed(format!("fine-tuning failed: {e}"))),
     };
@@ -147,7 +147,7 @@ async fn auto_lora(
             |d| d.history(),
         ),
     ];
-    let mut kept = match (report.choice, &deep) {
+    let mut kept = match (report.choice, &mut deep) {
         (AutoChoice::Lora, Some(deep)) => match finish_deep(job, deep, host, embedding.clone(), started).await {
             Ok(trained) => trained,
             Err(e) => return host.emit(TrainEvent::Failed(e)),
@@ -208,7 +208,7 @@ async fn deep_only(job: &Job<'_>, mode: FinetuneMode, resume: Option<&[u8]>, hos
             done: 0,
             total: job.options.epochs,
         }),
-        Ok(Some(deep)) => match finish_deep(job, &deep, host, Timings::default(), started).await {
+        Ok(Some(mut deep)) => match finish_deep(job, &mut deep, host, Timings::default(), started).await {
             Ok(trained) => finished(host, Some(trained)),
             Err(e) => host.emit(TrainEvent::Failed(e)),
         },

@@ -46,6 +46,11 @@ impl DeepTrainer {
         self.step_count
     }
 
+    /// Whether the next step validates.
+    pub fn is_validating(&self) -> bool {
+        matches!(self.state, State::Validating { .. })
+    }
+
     /// Whether the next step fills the activation cache.
     pub fn is_caching(&self) -> bool {
         matches!(self.state, State::Caching { .. })

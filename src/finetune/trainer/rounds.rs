@@ -167,3 +167,26 @@ impl DeepTrainer {
         metrics
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_sets_validate_in_rounds_on_an_even_subset() {
+        assert_eq!(
+            (
+                rounds_per_pass(1, 3200),
+                rounds_per_pass(3200, 3200),
+                rounds_per_pass(8000, 3200)
+            ),
+            (1, 1, 3)
+        );
+        let small: Vec<usize> = (0..999).collect();
+        assert_eq!(validation_subset(&small), small);
+        let large: Vec<usize> = (0..2500).collect();
+        let subset = validation_subset(&large);
+        assert_eq!(subset.len(), VALIDATION_IMAGES);
+        assert_eq!((subset[0], subset[1], subset[2], subset[999]), (0, 2, 5, 2497), "evenly spread");
+    }
+}
