@@ -38,7 +38,8 @@ fn data() -> TrainData {
     }
 }
 
-/// Augmented LoRA with a cache too small for the training views: training steps read pixels every epoch.
+/// Augmented LoRA (one fixed view per image) with a cache too small for the training views: 4 of the 8 are
+/// cached, the others read and run through the frozen prefix at every epoch.
 fn options() -> TrainOptions {
     let mut options = TrainOptions {
         epochs: 3,
@@ -52,7 +53,8 @@ fn options() -> TrainOptions {
         alpha: 2.0,
     });
     options.deep.augment.enabled = true;
-    options.deep.cache_bytes = 3 * ajuste::finetune::cut_bytes_per_image(15);
+    options.deep.augment.views = 1;
+    options.deep.cache_bytes = 6 * ajuste::finetune::cut_bytes_per_image(15);
     options
 }
 
@@ -64,6 +66,18 @@ fn trainer(data: TrainData) -> DeepTrainer {
 
 #[test]
 fn images_kept_elsewhere_are_read_in_a_step_at_a_time_with_the_same_model() {
+    read_in_a_step_at_a_time(1);
+}
+
+/// In parts (as the CPU path computes every batch, shared with helpers): a part with any view not cached sends
+/// the pixels of all its images.
+#[test]
+fn images_kept_elsewhere_are_read_in_for_batches_computed_in_parts() {
+    read_in_a_step_at_a_time(4);
+}
+
+fn read_in_a_step_at_a_time(parts: usize) {
+    let trainer = |data| trainer(data).with_parts(parts);
     let full = data();
     let mut in_memory = trainer(full.clone());
     while !in_memory.is_done() {
@@ -98,7 +112,7 @@ fn images_kept_elsewhere_are_read_in_a_step_at_a_time_with_the_same_model() {
         "the same model, step for step"
     );
     assert!(most_held <= 3, "held at most the next batch: {most_held}");
-    // 2 validation + 1 training view cached; the other 7 training views are read each epoch.
+    // 2 validation + 4 training views cached; the other 4 training images are read each epoch.
     assert!(
         reads > full.images.len(),
         "images read again when their views are not cached: {reads}"

@@ -183,7 +183,10 @@ fn zip_with_the_same_layout() {
     }
     drop.finish(&mut r3);
     assert_eq!(seen[0], ((2, 8), 0), "the folder entries come first: {seen:?}");
-    assert!(seen.windows(2).all(|w| w[1].1 >= w[0].1 && w[1].0.0 == w[0].0.0 + 2), "{seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[1].1 >= w[0].1 && w[1].0.0 == w[0].0.0 + 2),
+        "{seen:?}"
+    );
     assert_eq!((d3, r3.added, r3.errors.len()), (d, 6, 0));
 }
 

@@ -187,6 +187,10 @@ mod tests {
         let large: Vec<usize> = (0..2500).collect();
         let subset = validation_subset(&large);
         assert_eq!(subset.len(), VALIDATION_IMAGES);
-        assert_eq!((subset[0], subset[1], subset[2], subset[999]), (0, 2, 5, 2497), "evenly spread");
+        assert_eq!(
+            (subset[0], subset[1], subset[2], subset[999]),
+            (0, 2, 5, 2497),
+            "evenly spread"
+        );
     }
 }

@@ -25,7 +25,9 @@ impl DeepTrainer {
             .collect()
     }
 
-    /// Every image whose pixels the step `ahead` steps from now reads (cached activations need none).
+    /// Every image whose pixels the step `ahead` steps from now may read: none when all its views are cached,
+    /// else all of its batch (a share sent to a helper carries the pixels of all its images when any is not
+    /// cached).
     fn reads(&self, ahead: usize) -> Vec<usize> {
         let bs = self.options.batch_size;
         let window = |len: usize, next: usize| {
@@ -33,19 +35,20 @@ impl DeepTrainer {
             start..(start + bs).min(len)
         };
         let epoch = self.log.next_epoch();
+        let unless_cached = |ids: &[usize], view: &dyn Fn(usize) -> usize| {
+            if ids.iter().all(|&i| self.cache.get(i, view(i)).is_some()) {
+                Vec::new()
+            } else {
+                ids.to_vec()
+            }
+        };
         match &self.state {
             State::Done => Vec::new(),
             State::Caching { queue, next } => queue[window(queue.len(), *next)].iter().map(|&(i, _)| i).collect(),
-            State::Training { order, next, .. } => order[window(order.len(), *next)]
-                .iter()
-                .copied()
-                .filter(|&i| self.cache.get(i, self.view(i, epoch)).is_none())
-                .collect(),
-            State::Validating { next, .. } => self.data.val[window(self.data.val.len(), *next)]
-                .iter()
-                .copied()
-                .filter(|&i| self.cache.get(i, 0).is_none())
-                .collect(),
+            State::Training { order, next, .. } => {
+                unless_cached(&order[window(order.len(), *next)], &|i| self.view(i, epoch))
+            }
+            State::Validating { next, .. } => unless_cached(&self.data.val[window(self.data.val.len(), *next)], &|_| 0),
         }
     }
 
