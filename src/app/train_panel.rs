@@ -24,7 +24,7 @@ fn time_left(p: &RunProgress) -> String {
 fn deep_left(p: &RunProgress) -> String {
     let budget = match p.budget_seconds {
         0 => String::new(),
-        b => format!(" (time budget {})", duration(b as f64)),
+        b => format!("; time budget {}", duration(b as f64)),
     };
     match p.seconds_left {
         None => format!(", estimating the time left…{budget}"),

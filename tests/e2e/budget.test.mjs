@@ -32,7 +32,7 @@ test('a tiny time budget cuts LoRA short, keeps its best epoch and says so', { t
   const texts = await page.evaluate(() => [...window.__texts]);
   const steps = texts.filter((t) => t.includes(', step '));
   assert.ok(steps.some((t) => t.includes('estimating the time left…')), `no estimate pending: ${steps.slice(0, 3)}`);
-  assert.ok(steps.every((t) => t.includes('(time budget 6 s)')), `the budget not shown: ${steps.slice(0, 3)}`);
+  assert.ok(steps.every((t) => t.includes('; time budget 6 s)')), `the budget not shown: ${steps.slice(0, 3)}`);
   for (const t of steps) {
     const left = t.match(/about (\d+) s left/);
     assert.ok(!left || Number(left[1]) <= 6, `time left past the budget: ${t}`);

@@ -31,17 +31,15 @@ impl DeepTrainer {
 }
 
 /// Views in the augmentation bank: the asked number, fewer when the budget (after the validation images) holds
-/// fewer for every training image; none without augmentation.
+/// fewer for every training image, and one when it holds less than one each; none without augmentation.
 pub(super) fn bank_views(options: &TrainOptions, augment: bool, train: usize, val: usize, capacity: usize) -> usize {
     if !augment {
         return 0;
     }
+    // At least one view: when the budget cannot hold one for every image, the same view comes back every epoch,
+    // so those cached are used every time rather than once in so many epochs.
     let fit = capacity.saturating_sub(val) / train.max(1);
-    if fit == 0 {
-        options.deep.augment.views
-    } else {
-        options.deep.augment.views.min(fit)
-    }
+    options.deep.augment.views.min(fit.max(1))
 }
 
 /// The generator of one augmented view (and, with view 0, of an image's offset in the bank's cycle).
