@@ -23,6 +23,23 @@ struct StoringHost {
     kept: RefCell<Vec<u64>>,
 }
 
+impl StoringHost {
+    /// A host whose storage holds every image of `full`.
+    fn of(full: &Dataset) -> Self {
+        Self {
+            inner: TestHost::never_stopping(),
+            stored: full
+                .classes
+                .iter()
+                .flat_map(|c| &c.samples)
+                .map(|s| (s.key(), s.pixels.clone()))
+                .collect(),
+            asked: RefCell::default(),
+            kept: RefCell::default(),
+        }
+    }
+}
+
 impl Host for StoringHost {
     fn now_seconds(&self) -> f64 {
         self.inner.now_seconds()
@@ -69,17 +86,7 @@ fn pixels_kept_elsewhere_are_read_back_in_batches_and_features_handed_over() {
         finetune: FinetuneChoice::Head,
         ..TrainOptions::default()
     };
-    let host = StoringHost {
-        inner: TestHost::never_stopping(),
-        stored: full
-            .classes
-            .iter()
-            .flat_map(|c| &c.samples)
-            .map(|s| (s.key(), s.pixels.clone()))
-            .collect(),
-        asked: RefCell::default(),
-        kept: RefCell::default(),
-    };
+    let host = StoringHost::of(&full);
     let job = |data| Job {
         model: &model,
         device: &device,
@@ -126,17 +133,7 @@ fn a_deeper_job_reads_its_images_a_batch_at_a_time_and_ends_within_its_time_budg
     let model = load_efficientnet(&weights, &device).unwrap();
     let full = dataset();
     let light = kept_elsewhere(&full, 0);
-    let host = || StoringHost {
-        inner: TestHost::never_stopping(),
-        stored: full
-            .classes
-            .iter()
-            .flat_map(|c| &c.samples)
-            .map(|s| (s.key(), s.pixels.clone()))
-            .collect(),
-        asked: RefCell::default(),
-        kept: RefCell::default(),
-    };
+    let host = || StoringHost::of(&full);
     let mut options = TrainOptions {
         epochs: 2,
         val_fraction: 0.34,

@@ -33,8 +33,8 @@ fn deep_left(p: &RunProgress) -> String {
 }
 
 /// How a deeper run ended, for the page and its tests: budget, early, stopped or done.
-fn end_kind(stop_reason: &str) -> &'static str {
-    if stop_reason.contains("time budget") {
+fn end_kind(budget_reached: bool, stop_reason: &str) -> &'static str {
+    if budget_reached {
         "budget"
     } else if stop_reason.contains("early") {
         "early"
@@ -262,7 +262,7 @@ pub fn TrainPanel() -> impl IntoView {
                     .map(|(run, d)| view! {
                         <p class="deep-summary" data-testid="deep-summary" data-steps=d.steps
                             data-seconds=format!("{:.1}", d.seconds) data-best-step=d.best_step
-                            data-budget-seconds=d.budget_seconds data-reason=end_kind(&run.stop_reason)>
+                            data-budget-seconds=d.budget_seconds data-reason=end_kind(d.budget_reached, &run.stop_reason)>
                             {format!("{}: {}.", run.mode.label(), d.sentence())}
                         </p>
                     })

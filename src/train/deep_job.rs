@@ -18,6 +18,8 @@ use futures_util::future::join;
 pub(crate) struct DeepRun {
     pub trainer: DeepTrainer,
     pub seconds: f64,
+    /// Whether the time budget ended the run or cut its rounds.
+    pub budget_reached: bool,
 }
 
 impl DeepRun {
@@ -35,7 +37,7 @@ impl DeepRun {
                 best_step: t.best_metrics().map_or(0, |b| t.steps_at_round(b.epoch)),
                 seconds: self.seconds,
                 budget_seconds,
-                budget_reached: budget_seconds > 0 && stop_reason.contains("time budget"),
+                budget_reached: self.budget_reached,
                 round_images: if t.rounds_per_pass() > 1 { t.round_images() } else { 0 },
                 validated,
                 validation_images,
@@ -102,11 +104,12 @@ pub(crate) async fn run_deep(
     let helpers = host.helpers();
     // When this round's validation began; the caching's seconds and images (the frozen prefix's pace).
     let (mut validating_since, mut caching) = (None, (0.0, 0));
+    let mut budget_reached = false;
     loop {
         if host.stop_requested() {
             trainer.request_stop();
         }
-        keep_within(&mut trainer, &budget, host.now_seconds());
+        budget_reached |= keep_within(&mut trainer, &budget, host.now_seconds());
         if trainer.is_done() {
             break;
         }
@@ -147,7 +150,7 @@ pub(crate) async fn run_deep(
             if let Some(since) = validating_since.take() {
                 budget.reserve(final_evaluation(&trainer, host.now_seconds() - since, caching));
             }
-            plan(&mut trainer, &budget, host.now_seconds());
+            budget_reached |= plan(&mut trainer, &budget, host.now_seconds());
             // A failed checkpoint only costs the chance to resume; the run goes on.
             if checkpoints
                 && !trainer.is_done()
@@ -178,7 +181,11 @@ pub(crate) async fn run_deep(
         host.pause().await;
     }
     let seconds = host.now_seconds() - started;
-    Ok((!trainer.history().is_empty()).then_some(DeepRun { trainer, seconds }))
+    Ok((!trainer.history().is_empty()).then_some(DeepRun {
+        trainer,
+        seconds,
+        budget_reached,
+    }))
 }
 
 /// The kept epoch's head and backbone changes, and its report: the network is evaluated on the validation
@@ -273,26 +280,34 @@ fn tagged(progress: Progress, trainer: &DeepTrainer, round: usize, images: usize
 }
 
 /// Before a step: past the budget, the run stops with its best round; before its first round ends, that round
-/// ends after its next step so that there is one to keep. Caching takes at most a third of the budget.
-fn keep_within(trainer: &mut DeepTrainer, budget: &Budget, now: f64) {
+/// ends after its next step so that there is one to keep. Caching takes at most a third of the budget. Returns
+/// whether the budget ended the run.
+fn keep_within(trainer: &mut DeepTrainer, budget: &Budget, now: f64) -> bool {
     if trainer.is_done() {
-        return;
+        return false;
     }
     if trainer.is_caching() && budget.spent_share(now, CACHING_SHARE) {
         trainer.end_caching();
     }
     if !budget.spent(now) {
-        return;
+        return false;
     }
     if trainer.history().is_empty() {
         trainer.end_round();
+        false
     } else {
-        trainer.stop_for(format!(
-            "stopped at the {} time budget after {} steps",
-            duration(budget.limit().unwrap_or(0.0)),
-            thousands(trainer.steps_done())
-        ));
+        stop_at_budget(trainer, budget);
+        true
     }
+}
+
+/// Ends the run at the time budget, its best round kept, saying so.
+fn stop_at_budget(trainer: &mut DeepTrainer, budget: &Budget) {
+    trainer.stop_for(format!(
+        "stopped at the {} time budget after {} steps",
+        duration(budget.limit().unwrap_or(0.0)),
+        thousands(trainer.steps_done())
+    ));
 }
 
 /// Seconds the final evaluation of the kept model will take: the validation images checked each round at the
@@ -310,20 +325,21 @@ const CACHING_SHARE: f64 = 1.0 / 3.0;
 /// After a round: stops the run when the time budget holds no other round at the measured pace. On a large set
 /// (several rounds a pass) it also cuts the run, and its schedule, to the rounds the budget holds, so that the
 /// learning rate decays within it; a small set keeps its schedule, so that a run ending within the budget trains
-/// the same model as without one.
-fn plan(trainer: &mut DeepTrainer, budget: &Budget, now: f64) {
+/// the same model as without one. Returns whether the budget ended or cut the run.
+fn plan(trainer: &mut DeepTrainer, budget: &Budget, now: f64) -> bool {
     let done = trainer.history().len();
     let Some(fit) = budget.rounds_that_fit(now, done) else {
-        return;
+        return false;
     };
-    let limit = duration(budget.limit().unwrap_or(0.0));
     if fit <= done && !trainer.is_done() {
-        trainer.stop_for(format!(
-            "stopped at the {limit} time budget after {} steps",
-            thousands(trainer.steps_done())
-        ));
+        stop_at_budget(trainer, budget);
+        true
     } else if fit < trainer.planned_rounds() && trainer.rounds_per_pass() > 1 {
+        let limit = duration(budget.limit().unwrap_or(0.0));
         trainer.plan_rounds(fit, format!("completed the {fit} rounds the {limit} time budget holds"));
+        true
+    } else {
+        false
     }
 }
 
