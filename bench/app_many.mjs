@@ -3,12 +3,10 @@
 // a reload (time, images back), embedding, head training, a second reload, and the peak resident memory of the
 // renderer processes (VmRSS from /proc, sampled every 250 ms throughout). Prints a markdown table.
 //   trunk build --release && node bench/make_many.mjs && node bench/app_many.mjs [dir] [epochs]
-import { readdir, rm, mkdtemp } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { chromium } from 'playwright-core';
 import { serveDist, waitForProgress, ROOT } from '../tests/e2e/helpers.mjs';
-import { rssSampler } from './rss.mjs';
+import { launchSampled } from './rss.mjs';
 
 const dir = process.argv[2] ?? join(ROOT, 'bench/data/many');
 const epochs = process.argv[3] ?? '20';
@@ -16,20 +14,8 @@ const classes = (await readdir(dir)).sort();
 let total = 0;
 for (const c of classes) total += (await readdir(join(dir, c))).length;
 
-const profile = await mkdtemp(join(tmpdir(), 'ajuste-many-'));
 const server = await serveDist();
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--disable-dev-shm-usage'],
-});
-const rss = rssSampler(profile);
-const page = context.pages()[0] ?? await context.newPage();
-const logs = [];
-page.on('console', (m) => { if (m.type() !== 'log') logs.push(`${m.type()}: ${m.text()}`); });
-page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-page.on('crash', () => logs.push('the page crashed'));
+const { profile, context, rss, page, logs } = await launchSampled('ajuste-many-');
 const rows = [];
 const row = (what, value) => { rows.push([what, value]); console.error(`${what}: ${value}`); };
 const mb = (kb) => `${(kb / 1024).toFixed(0)} MB`;

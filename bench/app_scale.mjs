@@ -10,9 +10,8 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { tmpdir, cpus } from 'node:os';
-import { chromium } from 'playwright-core';
 import { serveDist, waitForProgress, ROOT } from '../tests/e2e/helpers.mjs';
-import { rssSampler } from './rss.mjs';
+import { launchSampled } from './rss.mjs';
 
 const dir = process.argv[2] ?? join(ROOT, 'bench/data/many');
 const budget = process.argv[3];
@@ -34,20 +33,8 @@ with zipfile.ZipFile(out, 'w', zipfile.ZIP_STORED) as z:
             z.write(os.path.join(root, c, f), c + '/' + f)`, dir, zip]);
 const HOUR = 3_600_000;
 
-const profile = await mkdtemp(join(tmpdir(), 'ajuste-scale-'));
 const server = await serveDist();
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--disable-dev-shm-usage'],
-});
-const rss = rssSampler(profile);
-const page = context.pages()[0] ?? await context.newPage();
-const logs = [];
-page.on('console', (m) => { if (m.type() !== 'log') logs.push(`${m.type()}: ${m.text()}`); });
-page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-page.on('crash', () => logs.push('the page crashed'));
+const { profile, context, rss, page, logs } = await launchSampled('ajuste-scale-');
 page.on('dialog', (d) => d.accept()); // leaving with unsaved work asks first
 const rows = [];
 const row = (what, value) => { rows.push([what, value]); console.error(`${what}: ${value}`); };

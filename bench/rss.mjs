@@ -1,7 +1,10 @@
 // Resident memory of the renderer processes of one Chromium (the page and its workers share one renderer), found
 // as the descendants of the browser process started with `profile` (other Chromiums may run on the machine):
 // the largest renderer's VmRSS, and all of them together, sampled from /proc every 250 ms, with a peak per phase.
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { chromium } from 'playwright-core';
 
 export function rssSampler(profile) {
   const rss = { peakOne: 0, peakAll: 0, now: 0, phases: {}, phase: 'start' };
@@ -36,4 +39,23 @@ export function rssSampler(profile) {
   rss.stop = () => clearInterval(timer);
   rss.sample = sample;
   return rss;
+}
+
+/** Debian's Chromium on a fresh on-disk profile (as a person's browser keeps its storage), its renderers' memory
+ * sampled, and the page's warnings and errors collected: what the memory benchmarks share. */
+export async function launchSampled(prefix) {
+  const profile = await mkdtemp(join(tmpdir(), prefix));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--disable-dev-shm-usage'],
+  });
+  const rss = rssSampler(profile);
+  const page = context.pages()[0] ?? await context.newPage();
+  const logs = [];
+  page.on('console', (m) => { if (m.type() !== 'log') logs.push(`${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  page.on('crash', () => logs.push('the page crashed'));
+  return { profile, context, rss, page, logs };
 }
