@@ -6,11 +6,13 @@
 
 mod augment;
 mod finetune;
+mod validate;
 
 use serde::{Deserialize, Serialize};
 
 pub use augment::{AugmentOptions, Strength};
 pub use finetune::{AUTO_LORA, FinetuneChoice, FinetuneMode};
+pub use validate::{OptionField, OptionProblem};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -139,111 +141,6 @@ impl TrainOptions {
             FinetuneMode::Lora { .. } => 1e-3,
         })
     }
-
-    /// Every out-of-range option the chosen mode uses, as messages a user can act on (each names its field). A part
-    /// the mode does not use is not checked: the form hides it, so a problem there could not be seen or fixed.
-    pub fn validate(&self) -> Result<(), String> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, problem: String| {
-            if !ok {
-                problems.push(problem);
-            }
-        };
-        check(
-            (0.0..=0.9).contains(&self.val_fraction),
-            format!(
-                "validation fraction must be between 0 and 0.9 (got {})",
-                self.val_fraction
-            ),
-        );
-        check(
-            Self::EPOCHS.contains(&self.epochs),
-            format!(
-                "epochs must be between {} and {} (got {})",
-                Self::EPOCHS.start(),
-                Self::EPOCHS.end(),
-                self.epochs
-            ),
-        );
-        check(
-            Self::BATCH.contains(&self.batch_size),
-            format!(
-                "batch size must be between {} and {} (got {})",
-                Self::BATCH.start(),
-                Self::BATCH.end(),
-                self.batch_size
-            ),
-        );
-        check(
-            rate_ok(self.learning_rate),
-            format!(
-                "learning rate must be above 0 and at most 1 (got {})",
-                self.learning_rate
-            ),
-        );
-        check(
-            (0.0..=0.5).contains(&self.label_smoothing),
-            format!(
-                "label smoothing must be between 0 and 0.5 (got {})",
-                self.label_smoothing
-            ),
-        );
-        if self.finetune.trains_head_alone() {
-            let head = &self.head;
-            check(
-                (0.0..=1.0).contains(&head.weight_decay),
-                format!("weight decay must be between 0 and 1 (got {})", head.weight_decay),
-            );
-            check(
-                head.hidden_units <= 4096,
-                format!("hidden units must be at most 4096 (got {})", head.hidden_units),
-            );
-            check(
-                (0.0..0.95).contains(&head.dropout),
-                format!("dropout must be at least 0 and below 0.95 (got {})", head.dropout),
-            );
-        }
-        if let Some(mode) = self.deep_mode() {
-            let deep = &self.deep;
-            if let Some(lr) = deep.backbone_lr {
-                check(
-                    rate_ok(lr),
-                    format!("backbone learning rate must be above 0 and at most 1 (got {lr})"),
-                );
-            }
-            check(
-                (0.0..=1.0).contains(&deep.weight_decay),
-                format!(
-                    "fine-tuning weight decay must be between 0 and 1 (got {})",
-                    deep.weight_decay
-                ),
-            );
-            check(
-                (0.0..=0.5).contains(&deep.warmup_fraction),
-                format!(
-                    "warm-up fraction must be between 0 and 0.5 (got {})",
-                    deep.warmup_fraction
-                ),
-            );
-            check(
-                deep.budget_seconds <= DeepOptions::MAX_BUDGET_SECONDS,
-                format!(
-                    "time budget must be at most {} minutes (got {})",
-                    DeepOptions::MAX_BUDGET_SECONDS / 60,
-                    deep.budget_seconds / 60
-                ),
-            );
-            problems.extend(mode.problems());
-            if let Err(e) = deep.augment.validate() {
-                problems.push(e);
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("; "))
-        }
-    }
 }
 
 impl DeepOptions {
@@ -262,10 +159,6 @@ impl DeepOptions {
         let t = ((step - warmup) as f32 / span).min(1.0);
         0.5 * (1.0 + (std::f32::consts::PI * t).cos())
     }
-}
-
-fn rate_ok(lr: f32) -> bool {
-    lr.is_finite() && lr > 0.0 && lr <= 1.0
 }
 
 #[cfg(test)]
@@ -301,6 +194,7 @@ mod tests {
             batch_size: 5000,
             learning_rate: 5.0,
             head: HeadOptions {
+                hidden_units: 64,
                 dropout: 0.99,
                 ..Default::default()
             },
@@ -339,6 +233,26 @@ mod tests {
         };
         let message = head.validate().unwrap_err();
         assert!(message.contains("dropout") && !message.contains("warm-up"), "{message}");
+        // Without a hidden layer no dropout applies, so none is judged; a rank of 0 is the rank's problem only.
+        let linear = TrainOptions {
+            head: HeadOptions {
+                dropout: 0.99,
+                ..Default::default()
+            },
+            finetune: FinetuneChoice::Lora {
+                blocks: 4,
+                rank: 0,
+                alpha: 0.0,
+            },
+            ..Default::default()
+        };
+        let problems = linear.problems();
+        assert_eq!(
+            problems.iter().map(|p| p.field).collect::<Vec<_>>(),
+            [OptionField::LoraRank],
+            "{problems:?}"
+        );
+        assert_eq!(problems[0].to_string(), "LoRA rank must be between 1 and 256 (got 0)");
     }
 
     #[test]

@@ -176,7 +176,12 @@ fn malformed_files_are_refused_with_a_message_naming_the_problem() {
     let mut not_json = good.clone();
     not_json[8] = b'#';
     assert!(refused(not_json).contains("not valid JSON"));
-    assert!(refused(b"PK\x03\x04 a zip, not a model".to_vec()).contains("header size"));
+    let zip = refused(b"PK\x03\x04 a zip, not a model".to_vec());
+    // Plain words before the format's own terms.
+    assert!(
+        zip.contains("it is not a whole model file (damaged, cut short, or another kind of file): the header size"),
+        "{zip}"
+    );
 
     let name = "blocks.3.dw.conv.weight";
     let err = refused(edited(&|t| t.retain(|(n, ..)| n != name)));

@@ -78,7 +78,8 @@ pub fn choose(probe: &AdapterProbe, forced: Option<BackendKind>) -> (BackendKind
         (
             BackendKind::Cpu,
             format!(
-                "the WebGPU adapter ({}) is a software fallback, far slower than the CPU path",
+                "this browser's WebGPU runs on the processor, not on a graphics card, and is far slower than the \
+                 CPU path (adapter: {})",
                 probe.description
             ),
         )

@@ -58,7 +58,7 @@ impl fmt::Display for AppError {
             ),
             AppError::NoRoom(why) => write!(f, "Not added: {why}. Nothing already loaded changed."),
             AppError::Restore { what, why } => write!(f, "{what} saved at your last visit could not be read ({why})."),
-            AppError::Try(e) => write!(f, "Could not classify this image: {e}"),
+            AppError::Try(e) => write!(f, "Could not classify {e}"),
             AppError::Camera(e) => write!(f, "{e}"),
             AppError::Move(e) => write!(f, "Could not move the image: {e}."),
             AppError::ProjectSave(e) => write!(f, "Could not save the project: {e}"),

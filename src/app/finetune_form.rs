@@ -1,7 +1,7 @@
 //! What to fine-tune: the mode (head only, last blocks, LoRA, Auto), its size, the epochs and augmentation.
 //! Each field is bound to `TrainOptions` (saved as it changes), like the options form.
 
-use ajuste::options::{FinetuneChoice, Strength, TrainOptions};
+use ajuste::options::{FinetuneChoice, OptionField, Strength, TrainOptions};
 use leptos::prelude::*;
 
 use super::options_form::NumberField;
@@ -16,7 +16,8 @@ fn choice(name: &str, blocks: usize, rank: usize) -> FinetuneChoice {
         "lora" => FinetuneChoice::Lora {
             blocks,
             rank,
-            alpha: rank as f32,
+            // α = rank, the reference recipe's; the page does not show α, so a rank of 0 must not make it 0.
+            alpha: rank.max(1) as f32,
         },
         _ => FinetuneChoice::Auto,
     }
@@ -85,23 +86,23 @@ pub fn FinetuneForm() -> impl IntoView {
                     <small id="finetune-mode-help">{move || help(mode())}</small>
                 </div>
                 <Show when=sized>
-                    <NumberField id="finetune-blocks" testid="finetune-blocks" label="Blocks to train" step="1" min="1"
+                    <NumberField id="finetune-blocks" testid="finetune-blocks" field=OptionField::Blocks label="Blocks to train" step="1"
                         help="How many of the network's 16 blocks, counted from the end (1–16; 8 is a good start)."
                         get=|o| blocks_of(o).to_string()
                         set=|o, v| o.finetune = choice(o.finetune.name(), count(v), rank_of(o)) />
                 </Show>
                 <Show when=move || mode() == "lora">
-                    <NumberField id="lora-rank" testid="lora-rank" label="LoRA rank" step="1" min="1"
+                    <NumberField id="lora-rank" testid="lora-rank" field=OptionField::LoraRank label="LoRA rank" step="1"
                         help="Size of each adapter (1–256): larger adapts more and trains slower (16 is a good start)."
                         get=|o| rank_of(o).to_string()
                         set=|o, v| o.finetune = choice("lora", blocks_of(o), count(v)) />
                 </Show>
-                <NumberField id="opt-epochs" testid="epochs" label="Epochs" step="1" min="1"
+                <NumberField id="opt-epochs" testid="epochs" field=OptionField::Epochs label="Epochs" step="1"
                     help="Passes over the training images, for each run (1–10000). Training stops early when the \
                           validation loss stops improving."
                     get=|o| o.epochs.to_string() set=|o, v| o.epochs = count(v) />
                 <Show when=deep>
-                    <NumberField id="opt-budget" testid="budget" label="Time budget (minutes)" step="any" min="0"
+                    <NumberField id="opt-budget" testid="budget" field=OptionField::Budget label="Time budget (minutes)" step="any"
                         help="Most wall-clock time for the deeper run (LoRA or last blocks), its preparation included: it \
                               stops when the next epoch would not fit and keeps its best (0: no limit; default 10)."
                         get=|o| minutes(o.deep.budget_seconds)

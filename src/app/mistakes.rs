@@ -33,6 +33,8 @@ struct Item {
     predicted: String,
     confidence: f32,
     now: Now,
+    /// The image's file name, while it is in the dataset.
+    file: Option<String>,
 }
 
 #[component]
@@ -40,13 +42,17 @@ pub fn Mistakes(selected: RwSignal<Option<(usize, usize)>>) -> impl IntoView {
     let training = expect_context::<TrainingFlow>();
     let dataset = expect_context::<DatasetFlow>();
     let error = RwSignal::new(None::<AppError>);
-    // Which class holds each image now, by pixel key.
+    // Which class holds each image now, and its file name there, by pixel key.
     let class_of = Memo::new(move |_| {
         dataset.dataset.with(|d| {
             d.classes
                 .iter()
-                .flat_map(|c| c.samples.iter().map(move |s| (s.key(), c.name.clone())))
-                .collect::<HashMap<u64, String>>()
+                .flat_map(|c| {
+                    c.samples
+                        .iter()
+                        .map(move |s| (s.key(), (c.name.clone(), s.name.clone())))
+                })
+                .collect::<HashMap<u64, (String, String)>>()
         })
     });
     let items = Memo::new(move |_| {
@@ -65,10 +71,10 @@ pub fn Mistakes(selected: RwSignal<Option<(usize, usize)>>) -> impl IntoView {
                 })
                 .map(|(index, p)| {
                     let truth = label(p.truth);
-                    let now = class_of.with(|c| match c.get(&p.key) {
-                        Some(class) if *class == truth => Now::InClass,
-                        Some(class) => Now::MovedTo(class.clone()),
-                        None => Now::Gone,
+                    let (now, file) = class_of.with(|c| match c.get(&p.key) {
+                        Some((class, file)) if *class == truth => (Now::InClass, Some(file.clone())),
+                        Some((class, file)) => (Now::MovedTo(class.clone()), Some(file.clone())),
+                        None => (Now::Gone, None),
                     });
                     Item {
                         index,
@@ -77,6 +83,7 @@ pub fn Mistakes(selected: RwSignal<Option<(usize, usize)>>) -> impl IntoView {
                         predicted: label(p.predicted),
                         confidence: p.confidence,
                         now,
+                        file,
                     }
                 })
                 .collect::<Vec<_>>()
@@ -103,7 +110,10 @@ pub fn Mistakes(selected: RwSignal<Option<(usize, usize)>>) -> impl IntoView {
     let more = move || items.with(|i| i.len().saturating_sub(MOST));
     let row = move |item: Item| {
         let wrong = item.truth != item.predicted;
-        let alt = format!("Held-out image of {}", item.truth);
+        let alt = match &item.file {
+            Some(file) => format!("{file}, held-out image of {}", item.truth),
+            None => format!("Held-out image of {}", item.truth),
+        };
         let (key, truth, predicted) = (item.key, item.truth.clone(), item.predicted.clone());
         let action = match (&item.now, wrong) {
             (Now::InClass, true) => {
@@ -122,6 +132,7 @@ pub fn Mistakes(selected: RwSignal<Option<(usize, usize)>>) -> impl IntoView {
             <li class="mistake" data-testid={if wrong { "mistake" } else { "held-out-image" }}
                 data-truth=item.truth.clone() data-predicted=item.predicted.clone()>
                 {move || thumbnail(key).map(|src| view! { <img src=src alt=alt.clone() width="64" height="64" /> })}
+                <span class="file" data-testid="mistake-file" title=item.file.clone()>{item.file.clone()}</span>
                 <span class="truth">"True: "<strong>{item.truth.clone()}</strong></span>
                 <span class="predicted">{format!("Predicted: {} ({:.0}%)", item.predicted, item.confidence * 100.0)}</span>
                 {action}

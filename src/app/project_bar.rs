@@ -79,7 +79,7 @@ fn apply(project: Project, file: &str, dataset: &DatasetFlow, training: &Trainin
     dataset.dataset.set(Arc::new(project.dataset));
     dataset.ingested.set(None);
     dataset.error.set(None);
-    training.options.set(project.options);
+    training.set_options(project.options);
     training.live.set(Vec::new());
     training.error.set(None);
     training.notice.set(None);
@@ -106,12 +106,48 @@ pub fn ProjectBar() -> impl IntoView {
     let busy = move || training.running.with(Option::is_some) || dataset.loading.with(Option::is_some);
     let empty = move || dataset.images() == 0 && training.trained.with(Option::is_none);
     let saving = RwSignal::new(false);
+    // What the last project file saved or opened here held (images, kept model): work that differs is unsaved,
+    // and opening another project asks before replacing it.
+    let state = move || {
+        let images = dataset.dataset.with(|d| d.fingerprint());
+        (images, training.trained.with(|t| t.as_ref().map(|t| t.id)))
+    };
+    let in_file = RwSignal::new(None::<(u64, Option<ModelId>)>);
+    let unsaved = move || !empty() && in_file.get() != Some(state());
+    // A project read and checked, waiting for the user to agree to replace unsaved work.
+    let waiting = StoredValue::new_local(None::<Project>);
+    let asking = RwSignal::new(None::<String>);
+    let replace = move || {
+        let Some(name) = asking.get_untracked() else { return };
+        asking.set(None);
+        let mut taken = None;
+        waiting.update_value(|w| taken = w.take());
+        if let Some(project) = taken {
+            if busy() {
+                error.set(Some(AppError::ProjectOpen {
+                    file: name,
+                    why: "a training or a drop started meanwhile".into(),
+                }));
+                return;
+            }
+            apply(project, &name, &dataset, &training);
+            in_file.set(Some(state()));
+            error.set(None);
+        }
+    };
+    let keep = move || {
+        asking.set(None);
+        waiting.set_value(None);
+    };
     let on_save = move |_| {
         saving.set(true);
         leptos::task::spawn_local(async move {
             let outcome = save(dataset, training, model)
                 .await
                 .and_then(|bytes| download(&format!("project.{EXTENSION}"), &bytes, "application/zip"));
+            if outcome.is_ok() {
+                in_file.set(Some(state()));
+            }
             error.set(outcome.err().map(AppError::ProjectSave));
             saving.set(false);
         });
@@ -143,8 +179,14 @@ pub fn ProjectBar() -> impl IntoView {
             match opened {
                 // Checked again: a training may have started while the file was read.
                 Ok(_) if busy() => refuse("a training started meanwhile".into()),
+                Ok(project) if unsaved() => {
+                    waiting.set_value(Some(project));
+                    error.set(None);
+                    asking.set(Some(name));
+                }
                 Ok(project) => {
                     apply(project, &name, &dataset, &training);
+                    in_file.set(Some(state()));
                     error.set(None);
                 }
                 Err(why) => refuse(why),
@@ -162,6 +204,44 @@ pub fn ProjectBar() -> impl IntoView {
                     data-testid="open-project" disabled=busy on:change=on_open />
             </label>
             <ErrorLine error=error test_id="project-error" />
+            {move || asking.get().map(|name| view! { <ReplaceQuestion name=name replace=replace keep=keep /> })}
         </nav>
+    }
+}
+
+/// Asks before an opened project replaces work not saved in a project file; the keyboard focus starts on the
+/// choice that loses nothing.
+#[component]
+fn ReplaceQuestion(
+    name: String,
+    replace: impl Fn() + Copy + 'static,
+    keep: impl Fn() + Copy + 'static,
+) -> impl IntoView {
+    let dataset = expect_context::<DatasetFlow>();
+    let training = expect_context::<TrainingFlow>();
+    let keep_button: NodeRef<html::Button> = NodeRef::new();
+    Effect::new(move |_| {
+        if let Some(button) = keep_button.get() {
+            let _ = button.focus();
+        }
+    });
+    let images = dataset.images();
+    let what = match (images, training.trained.with_untracked(Option::is_some)) {
+        (0, _) => "the trained model here".to_string(),
+        (n, true) => format!("the {n} images and the trained model here"),
+        (n, false) => format!("the {n} images here"),
+    };
+    view! {
+        <div class="replace-question" role="alertdialog" aria-labelledby="replace-question-text" data-testid="project-replace">
+            <p id="replace-question-text">
+                {format!("Opening {name} replaces {what}, which are not saved in a project file. Replace them?")}
+            </p>
+            <button type="button" class="danger" data-testid="project-replace-confirm" on:click=move |_| replace()>
+                {format!("Replace with {name}")}
+            </button>
+            <button type="button" data-testid="project-replace-cancel" node_ref=keep_button on:click=move |_| keep()>
+                "Keep what is here"
+            </button>
+        </div>
     }
 }

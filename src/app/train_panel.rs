@@ -15,9 +15,15 @@ use super::run_charts::RunCharts;
 use super::runner::Job;
 use super::training_flow::TrainingFlow;
 
+/// The head run's time left: estimated once a few steps past the first have been timed. Its epochs may end
+/// early, so their estimate is a bound.
 fn time_left(p: &RunProgress) -> String {
-    p.seconds_left
-        .map_or(String::new(), |s| format!(", about {} left", duration(s)))
+    let bound = if p.stage == Stage::Training { "at most " } else { "" };
+    match p.seconds_left {
+        Some(s) => format!(", {bound}about {} left", duration(s)),
+        None if p.done < p.total => ", estimating the time left…".to_string(),
+        None => String::new(),
+    }
 }
 
 /// A deeper run's time left: estimated only once a few steps have been timed, and within its budget.
@@ -80,7 +86,26 @@ pub fn TrainPanel() -> impl IntoView {
     let ready = move || model.ready();
     // A drop still being read: training now would take only the images read so far.
     let reading = move || dataset.loading.get();
-    let can_train = move || ready() && !training.is_running() && reading().is_none() && trainable.with(Result::is_ok);
+    let blocker = Memo::new(move |_| training.options_blocker());
+    let can_train = move || {
+        ready()
+            && !training.is_running()
+            && reading().is_none()
+            && blocker.with(Option::is_none)
+            && trainable.with(Result::is_ok)
+    };
+    let wait = move || match reading() {
+        Some((done, total)) => Some(format!("Train waits until every image is read: {done} / {total}.")),
+        None => blocker.get().map(|why| format!("Train waits for the options: {why}")),
+    };
+    // An interrupted run is offered only while the images are the ones it trained on, and said to be lost when
+    // they are not (judged once images are there: a reload brings the run back before its images).
+    let resumable = move || {
+        let images = dataset
+            .dataset
+            .with(|d| (d.num_images() > 0).then(|| d.fingerprint()))?;
+        training.resumable.with(|r| r.as_ref().map(|r| r.fingerprint == images))
+    };
     let last = move || training.live.with(|h| h.last().map(|(_, m)| m.clone()));
     let state = move || match training.running.get() {
         Some(RunProgress {
@@ -95,6 +120,11 @@ pub fn TrainPanel() -> impl IntoView {
     let status_text = move || {
         if let Some(p) = training.running.get() {
             return match p.stage {
+                // Claimed, before the job has counted its images.
+                Stage::Embedding if p.total == 0 => "Starting…".to_string(),
+                Stage::Embedding if p.done == 0 => {
+                    format!("Computing features with the frozen backbone: 0 / {} images", p.total)
+                }
                 Stage::Embedding => format!(
                     "Computing features with the frozen backbone: {} / {} images ({:.1} images/s{})",
                     p.done,
@@ -118,8 +148,10 @@ pub fn TrainPanel() -> impl IntoView {
                 .runs
                 .iter()
                 .any(|run| run.mode == r.mode && run.deep.as_ref().is_some_and(|d| d.round_images > 0));
+            // "best epoch 22 of 32": the epoch kept beside the epochs run, so an early stop does not read as a
+            // contradiction of the epoch kept.
             let done = format!(
-                "Done: {}. Kept {} from {} {} (loss {:.3}; {}).",
+                "Done: {}. Kept {} from its best {} {} of {} (loss {:.3}; {}).",
                 r.stop_reason,
                 match r.mode {
                     RunMode::Head => "the head",
@@ -128,6 +160,7 @@ pub fn TrainPanel() -> impl IntoView {
                 },
                 if rounds { "round" } else { "epoch" },
                 r.best.epoch + 1,
+                r.history.len(),
                 r.val_loss,
                 accuracy_summary(r.val_accuracy, r.num_train, r.num_val)
             );
@@ -180,13 +213,37 @@ pub fn TrainPanel() -> impl IntoView {
                 .with(|t| t.as_ref().map(|t| t.trained.report.best.clone()))
         }
     };
+    // A focused button disabled or hidden by the run's start or end drops the keyboard focus to the page: it
+    // moves to Stop while a run goes, and back to Train after.
+    let (train_button, stop_button) = (
+        NodeRef::<leptos::html::Button>::new(),
+        NodeRef::<leptos::html::Button>::new(),
+    );
+    Effect::new(move |was: Option<bool>| {
+        let running = training.is_running();
+        let lost = || {
+            let document = web_sys::window().and_then(|w| w.document());
+            // Engines differ: some keep the focus on the disabled button, others give it to the body.
+            document.is_some_and(|d| {
+                d.active_element()
+                    .is_none_or(|a| a.has_attribute("disabled") || d.body().is_some_and(|b| *b == a))
+            })
+        };
+        if was.is_some_and(|w| w != running) && lost() {
+            let target = if running { stop_button } else { train_button };
+            if let Some(button) = target.get_untracked() {
+                let _ = button.focus();
+            }
+        }
+        running
+    });
     view! {
         <section class="panel" aria-labelledby="train-title">
             <h2 id="train-title">"2. Train"</h2>
             <FinetuneForm />
             <OptionsForm />
             <div class="actions">
-                <button type="button" class="primary" data-testid="train-button" disabled=move || !can_train()
+                <button type="button" class="primary" data-testid="train-button" node_ref=train_button disabled=move || !can_train()
                     aria-describedby="train-wait"
                     on:click=move |_| {
                         if let Some(job) = training.begin(&dataset, &model) {
@@ -206,17 +263,21 @@ pub fn TrainPanel() -> impl IntoView {
                         {move || format!("Continue training {}", opened().unwrap_or_default())}
                     </button>
                 </Show>
-                <button type="button" data-testid="stop-button" disabled=move || !training.is_running()
+                <button type="button" data-testid="stop-button" node_ref=stop_button disabled=move || !training.is_running()
                     on:click=move |_| training.request_stop()>
                     "Stop"
                 </button>
             </div>
-            <p class="hint" id="train-wait" data-testid="train-wait" role="status" hidden=move || reading().is_none()>
-                {move || reading().map(|(done, total)| {
-                    format!("Train waits until every image is read: {done} / {total}.")
-                })}
+            <p class="hint" id="train-wait" data-testid="train-wait" role="status" hidden=move || wait().is_none()>
+                {wait}
             </p>
-            <Show when=move || training.resumable.with(Option::is_some) && !training.is_running()>
+            <Show when=move || resumable() == Some(false) && !training.is_running()>
+                <p class="notice" data-testid="resume-refused">
+                    "A training interrupted at your last visit cannot be resumed: the images changed since (added, \
+                     removed or renamed). Train again, or put the images back as they were to resume it."
+                </p>
+            </Show>
+            <Show when=move || resumable() == Some(true) && !training.is_running()>
                 <p class="notice" data-testid="resume-notice">
                     {move || training.resumable.with(|r| r.as_ref().map(|r| {
                         // Auto's head run finished before its LoRA run was interrupted: it is kept, not redone.

@@ -2,6 +2,7 @@
 //! of the dataset it was trained on. Results, charts and downloads all read `trained`; `stale` says when the
 //! dataset has changed since.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ajuste::export::{self, ExportMetadata};
@@ -15,6 +16,7 @@ use super::browser::download;
 use super::dataset_flow::DatasetFlow;
 use super::error::AppError;
 use super::model_flow::ModelFlow;
+use super::options_form::{Draft, capitalised};
 use super::persist;
 use super::resume::{CHECKPOINT_KEY, SavedRun};
 use super::runner::{Begin, Job, StopSignal, TrainingService};
@@ -48,6 +50,8 @@ pub enum Download {
 #[derive(Clone, Copy)]
 pub struct TrainingFlow {
     pub options: RwSignal<TrainOptions>,
+    /// The option fields' drafts, by field id.
+    pub drafts: RwSignal<BTreeMap<&'static str, Draft>>,
     /// `Some` from the click on Train until the run ends: the one-run-at-a-time guard and the progress.
     pub running: RwSignal<Option<Progress>>,
     /// The epochs of the job under way, tagged by run (Auto makes two).
@@ -78,6 +82,7 @@ impl TrainingFlow {
         });
         Self {
             options: RwSignal::new(options),
+            drafts: RwSignal::new(BTreeMap::new()),
             running: RwSignal::new(None),
             live: RwSignal::new(Vec::new()),
             trained,
@@ -89,6 +94,25 @@ impl TrainingFlow {
             stop: StoredValue::new_local(StopSignal::default()),
             service: StoredValue::new_local(TrainingService::default()),
         }
+    }
+
+    /// Replaces every option (defaults, a project's): drafts and a refusal of the old options go with them.
+    pub fn set_options(&self, options: TrainOptions) {
+        self.options.set(options);
+        self.drafts.set(BTreeMap::new());
+        if self.error.with_untracked(|e| matches!(e, Some(AppError::Options(_)))) {
+            self.error.set(None);
+        }
+    }
+
+    /// What in the options keeps Train from starting, in words (`None`: nothing). Each field shows its own
+    /// problem; this names the first, for the hint beside Train.
+    pub fn options_blocker(&self) -> Option<String> {
+        if let Some(why) = self.drafts.with(|d| d.values().find_map(|d| d.unreadable.clone())) {
+            return Some(why);
+        }
+        self.options
+            .with(|o| o.problems().first().map(|p| capitalised(&format!("{p}."))))
     }
 
     pub fn is_running(&self) -> bool {
@@ -206,7 +230,7 @@ impl TrainingFlow {
                 .set(Some(AppError::Training("the model is not loaded yet".into())));
             return None;
         };
-        self.options.set(saved.options.clone());
+        self.set_options(saved.options.clone());
         self.claim();
         Some(Job {
             dataset,

@@ -22,12 +22,23 @@ use super::training_flow::{TrainedOn, TrainingFlow};
 /// Classes listed under the answer.
 const SHOWN: usize = 5;
 
+/// The last answer, with the image it answers.
+#[derive(Clone)]
+struct Answer {
+    /// `file` or `camera`.
+    source: &'static str,
+    /// The file's name, or "the camera".
+    name: String,
+    /// An object URL of the file, shown beside the answer (the camera's image is its live preview).
+    preview: Option<String>,
+    prediction: Prediction,
+}
+
 #[derive(Clone, Copy)]
 struct TryIt {
     training: TrainingFlow,
     model: ModelFlow,
-    /// The last answer and where its image came from (`file` or `camera`).
-    result: RwSignal<Option<(&'static str, Prediction)>>,
+    result: RwSignal<Option<Answer>>,
     error: RwSignal<Option<AppError>>,
     /// A prediction is in flight (at most one).
     busy: RwSignal<bool>,
@@ -56,21 +67,34 @@ impl TryIt {
         Some(result)
     }
 
-    fn show(&self, source: &'static str, result: Result<Prediction, String>) {
-        match result {
-            Ok(prediction) => {
-                self.result.set(Some((source, prediction)));
+    /// Shows an answer, or the error instead of the last answer (which was another image's).
+    fn show(&self, answer: Result<Answer, String>) {
+        let old = self.result.get_untracked().and_then(|a| a.preview);
+        match answer {
+            Ok(answer) => {
+                self.result.set(Some(answer));
                 self.error.set(None);
             }
-            Err(e) => self.error.set(Some(AppError::Try(e))),
+            Err(e) => {
+                self.result.set(None);
+                self.error.set(Some(AppError::Try(e)));
+            }
+        }
+        let kept = self
+            .result
+            .with_untracked(|a| a.as_ref().and_then(|a| a.preview.clone()));
+        if let Some(url) = old.filter(|old| Some(old) != kept.as_ref()) {
+            let _ = web_sys::Url::revoke_object_url(&url);
         }
     }
 
     /// Classifies a dropped, pasted or picked file (the camera stops: its next frame would replace the answer).
     fn file(self, file: web_sys::File) {
         self.stop_camera();
+        let name = file.name();
+        let preview = web_sys::Url::create_object_url_with_blob(&file).ok();
         let picked = super::files::PickedFile {
-            path: file.name(),
+            path: name.clone(),
             file,
         };
         leptos::task::spawn_local(async move {
@@ -78,14 +102,25 @@ impl TryIt {
             while self.busy.get_untracked() {
                 gloo::timers::future::TimeoutFuture::new(20).await;
             }
-            match read_file(picked).await {
-                Ok(input) => {
-                    if let Some(result) = self.classify(ImageInput::File, input.bytes).await {
-                        self.show("file", result);
-                    }
-                }
-                Err(e) => self.error.set(Some(AppError::Try(e))),
+            let answer = match read_file(picked).await {
+                Ok(input) => match self.classify(ImageInput::File, input.bytes).await {
+                    Some(result) => result.map_err(|e| format!("{name}: {e}")),
+                    None => return,
+                },
+                Err(e) => Err(e),
+            };
+            let answer = answer.map(|prediction| Answer {
+                source: "file",
+                name,
+                preview: preview.clone(),
+                prediction,
+            });
+            if answer.is_err()
+                && let Some(url) = &preview
+            {
+                let _ = web_sys::Url::revoke_object_url(url);
             }
+            self.show(answer);
         });
     }
 
@@ -126,7 +161,12 @@ impl TryIt {
                             .camera
                             .with_untracked(|c| c.as_ref().is_some_and(|c| c.id() == stream.id()));
                         if still_live {
-                            self.show("camera", result);
+                            self.show(result.map(|prediction| Answer {
+                                source: "camera",
+                                name: "the camera".into(),
+                                preview: None,
+                                prediction,
+                            }));
                         }
                     }
                 }
@@ -186,7 +226,9 @@ pub fn TryPanel() -> impl IntoView {
         match file {
             Some(file) if ready() => it.file(file),
             Some(_) => {}
-            None => it.error.set(Some(AppError::Try("drop an image file here".into()))),
+            None => it.error.set(Some(AppError::Try(
+                "the drop: it held no file (drop an image file here)".into(),
+            ))),
         }
     };
     let paste = window_event_listener(leptos::ev::paste, move |ev| {
@@ -210,8 +252,10 @@ pub fn TryPanel() -> impl IntoView {
             leptos::task::spawn_local(it.start_camera());
         }
     };
-    let top = move || it.result.with(|r| r.as_ref().and_then(|(_, p)| p.top().cloned()));
-    let source = move || it.result.with(|r| r.as_ref().map(|(s, _)| *s));
+    let top = move || it.result.with(|r| r.as_ref().and_then(|a| a.prediction.top().cloned()));
+    let source = move || it.result.with(|r| r.as_ref().map(|a| a.source));
+    let name = move || it.result.with(|r| r.as_ref().map(|a| a.name.clone()));
+    let preview = move || it.result.with(|r| r.as_ref().and_then(|a| a.preview.clone()));
     view! {
         <section class="panel" aria-labelledby="try-title">
             <h2 id="try-title">"4. Try it"</h2>
@@ -235,8 +279,14 @@ pub fn TryPanel() -> impl IntoView {
             <div class="try-result" data-testid="try-result" aria-live="polite" aria-busy=move || it.busy.get().to_string()
                 data-label=move || top().map(|t| t.label) data-probability=move || top().map(|t| t.probability.to_string()) data-source=source
                 hidden=move || it.result.with(Option::is_none)>
+                <figure class="try-image">
+                    {move || preview().map(|src| view! {
+                        <img src=src alt=format!("The image answered: {}", name().unwrap_or_default()) data-testid="try-image" />
+                    })}
+                    <figcaption data-testid="try-name">{move || name().map(|n| format!("Answer for {n}:"))}</figcaption>
+                </figure>
                 <ol>
-                    {move || it.result.get().map(|(_, p)| p.classes.into_iter().take(SHOWN).map(|c| view! {
+                    {move || it.result.get().map(|a| a.prediction.classes.into_iter().take(SHOWN).map(|c| view! {
                         <li>
                             <span class="label">{c.label}</span>
                             <meter min="0" max="1" value=c.probability.to_string()></meter>

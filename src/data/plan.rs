@@ -38,7 +38,11 @@ pub fn plan_folder(paths: &[&str]) -> (Vec<Placement>, IngestReport) {
         }
         match paths::components(path) {
             Some(parts) if !parts.is_empty() => kept.push((i, parts)),
-            _ => plan[i] = Placement::Refused("refused: the path is absolute or contains '..'".into()),
+            _ => {
+                plan[i] = Placement::Refused(
+                    "refused: it would land outside the dataset (its path is absolute or contains '..')".into(),
+                )
+            }
         }
     }
     // The root is judged on image files only, so a stray note beside the dataset folder does not hide it.

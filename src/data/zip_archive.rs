@@ -107,7 +107,7 @@ impl<'a> ZipReader<'a> {
             }
             let shown = self.shown(&path);
             let problem = if entry.enclosed_name().is_none() || paths::components(&path).is_none() {
-                Some("refused: its path is absolute or contains '..'".to_string())
+                Some("refused: it would land outside the dataset (its path is absolute or contains '..')".to_string())
             } else if entry.is_dir() {
                 let folder = if path.ends_with('/') { path } else { format!("{path}/") };
                 entries.push(ZipEntry { index, path: folder });

@@ -74,6 +74,12 @@ struct Header {
 }
 
 fn read_header(bytes: &[u8], err: &dyn Fn(String) -> OpenError) -> Result<Header, OpenError> {
+    // Plain words first: the format's own terms come after, for whoever wants to look further.
+    let err = |detail: String| {
+        err(format!(
+            "it is not a whole model file (damaged, cut short, or another kind of file): {detail}"
+        ))
+    };
     let Some(size) = bytes.get(..8) else {
         return Err(err(format!(
             "the file is {} bytes, too short for a safetensors file (it starts with an 8-byte header size)",

@@ -84,25 +84,4 @@ impl FinetuneMode {
             Self::Lora { .. } => "lora",
         }
     }
-
-    /// Problems with the mode's numbers, each naming its field.
-    pub(crate) fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        let blocks = self.blocks();
-        if !(1..=BLOCKS.len()).contains(&blocks) {
-            problems.push(format!(
-                "trainable blocks must be between 1 and {} (got {blocks})",
-                BLOCKS.len()
-            ));
-        }
-        if let Self::Lora { rank, alpha, .. } = *self {
-            if !(1..=256).contains(&rank) {
-                problems.push(format!("LoRA rank must be between 1 and 256 (got {rank})"));
-            }
-            if !(alpha.is_finite() && alpha > 0.0) {
-                problems.push(format!("LoRA alpha must be above 0 (got {alpha})"));
-            }
-        }
-        problems
-    }
 }

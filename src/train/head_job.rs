@@ -4,6 +4,7 @@
 
 use futures_util::future::join;
 
+use super::budget::Budget;
 use super::job::{Host, Job, finished};
 use super::mode::RunMode;
 use super::pipeline::{EmbeddingCache, Progress, Stage, Timings, TrainEvent, Trained, TrainingRun};
@@ -65,6 +66,8 @@ pub(super) async fn head_run(
     let missing = cache.missing(job.dataset);
     let total = missing.len();
     let started = host.now_seconds();
+    // The time left comes from the rate past the first batch (the warm-up), once a few images have been timed.
+    let mut clock = Budget::new(started, 0);
     host.emit(TrainEvent::Progress(Progress::new(Stage::Embedding, 0, total, 0.0)));
     host.pause().await;
     let (mut done, mut backbone_seconds) = (0, 0.0);
@@ -115,13 +118,11 @@ pub(super) async fn head_run(
             host.embedded(&keys, &rows).await;
         }
         done += chunk.len();
-        let elapsed = host.now_seconds() - started;
-        host.emit(TrainEvent::Progress(Progress::new(
-            Stage::Embedding,
-            done,
-            total,
-            elapsed,
-        )));
+        let now = host.now_seconds();
+        clock.stepped(now, done);
+        let mut progress = Progress::new(Stage::Embedding, done, total, now - started);
+        progress.seconds_left = clock.seconds_left(now, done, total);
+        host.emit(TrainEvent::Progress(progress));
         host.pause().await;
     }
     let embed_seconds = host.now_seconds() - started;
@@ -139,6 +140,7 @@ pub(super) async fn head_run(
     }
     let epochs = run.epochs();
     let train_started = host.now_seconds();
+    let mut clock = Budget::new(train_started, 0);
     host.emit(TrainEvent::Progress(Progress::new(Stage::Training, 0, epochs, 0.0)));
     loop {
         if host.stop_requested() {
@@ -150,13 +152,11 @@ pub(super) async fn head_run(
             run: RunMode::Head,
             metrics,
         });
-        let elapsed = host.now_seconds() - train_started;
-        host.emit(TrainEvent::Progress(Progress::new(
-            Stage::Training,
-            epoch,
-            epochs,
-            elapsed,
-        )));
+        let now = host.now_seconds();
+        clock.stepped(now, epoch);
+        let mut progress = Progress::new(Stage::Training, epoch, epochs, now - train_started);
+        progress.seconds_left = clock.seconds_left(now, epoch, epochs);
+        host.emit(TrainEvent::Progress(progress));
         host.pause().await;
     }
     if run.history().is_empty() {

@@ -46,7 +46,7 @@ test('a tiny time budget cuts LoRA short, keeps its best epoch and says so', { t
   assert.equal(data.budgetSeconds, '6');
   assert.match(data.text, /^LoRA: \d+ steps in \d+ s, best at step \d+, cut to the 6 s time budget\.$/, data.text);
   // One step per epoch here (28 training images, batches of 32): the kept epoch is the best step.
-  const kept = Number(status.text.match(/from epoch (\d+)/)[1]);
+  const kept = Number(status.text.match(/from its best epoch (\d+) of \d+/)[1]);
   assert.equal(Number(data.bestStep), kept, `${data.text} / ${status.text}`);
   assert.ok(Number(data.steps) >= kept && Number(data.steps) === epochs, data.text);
   await page.context().close();

@@ -131,7 +131,9 @@ test('Export: model.onnx and the bundle download; Open model keeps a downloaded 
     name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('this is not a model at all'),
   });
   await fresh.page.getByTestId('open-model-error').filter({ hasText: 'broken.safetensors' }).waitFor({ timeout: 30_000 });
-  assert.match(await fresh.page.getByTestId('open-model-error').textContent(), /header size/);
+  // Plain words first, the format's terms after (issue 28 item 10).
+  assert.match(await fresh.page.getByTestId('open-model-error').textContent(),
+    /it is not a whole model file \(damaged, cut short, or another kind of file\): .*header size/);
   assert.match(await fresh.page.getByTestId('opened-model').textContent(), /animal, monument, tool/);
 
   // Continue training the opened model on the sample: its head goes on from where it was, head only.

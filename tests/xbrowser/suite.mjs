@@ -14,7 +14,7 @@ const CLASSES = ['animal', 'monument', 'tool'];
 // page passes over; Firefox ESR on Linux has no navigator.gpu, or one without an adapter (seen both ways);
 // WebKitGTK has no navigator.gpu.
 const NO_ADAPTER = /no WebGPU adapter: (this browser has no WebGPU \(navigator\.gpu is missing\)|requestAdapter\(\) returned no adapter)/;
-const WHY_CPU = { chromium: /software fallback, far slower than the CPU path/, firefox: NO_ADAPTER, webkit: NO_ADAPTER };
+const WHY_CPU = { chromium: /runs on the processor, not on a graphics card, and is far slower than the CPU path/, firefox: NO_ADAPTER, webkit: NO_ADAPTER };
 
 /** Console errors, warnings and uncaught errors of the page since the last navigation (WebDriver classic has
  * no console log), to put in assertion messages. */
