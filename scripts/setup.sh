@@ -21,12 +21,15 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 # Debian packages a bare Debian 12 (with only Rust) lacks: a C compiler (rustc links with cc; ring, zstd and tract
 # build C), CA certificates (cargo and npm over HTTPS), python3 (the tests run scripts/make_bad_inputs.py, standard
-# library only), Node.js and npm (npm ci, Trunk's post_build hook, wasm-opt, the end-to-end tests), Chromium;
-# for the cross-browser tests Firefox ESR, WebKitGTK's WebDriver (with its MiniBrowser) and Xvfb, which it needs.
+# library only) with Pillow and numpy (tests/snippet.rs runs the exported snippets' image preparation; checked with
+# Debian's python3, the one apt installs them for, whichever python3 comes first in PATH), Node.js and npm (npm ci,
+# Trunk's post_build hook, wasm-opt, the end-to-end tests), Chromium; for the cross-browser tests Firefox ESR,
+# WebKitGTK's WebDriver (with its MiniBrowser) and Xvfb, which it needs.
 apt_packages=()
 command -v cc >/dev/null || apt_packages+=(gcc libc6-dev)
 [ -s /etc/ssl/certs/ca-certificates.crt ] || apt_packages+=(ca-certificates)
 command -v python3 >/dev/null || apt_packages+=(python3)
+/usr/bin/python3 -c "import PIL, numpy" 2>/dev/null || apt_packages+=(python3-pil python3-numpy)
 { command -v node && command -v npm; } >/dev/null || apt_packages+=(nodejs npm)
 { command -v chromium && command -v chromedriver; } >/dev/null || apt_packages+=(chromium chromium-driver)
 command -v firefox-esr >/dev/null || apt_packages+=(firefox-esr)

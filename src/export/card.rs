@@ -127,18 +127,8 @@ pub fn model_card(report: &TrainingReport, image_counts: Option<&[usize]>) -> St
     );
     let _ = writeln!(
         out,
-        "## Input\n\n{PREPROCESSING}.\n\n\
-         ```python\n\
-         import numpy as np, onnxruntime as ort\n\
-         from PIL import Image\n\
-         img = Image.open(\"photo.jpg\").convert(\"RGB\")\n\
-         side = min(img.size); left, top = (img.width - side) // 2, (img.height - side) // 2\n\
-         img = img.crop((left, top, left + side, top + side)).resize((224, 224), Image.BICUBIC)\n\
-         x = ((np.asarray(img, dtype=np.float32) - 127) / 128).transpose(2, 0, 1)[None]\n\
-         logits, embedding = ort.InferenceSession(\"model.onnx\").run([\"logits\", \"embedding\"], {{\"input\": x}})\n\
-         labels = [l.split(\" \", 1)[1] for l in open(\"labels.txt\").read().splitlines()]\n\
-         print(labels[int(logits.argmax())])\n\
-         ```"
+        "## Input\n\n{PREPROCESSING}.\n\n```python\n{}\n```",
+        super::snippet::ONNX_PYTHON
     );
     out
 }
