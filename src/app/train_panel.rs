@@ -213,27 +213,37 @@ pub fn TrainPanel() -> impl IntoView {
                 .with(|t| t.as_ref().map(|t| t.trained.report.best.clone()))
         }
     };
-    // A focused button disabled or hidden by the run's start or end drops the keyboard focus to the page: it
-    // moves to Stop while a run goes, and back to Train after.
+    // A focused button disabled or hidden by the run's start or end would drop the keyboard focus to the page: it
+    // moves to Stop while a run goes, and back to Train after. Judged by the button focused when the run starts
+    // or ends (this runs before or after the button is disabled, and engines differ on where the focus goes).
     let (train_button, stop_button) = (
         NodeRef::<leptos::html::Button>::new(),
         NodeRef::<leptos::html::Button>::new(),
     );
     Effect::new(move |was: Option<bool>| {
         let running = training.is_running();
-        let lost = || {
-            let document = web_sys::window().and_then(|w| w.document());
-            // Engines differ: some keep the focus on the disabled button, others give it to the body.
-            document.is_some_and(|d| {
-                d.active_element()
-                    .is_none_or(|a| a.has_attribute("disabled") || d.body().is_some_and(|b| *b == a))
-            })
+        let (lost, target): (&[&str], _) = if running {
+            (&["train-button", "continue-training", "resume-training"], stop_button)
+        } else {
+            (&["stop-button"], train_button)
         };
-        if was.is_some_and(|w| w != running) && lost() {
-            let target = if running { stop_button } else { train_button };
-            if let Some(button) = target.get_untracked() {
+        let document = web_sys::window().and_then(|w| w.document());
+        let focus_lost = document.is_some_and(|d| {
+            d.active_element().is_none_or(|a| {
+                d.body().is_some_and(|b| *b == a)
+                    || a.get_attribute("data-testid")
+                        .is_some_and(|id| lost.contains(&id.as_str()))
+            })
+        });
+        if was.is_some_and(|w| w != running)
+            && focus_lost
+            && let Some(button) = target.get_untracked()
+        {
+            // After the render: the button may be disabled in this same update.
+            leptos::task::spawn_local(async move {
+                gloo::timers::future::TimeoutFuture::new(0).await;
                 let _ = button.focus();
-            }
+            });
         }
         running
     });
