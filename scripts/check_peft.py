@@ -25,7 +25,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is local; never wait on the hub
 
 import numpy as np, torch, timm  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
 from safetensors import safe_open  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from peft import PeftModel, get_peft_model_state_dict  # noqa: E402
@@ -62,7 +62,8 @@ K = len(labels)
 
 # --- input ---
 if image:
-    img = Image.open(image).convert("RGB")
+    img = ImageOps.exif_transpose(Image.open(image)).convert("RGBA")   # upright, as browsers show it
+    img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img).convert("RGB")   # alpha over white
     side = min(img.size); left, top = (img.width - side) // 2, (img.height - side) // 2
     img = img.crop((left, top, left + side, top + side)).resize((224, 224), Image.BICUBIC)
     x = ((torch.from_numpy(np.asarray(img, dtype=np.float32)).permute(2, 0, 1) - 127) / 128)[None]

@@ -9,7 +9,7 @@ are installed, e.g. the GPU machine):  python3 scripts/check_pytorch.py model.sa
 """
 import json, os, sys
 import numpy as np, torch, timm
-from PIL import Image
+from PIL import Image, ImageOps
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -23,7 +23,8 @@ with safe_open(path, "pt") as f:
     labels = json.loads(f.metadata()["labels"])
 model = EfficientNetLite0(num_classes=len(labels)).eval()
 model.load_state_dict(state)
-img = Image.open(image).convert("RGB")
+img = ImageOps.exif_transpose(Image.open(image)).convert("RGBA")   # upright, as browsers show it
+img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img).convert("RGB")   # alpha over white
 side = min(img.size); left, top = (img.width - side) // 2, (img.height - side) // 2
 img = img.crop((left, top, left + side, top + side)).resize((224, 224), Image.BICUBIC)
 x = (torch.from_numpy(np.asarray(img, dtype=np.float32)).permute(2, 0, 1) - 127) / 128

@@ -3,7 +3,8 @@
 //! each BN folded into its conv by the loader's own `folded_conv` (f64, one f32 cast), TF-SAME padding as the
 //! conv's asymmetric `pads`, ReLU6 as `Clip(0, 6)`, the mean over H×W as `ReduceMean`, the head as `Gemm`s.
 //!
-//! Input `input`: float32 [batch, 3, 224, 224], the preprocessed image (`PREPROCESSING`: RGB, centre square
+//! Input `input`: float32 [batch, 3, 224, 224], the preprocessed image (`PREPROCESSING`: upright by its EXIF
+//! orientation, RGB with alpha over white, centre square
 //! crop, bicubic resize to 224, `(u8 - 127) / 128`, NCHW), or with [`OnnxInput::Pixels`] the 0–255 pixel
 //! values, the normalisation then being the graph's first two nodes. Outputs: `logits` [batch, K] and
 //! `embedding` [batch, 1280]. The labels and the preprocessing are in the model's metadata.
