@@ -30,7 +30,7 @@ use serde_json::json;
 
 use crate::head::{Head, NamedTensor, Trainer};
 use crate::model::{BackboneDelta, WeightsError};
-use crate::options::TrainOptions;
+use crate::options::{DeepOptions, HeadOptions, TrainOptions};
 use crate::preprocess::IMAGE_SIZE;
 use crate::train::TrainingReport;
 
@@ -55,7 +55,7 @@ pub enum ExportError {
 pub struct ExportMetadata {
     pub labels: Vec<String>,
     pub options: TrainOptions,
-    /// 0-based epoch whose head is exported (lowest validation loss).
+    /// 0-based epoch whose head is exported (lowest validation loss); `config.json` counts from 1.
     pub best_epoch: usize,
     pub epochs_run: usize,
     pub val_accuracy: f32,
@@ -112,8 +112,17 @@ impl ExportMetadata {
         }
     }
 
+    /// The hidden layer of the exported head: a deeper run alone (last blocks, LoRA) trains a linear one.
+    fn hidden_units(&self) -> usize {
+        if self.options.finetune.trains_head_alone() {
+            self.options.head.hidden_units
+        } else {
+            0
+        }
+    }
+
     pub fn architecture(&self) -> String {
-        match self.options.head.hidden_units {
+        match self.hidden_units() {
             0 => "efficientnet_lite0 + linear head".into(),
             h => format!(
                 "efficientnet_lite0 + mlp head (hidden {h}, relu, dropout {})",
@@ -130,10 +139,9 @@ impl ExportMetadata {
             ("architecture".into(), self.architecture()),
             (
                 "head".into(),
-                if self.options.head.hidden_units == 0 {
-                    "linear".into()
-                } else {
-                    format!("mlp:{}", self.options.head.hidden_units)
+                match self.hidden_units() {
+                    0 => "linear".into(),
+                    h => format!("mlp:{h}"),
                 },
             ),
             ("preprocessing".into(), PREPROCESSING.into()),
@@ -226,6 +234,7 @@ pub fn config_json(meta: &ExportMetadata) -> String {
 pub fn config_json_finetuned(meta: &ExportMetadata, finetune: &FinetuneRecord) -> String {
     let mut config = config_value(meta);
     config["finetune"] = json!(finetune);
+    shortest_f32(&mut config["finetune"]);
     serde_json::to_string_pretty(&config).unwrap_or_default()
 }
 
@@ -235,6 +244,52 @@ pub fn config_json_of(report: &TrainingReport) -> String {
     match FinetuneRecord::from_report(report) {
         Some(record) => config_json_finetuned(&meta, &record),
         None => config_json(&meta),
+    }
+}
+
+/// The training options that applied to the runs made, as the user chose them: the head-only run's only when one
+/// ran (head only, Auto) and its dropout only with a hidden layer; the deeper runs' only when one ran, with the
+/// backbone learning rate it used (the mode's default when none was set). Field names as `TrainOptions` reads them
+/// back (missing ones take their defaults).
+fn applied_options(options: &TrainOptions) -> serde_json::Value {
+    let mut value = json!(options);
+    // The parts' own field names, so a field added to either part is dropped with it.
+    let keys = |part: serde_json::Value| -> Vec<String> {
+        part.as_object()
+            .map(|fields| fields.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let mut unused = Vec::new();
+    if !options.finetune.trains_head_alone() {
+        unused = keys(json!(HeadOptions::default()));
+    } else if options.head.hidden_units == 0 {
+        unused.push("dropout".to_string());
+    }
+    match options.deep_mode() {
+        None => unused.extend(keys(json!(DeepOptions::default()))),
+        Some(mode) => value["backbone_learning_rate"] = json!(options.backbone_lr(mode)),
+    }
+    if let Some(fields) = value.as_object_mut() {
+        for key in &unused {
+            fields.remove(key);
+        }
+    }
+    value
+}
+
+/// Each fractional number in `value` as the shortest decimal of its f32: 0.2 as the user typed it, not the
+/// 0.20000000298023224 an f32 widened to f64 prints. Only for sections built from f32s.
+fn shortest_f32(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let shortest = n.as_f64().and_then(|x| (x as f32).to_string().parse::<f64>().ok());
+            if let Some(number) = shortest.and_then(serde_json::Number::from_f64) {
+                *n = number;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(shortest_f32),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(shortest_f32),
+        _ => {}
     }
 }
 
@@ -251,7 +306,7 @@ fn config_value(meta: &ExportMetadata) -> serde_json::Value {
         .enumerate()
         .map(|(i, l)| (l.clone(), json!(i)))
         .collect();
-    json!({
+    let mut config = json!({
         "created_by": "Ajuste",
         "format": FORMAT,
         "architecture": meta.architecture(),
@@ -268,7 +323,7 @@ fn config_value(meta: &ExportMetadata) -> serde_json::Value {
         "mean": [127.0 / 255.0, 127.0 / 255.0, 127.0 / 255.0],
         "std": [128.0 / 255.0, 128.0 / 255.0, 128.0 / 255.0],
         "source": SOURCE,
-        "training_options": meta.options,
+        "training_options": applied_options(&meta.options),
         "metrics": {
             "best_epoch": meta.best_epoch + 1,
             "epochs_run": meta.epochs_run,
@@ -281,5 +336,10 @@ fn config_value(meta: &ExportMetadata) -> serde_json::Value {
         },
         "num_train": meta.num_train,
         "num_val": meta.num_val,
-    })
+    });
+    // `mean` and `std` are f64s (127 / 255): these two sections are f32s.
+    for section in ["training_options", "metrics"] {
+        shortest_f32(&mut config[section]);
+    }
+    config
 }

@@ -5,10 +5,21 @@
 use std::fmt::Write;
 
 use super::{FinetuneRecord, PREPROCESSING};
+use crate::train::honest::{accuracy_summary, held_out_summary};
 use crate::train::{RunMode, TrainingReport};
 
 fn percent(x: f32) -> String {
     format!("{:.1} %", x * 100.0)
+}
+
+/// "round" when the kept run validated every so many images instead of once an epoch (a deep run on a large
+/// set), as the page's status line says.
+fn unit(report: &TrainingReport) -> &'static str {
+    let rounds = report
+        .runs
+        .iter()
+        .any(|run| run.mode == report.mode && run.deep.as_ref().is_some_and(|d| d.round_images > 0));
+    if rounds { "round" } else { "epoch" }
 }
 
 fn recipe(report: &TrainingReport) -> String {
@@ -61,12 +72,18 @@ fn recipe(report: &TrainingReport) -> String {
         "- {recipe}, batch {}, up to {} epochs, early stopping patience {}, label smoothing {}",
         o.batch_size, o.epochs, o.patience, o.label_smoothing
     );
-    let _ = writeln!(
-        out,
-        "- Validation: {} of each class held out (stratified, seed {})",
-        percent(o.val_fraction),
-        o.seed
-    );
+    // The split's real count: each class rounds its own share, so the share asked for is not the share held out.
+    let held_out = held_out_summary(report.num_train, report.num_val);
+    if report.num_val == 0 {
+        let _ = writeln!(out, "- Validation: {held_out}");
+    } else {
+        let _ = writeln!(
+            out,
+            "- Validation: {held_out}; {} of each class asked for, rounded per class (stratified, seed {})",
+            percent(o.val_fraction),
+            o.seed
+        );
+    }
     if let Some(why) = &report.explanation {
         let _ = writeln!(out, "- Auto: {why}");
     }
@@ -81,23 +98,30 @@ pub fn model_card(report: &TrainingReport, image_counts: Option<&[usize]>) -> St
         out,
         "# {k}-class image classifier (EfficientNet-Lite0, fine-tuned with Ajuste)\n"
     );
+    // "best epoch 22 of 32", as the page says it, so an early stop does not read as contradicting the epoch kept;
+    // a model opened from a file has no history, only its best epoch.
+    let best = report.best.epoch + 1;
+    let kept = match report.history.len() {
+        0 => format!("{} {best}", unit(report)),
+        run => format!("best {} {best} of {run}", unit(report)),
+    };
+    // The figures are on the training images themselves when none was held out: the table says so too.
+    let set = if report.num_val > 0 { "held-out" } else { "training" };
     let _ = writeln!(
         out,
-        "Classes: {}. Trained on {} images, evaluated on {} held-out images: accuracy {}, loss {:.4} \
-         (epoch {} kept, the lowest validation loss; {}).\n",
+        "Classes: {}. Trained on {} images; {}. Kept from its {kept} (loss {:.4}, the lowest on the {set} images; \
+         {}).\n",
         report.labels.join(", "),
         report.num_train,
-        report.num_val,
-        percent(report.val_accuracy),
+        accuracy_summary(report.val_accuracy, report.num_train, report.num_val),
         report.val_loss,
-        report.best.epoch + 1,
         report.stop_reason
     );
     let _ = writeln!(out, "## Classes\n");
     let counts = image_counts.filter(|c| c.len() == k);
     let _ = writeln!(
         out,
-        "| class |{} held-out images | held-out accuracy |\n|---|{}---:|---:|",
+        "| class |{} {set} images | {set} accuracy |\n|---|{}---:|---:|",
         if counts.is_some() { " images |" } else { "" },
         if counts.is_some() { "---:|" } else { "" }
     );

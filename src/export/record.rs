@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::head::EpochMetrics;
 use crate::options::{AugmentOptions, FinetuneMode, TrainOptions};
 use crate::train::{RunMode, TrainingReport};
 
@@ -78,6 +79,15 @@ impl FinetuneRecord {
             .iter()
             .map(|run| {
                 let best = run.best();
+                // Counted from 1, as `best_epoch` beside it, `metrics.best_epoch` and the page's charts count.
+                let history: Vec<EpochMetrics> = run
+                    .history
+                    .iter()
+                    .map(|m| EpochMetrics {
+                        epoch: m.epoch + 1,
+                        ..m.clone()
+                    })
+                    .collect();
                 json!({
                     "mode": run.mode.name(),
                     "epochs_run": run.history.len(),
@@ -85,7 +95,7 @@ impl FinetuneRecord {
                     "best_val_loss": best.map(|b| b.val_loss),
                     "best_val_accuracy": best.map(|b| b.val_accuracy),
                     "stop_reason": run.stop_reason,
-                    "history": run.history,
+                    "history": history,
                 })
             })
             .collect();

@@ -25,6 +25,19 @@ pub fn accuracy_summary(accuracy: f32, num_train: usize, num_val: usize) -> Stri
     }
 }
 
+/// The images the figures rest on, counted: the share the stratified split really held out (each class rounds
+/// its own share, so 20 % asked of 12 images can be 2, 16.7 %), or that none was held out.
+pub fn held_out_summary(num_train: usize, num_val: usize) -> String {
+    if num_val == 0 {
+        return format!("no images held out: every figure is on the {num_train} training images");
+    }
+    let total = num_train + num_val;
+    format!(
+        "{num_val} of {total} images held out ({:.1}%)",
+        num_val as f32 * 100.0 / total as f32
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +53,15 @@ mod tests {
         );
         let enough = accuracy_summary(0.925, 160, 40);
         assert_eq!(enough, "validation accuracy 92.5% on 40 held-out images");
+    }
+
+    #[test]
+    fn says_how_many_images_were_held_out() {
+        assert_eq!(held_out_summary(10, 2), "2 of 12 images held out (16.7%)");
+        let none = held_out_summary(12, 0);
+        assert!(
+            none.contains("no images held out") && none.contains("12 training images"),
+            "{none}"
+        );
     }
 }
