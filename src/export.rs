@@ -32,7 +32,7 @@ use crate::head::{Head, NamedTensor, Trainer};
 use crate::model::{BackboneDelta, WeightsError};
 use crate::options::{DeepOptions, HeadOptions, TrainOptions};
 use crate::preprocess::IMAGE_SIZE;
-use crate::train::TrainingReport;
+use crate::train::{RunMode, TrainingReport};
 
 pub const FORMAT: &str = "ajuste-efficientnet-lite0";
 pub const PREPROCESSING: &str = "EXIF orientation applied (the image upright, as browsers show it), RGB (alpha \
@@ -66,6 +66,9 @@ pub struct ExportMetadata {
     pub stop_reason: String,
     pub num_train: usize,
     pub num_val: usize,
+    /// The mode of the run kept: only a head-only run trains a hidden layer (Auto's LoRA keeps a linear head).
+    #[serde(default)]
+    pub kept: RunMode,
 }
 
 impl ExportMetadata {
@@ -91,6 +94,7 @@ impl ExportMetadata {
             stop_reason: trainer.stop_reason().to_string(),
             num_train,
             num_val,
+            kept: RunMode::Head,
         }
     }
 
@@ -109,12 +113,13 @@ impl ExportMetadata {
             stop_reason: report.stop_reason.clone(),
             num_train: report.num_train,
             num_val: report.num_val,
+            kept: report.mode,
         }
     }
 
-    /// The hidden layer of the exported head: a deeper run alone (last blocks, LoRA) trains a linear one.
+    /// The hidden layer of the exported head: a deeper run (last blocks, LoRA, Auto's LoRA) trains a linear one.
     fn hidden_units(&self) -> usize {
-        if self.options.finetune.trains_head_alone() {
+        if self.kept == RunMode::Head && self.options.finetune.trains_head_alone() {
             self.options.head.hidden_units
         } else {
             0

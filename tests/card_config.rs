@@ -10,7 +10,7 @@ use ajuste::model::{EfficientNetLite0, load_efficientnet};
 use ajuste::options::{DeepOptions, FinetuneChoice, FinetuneMode, HeadOptions, TrainOptions};
 use ajuste::train::honest::accuracy_summary;
 use ajuste::train::job::{Job, run_job};
-use ajuste::train::{EmbeddingCache, TrainEvent, Trained, TrainingReport};
+use ajuste::train::{EmbeddingCache, RunMode, TrainEvent, Trained, TrainingReport};
 use burn::tensor::Device;
 use common::job_host::{TestHost, dataset};
 use serde_json::{Value, json};
@@ -343,6 +343,7 @@ fn auto_records_both_parts_of_its_options() {
         stop_reason: "completed 3 epochs".into(),
         num_train: 8,
         num_val: 2,
+        kept: RunMode::Head,
     };
     let text = config_json(&meta);
     for needle in [
@@ -367,5 +368,41 @@ fn auto_records_both_parts_of_its_options() {
     assert_eq!(
         back.deep.backbone_lr,
         Some(options.backbone_lr(options.deep_mode().unwrap()))
+    );
+}
+
+/// Auto whose head-only run had a hidden layer, but which kept its LoRA run: the exported head is linear, and the
+/// architecture says so, while the options still record the hidden layer its head-only run trained.
+#[test]
+fn auto_that_kept_lora_exports_a_linear_head() {
+    let options = TrainOptions {
+        head: HeadOptions {
+            hidden_units: 64,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let meta = |kept| ExportMetadata {
+        labels: vec!["a".into(), "b".into()],
+        options: options.clone(),
+        best_epoch: 0,
+        epochs_run: 1,
+        val_accuracy: 0.5,
+        val_loss: 0.7,
+        train_accuracy: 0.5,
+        train_loss: 0.7,
+        per_class_val_accuracy: vec![0.5, 0.5],
+        stop_reason: "completed 1 epochs".into(),
+        num_train: 4,
+        num_val: 2,
+        kept,
+    };
+    let lora = checked_config(&config_json(&meta(RunMode::Lora)));
+    assert_eq!(lora["architecture"], json!("efficientnet_lite0 + linear head"));
+    assert_eq!(lora["training_options"]["hidden_units"], json!(64));
+    let head = checked_config(&config_json(&meta(RunMode::Head)));
+    assert_eq!(
+        head["architecture"],
+        json!("efficientnet_lite0 + mlp head (hidden 64, relu, dropout 0.2)")
     );
 }

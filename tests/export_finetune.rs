@@ -11,6 +11,7 @@ use ajuste::head::Head;
 use ajuste::model::{BackboneDelta, ConvDelta, ConvUpdate, EfficientNetLite0, Lora, TensorFile, load_efficientnet};
 use ajuste::options::{AUTO_LORA, AugmentOptions, TrainOptions};
 use ajuste::rng::Rng;
+use ajuste::train::RunMode;
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -49,6 +50,7 @@ fn meta() -> ExportMetadata {
         stop_reason: "test".into(),
         num_train: 3,
         num_val: 3,
+        kept: RunMode::Head,
     }
 }
 

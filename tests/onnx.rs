@@ -120,6 +120,7 @@ fn meta(labels: &[&str], options: TrainOptions) -> ExportMetadata {
         stop_reason: "test".into(),
         num_train: 3,
         num_val: 3,
+        kept: RunMode::Head,
     }
 }
 

@@ -38,6 +38,7 @@ fn meta(labels: &[&str]) -> ExportMetadata {
         stop_reason: "early stopping".into(),
         num_train: 12,
         num_val: 8,
+        kept: RunMode::Head,
     }
 }
 
