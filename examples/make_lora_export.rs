@@ -16,6 +16,7 @@ use ajuste::model::{BLOCKS, BackboneDelta, ConvDelta, ConvUpdate, EMBEDDING_DIM}
 use ajuste::options::FinetuneMode;
 use ajuste::options::TrainOptions;
 use ajuste::rng::Rng;
+use ajuste::train::RunMode;
 
 const WEIGHTS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -79,6 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         stop_reason: "random LoRA delta for checking the exports".into(),
         num_train: 0,
         num_val: 0,
+        kept: RunMode::Lora,
     };
     let mode = FinetuneMode::Lora {
         blocks: BLOCKS.len(),

@@ -86,23 +86,23 @@ pub fn FinetuneForm() -> impl IntoView {
                     <small id="finetune-mode-help">{move || help(mode())}</small>
                 </div>
                 <Show when=sized>
-                    <NumberField id="finetune-blocks" testid="finetune-blocks" field=OptionField::Blocks label="Blocks to train" step="1"
+                    <NumberField id="finetune-blocks" testid="finetune-blocks" field=OptionField::Blocks label="Blocks to train" whole=true
                         help="How many of the network's 16 blocks, counted from the end (1–16; 8 is a good start)."
                         get=|o| blocks_of(o).to_string()
                         set=|o, v| o.finetune = choice(o.finetune.name(), count(v), rank_of(o)) />
                 </Show>
                 <Show when=move || mode() == "lora">
-                    <NumberField id="lora-rank" testid="lora-rank" field=OptionField::LoraRank label="LoRA rank" step="1"
+                    <NumberField id="lora-rank" testid="lora-rank" field=OptionField::LoraRank label="LoRA rank" whole=true
                         help="Size of each adapter (1–256): larger adapts more and trains slower (16 is a good start)."
                         get=|o| rank_of(o).to_string()
                         set=|o, v| o.finetune = choice("lora", blocks_of(o), count(v)) />
                 </Show>
-                <NumberField id="opt-epochs" testid="epochs" field=OptionField::Epochs label="Epochs" step="1"
+                <NumberField id="opt-epochs" testid="epochs" field=OptionField::Epochs label="Epochs" whole=true
                     help="Passes over the training images, for each run (1–10000). Training stops early when the \
                           validation loss stops improving."
                     get=|o| o.epochs.to_string() set=|o, v| o.epochs = count(v) />
                 <Show when=deep>
-                    <NumberField id="opt-budget" testid="budget" field=OptionField::Budget label="Time budget (minutes)" step="any"
+                    <NumberField id="opt-budget" testid="budget" field=OptionField::Budget label="Time budget (minutes)"
                         help="Most wall-clock time for the deeper run (LoRA or last blocks), its preparation included: it \
                               stops when the next epoch would not fit and keeps its best (0: no limit; default 10)."
                         get=|o| minutes(o.deep.budget_seconds)
@@ -172,7 +172,7 @@ fn minutes(seconds: u32) -> String {
     format!("{}", (m * 100.0).round() / 100.0)
 }
 
-/// A typed whole number (negative or fractional input rounds down to one the validation then judges).
+/// A count the field has read (a whole number, 0 or more) as the options hold it.
 fn count(v: f64) -> usize {
     v.max(0.0) as usize
 }

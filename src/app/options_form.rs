@@ -5,23 +5,29 @@ use leptos::prelude::*;
 
 use super::training_flow::TrainingFlow;
 
-/// Reads a field's text: a number, a whole one for fields counted in steps of 1. `Err`: why not, in words.
+/// Reads a field's text: a number, for `whole` fields a count (a whole number, 0 or more). A decimal comma reads
+/// as a point: phones in many languages offer only the comma. `Err`: why not, in words.
 fn read(text: &str, whole: bool) -> Result<f64, String> {
     let text = text.trim();
-    let v = text.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
-        if text.is_empty() {
-            "enter a number".to_string()
-        } else {
-            format!("“{text}” is not a number")
-        }
-    })?;
-    if whole && v.fract() != 0.0 {
-        return Err(format!("“{text}” is not a whole number"));
+    let v = text
+        .replace(',', ".")
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| {
+            if text.is_empty() {
+                "enter a number".to_string()
+            } else {
+                format!("“{text}” is not a number")
+            }
+        })?;
+    if whole && (v.fract() != 0.0 || v < 0.0) {
+        return Err(format!("“{text}” is not a whole number of 0 or more"));
     }
     Ok(v)
 }
 
-/// A numeric option; `step` "1" takes whole numbers only. `get` formats the value as typed (an f32 prints as `0.001`, not as its f64 widening). What is
+/// A numeric option; a `whole` one takes counts only. `get` formats the value as typed (an f32 prints as `0.001`, not as its f64 widening). What is
 /// typed is read as it is typed: a number goes into the options at once, and its problem, or the text's when it is
 /// not a number, shows under the field in the field's words (Train waits until none is left). `empty` is the
 /// value an emptied box means, for a field whose empty box means its default.
@@ -30,7 +36,7 @@ pub fn NumberField(
     id: &'static str,
     label: &'static str,
     #[prop(into)] help: String,
-    step: &'static str,
+    #[prop(optional)] whole: bool,
     #[prop(optional)] testid: Option<&'static str>,
     /// The option this field sets, whose problems it shows.
     #[prop(optional)]
@@ -41,7 +47,11 @@ pub fn NumberField(
 ) -> impl IntoView {
     let training = expect_context::<TrainingFlow>();
     let (help_id, error_id) = (format!("{id}-help"), format!("{id}-error"));
-    let whole = step == "1";
+    // A field hidden (its mode or hidden layer unpicked) takes its draft with it: a problem no one can see
+    // must not keep Train waiting.
+    on_cleanup(move || {
+        training.drafts.try_update(|d| d.remove(id));
+    });
     let problem = move || {
         let draft = training.drafts.with(|d| d.get(id).and_then(|d| d.unreadable.clone()));
         draft.or_else(|| {
@@ -90,7 +100,7 @@ pub fn NumberField(
                 on:input=move |ev| on_input(event_target_value(&ev))
                 on:change=move |_| on_change() />
             <small id=help_id>{help}</small>
-            <small class="field-error" id=error_id data-testid=format!("{id}-error") role="alert">{problem}</small>
+            <small class="field-error" id=error_id data-testid=format!("{id}-error") aria-live="polite">{problem}</small>
         </div>
     }
 }
@@ -113,21 +123,21 @@ pub fn OptionsForm() -> impl IntoView {
         <details class="options">
             <summary>"Options"</summary>
             <div class="fields">
-                <NumberField id="opt-batch" field=OptionField::BatchSize label="Batch size" help="Images per update (1–4096)." step="1"
+                <NumberField id="opt-batch" field=OptionField::BatchSize label="Batch size" help="Images per update (1–4096)." whole=true
                     get=|o| o.batch_size.to_string() set=|o, v| o.batch_size = v.max(0.0) as usize />
-                <NumberField id="opt-lr" field=OptionField::LearningRate label="Learning rate" help="Step size of the new head (default 0.001; at most 1)." step="0.0001"
+                <NumberField id="opt-lr" field=OptionField::LearningRate label="Learning rate" help="Step size of the new head (default 0.001; at most 1)."
                     get=|o| o.learning_rate.to_string() set=|o, v| o.learning_rate = v as f32 />
-                <NumberField id="opt-smooth" field=OptionField::LabelSmoothing label="Label smoothing" help="0 to 0.5; softens overconfident targets." step="0.05"
+                <NumberField id="opt-smooth" field=OptionField::LabelSmoothing label="Label smoothing" help="0 to 0.5; softens overconfident targets."
                     get=|o| o.label_smoothing.to_string() set=|o, v| o.label_smoothing = v as f32 />
-                <NumberField id="opt-val" field=OptionField::ValFraction label="Validation fraction" help="Share of each class held out (stratified)." step="0.05"
+                <NumberField id="opt-val" field=OptionField::ValFraction label="Validation fraction" help="Share of each class held out (stratified)."
                     get=|o| o.val_fraction.to_string() set=|o, v| o.val_fraction = v as f32 />
-                <NumberField id="opt-patience" label="Early-stopping patience" help="Stop after this many epochs without a lower validation loss (0: never)." step="1"
+                <NumberField id="opt-patience" label="Early-stopping patience" help="Stop after this many epochs without a lower validation loss (0: never)." whole=true
                     get=|o| o.patience.to_string() set=|o, v| o.patience = v.max(0.0) as usize />
-                <NumberField id="opt-seed" label="Seed" help="Same seed, same split and same result." step="1"
+                <NumberField id="opt-seed" label="Seed" help="Same seed, same split and same result." whole=true
                     get=|o| o.seed.to_string() set=|o, v| o.seed = v.max(0.0) as u64 />
                 <Show when=head_run>
                     <p class="group" id="opt-head-group">"The head-only run (on fixed features)"</p>
-                    <NumberField id="opt-wd" field=OptionField::HeadWeightDecay label="Weight decay" help="Regularisation against overfitting (0–1)." step="0.0001"
+                    <NumberField id="opt-wd" field=OptionField::HeadWeightDecay label="Weight decay" help="Regularisation against overfitting (0–1)."
                         get=|o| o.head.weight_decay.to_string() set=|o, v| o.head.weight_decay = v as f32 />
                     <div class="field">
                         <label for="opt-optim">"Optimizer"</label>
@@ -140,22 +150,22 @@ pub fn OptionsForm() -> impl IntoView {
                             <option value="adamw">"AdamW (decoupled weight decay)"</option>
                         </select>
                     </div>
-                    <NumberField id="opt-hidden" field=OptionField::HiddenUnits label="Hidden units" help="0: a linear head; otherwise a hidden layer with ReLU and dropout (the deeper runs always train a linear head)." step="16"
+                    <NumberField id="opt-hidden" field=OptionField::HiddenUnits label="Hidden units" help="0: a linear head; otherwise a hidden layer with ReLU and dropout (the deeper runs always train a linear head)." whole=true
                         get=|o| o.head.hidden_units.to_string() set=|o, v| o.head.hidden_units = v.max(0.0) as usize />
                     <Show when=hidden>
-                        <NumberField id="opt-dropout" field=OptionField::Dropout label="Dropout" help="Only with a hidden layer." step="0.05"
+                        <NumberField id="opt-dropout" field=OptionField::Dropout label="Dropout" help="Only with a hidden layer."
                             get=|o| o.head.dropout.to_string() set=|o, v| o.head.dropout = v as f32 />
                     </Show>
                 </Show>
                 <Show when=deep_run>
                     <p class="group" id="opt-deep-group">"The deeper run (AdamW, warm-up then cosine decay)"</p>
                     <NumberField id="opt-backbone-lr" field=OptionField::BackboneLr empty=0.0 label="Backbone learning rate"
-                        help="Step size of the network's own weights or adapters (empty or 0: 0.0001 for last blocks, 0.001 for LoRA)." step="0.0001"
+                        help="Step size of the network's own weights or adapters (empty or 0: 0.0001 for last blocks, 0.001 for LoRA)."
                         get=|o| o.deep.backbone_lr.map(|v| v.to_string()).unwrap_or_default()
                         set=|o, v| o.deep.backbone_lr = (v > 0.0).then_some(v as f32) />
-                    <NumberField id="opt-deep-wd" field=OptionField::DeepWeightDecay label="Weight decay" help="AdamW's decoupled weight decay, on the head and the backbone (0–1; default 0.01)." step="0.001"
+                    <NumberField id="opt-deep-wd" field=OptionField::DeepWeightDecay label="Weight decay" help="AdamW's decoupled weight decay, on the head and the backbone (0–1; default 0.01)."
                         get=|o| o.deep.weight_decay.to_string() set=|o, v| o.deep.weight_decay = v as f32 />
-                    <NumberField id="opt-warmup" field=OptionField::Warmup label="Warm-up" help="Share of the steps raising the learning rate from 0, before its cosine decay (0–0.5)." step="0.01"
+                    <NumberField id="opt-warmup" field=OptionField::Warmup label="Warm-up" help="Share of the steps raising the learning rate from 0, before its cosine decay (0–0.5)."
                         get=|o| o.deep.warmup_fraction.to_string() set=|o, v| o.deep.warmup_fraction = v as f32 />
                 </Show>
                 <button type="button" class="link" disabled=move || training.is_running()

@@ -114,19 +114,21 @@ pub fn ProjectBar() -> impl IntoView {
     };
     let in_file = RwSignal::new(None::<(u64, Option<ModelId>)>);
     let unsaved = move || !empty() && in_file.get() != Some(state());
-    // A project read and checked, waiting for the user to agree to replace unsaved work.
-    let waiting = StoredValue::new_local(None::<Project>);
+    // A project read and checked, waiting for the user to agree to replace unsaved work, with what was loaded
+    // when the question was asked.
+    let waiting = StoredValue::new_local(None::<(Project, (u64, Option<ModelId>))>);
     let asking = RwSignal::new(None::<String>);
     let replace = move || {
         let Some(name) = asking.get_untracked() else { return };
         asking.set(None);
         let mut taken = None;
         waiting.update_value(|w| taken = w.take());
-        if let Some(project) = taken {
-            if busy() {
+        if let Some((project, asked)) = taken {
+            // The question named what it would replace: anything added or trained since is not replaced unasked.
+            if busy() || asked != state() {
                 error.set(Some(AppError::ProjectOpen {
                     file: name,
-                    why: "a training or a drop started meanwhile".into(),
+                    why: "what is loaded here changed while you were asked; open it again to choose".into(),
                 }));
                 return;
             }
@@ -141,12 +143,14 @@ pub fn ProjectBar() -> impl IntoView {
     };
     let on_save = move |_| {
         saving.set(true);
+        // What the file will hold: work added while it is written is not in it.
+        let saved = state();
         leptos::task::spawn_local(async move {
             let outcome = save(dataset, training, model)
                 .await
                 .and_then(|bytes| download(&format!("project.{EXTENSION}"), &bytes, "application/zip"));
             if outcome.is_ok() {
-                in_file.set(Some(state()));
+                in_file.set(Some(saved));
             }
             error.set(outcome.err().map(AppError::ProjectSave));
             saving.set(false);
@@ -180,7 +184,7 @@ pub fn ProjectBar() -> impl IntoView {
                 // Checked again: a training may have started while the file was read.
                 Ok(_) if busy() => refuse("a training started meanwhile".into()),
                 Ok(project) if unsaved() => {
-                    waiting.set_value(Some(project));
+                    waiting.set_value(Some((project, state())));
                     error.set(None);
                     asking.set(Some(name));
                 }

@@ -81,7 +81,7 @@ pub fn ResultsPanel() -> impl IntoView {
             let timings = &r.timings;
             view! {
                 <p class="table-caption" id="confusion-caption">{if r.num_val == 0 {
-                    "Training images (no held-out set: validation fraction 0): rows are the true class, columns the predicted one"
+                    "Training images (none was held out): rows are the true class, columns the predicted one"
                 } else {
                     "Validation images: rows are the true class, columns the predicted one"
                 }}</p>

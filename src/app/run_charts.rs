@@ -43,7 +43,7 @@ pub fn RunCharts(run: RunHistory, kept: bool, held_out: bool) -> impl IntoView {
             <h3>{title}</h3>
             {(!held_out).then(|| view! {
                 <p class="notice warn" data-testid="no-validation">
-                    "No validation images (validation fraction 0): these are training figures only, and say \
+                    "No validation images (none was held out): these are training figures only, and say \
                      nothing about how the model does on new images."
                 </p>
             })}

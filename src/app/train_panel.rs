@@ -20,9 +20,10 @@ use super::training_flow::TrainingFlow;
 fn time_left(p: &RunProgress) -> String {
     let bound = if p.stage == Stage::Training { "at most " } else { "" };
     match p.seconds_left {
+        // The stage's last step: nothing of it is left to estimate.
+        _ if p.done >= p.total => String::new(),
         Some(s) => format!(", {bound}about {} left", duration(s)),
-        None if p.done < p.total => ", estimating the time left…".to_string(),
-        None => String::new(),
+        None => ", estimating the time left…".to_string(),
     }
 }
 
@@ -99,13 +100,8 @@ pub fn TrainPanel() -> impl IntoView {
         None => blocker.get().map(|why| format!("Train waits for the options: {why}")),
     };
     // An interrupted run is offered only while the images are the ones it trained on, and said to be lost when
-    // they are not (judged once images are there: a reload brings the run back before its images).
-    let resumable = move || {
-        let images = dataset
-            .dataset
-            .with(|d| (d.num_images() > 0).then(|| d.fingerprint()))?;
-        training.resumable.with(|r| r.as_ref().map(|r| r.fingerprint == images))
-    };
+    // they are not.
+    let resumable = move || training.resumable_here(&dataset);
     let last = move || training.live.with(|h| h.last().map(|(_, m)| m.clone()));
     let state = move || match training.running.get() {
         Some(RunProgress {
@@ -144,23 +140,15 @@ pub fn TrainPanel() -> impl IntoView {
             if let Some(file) = &t.opened {
                 return format!("Kept the model opened from {file} (not trained here). Train to replace it.");
             }
-            let rounds = r
-                .runs
-                .iter()
-                .any(|run| run.mode == r.mode && run.deep.as_ref().is_some_and(|d| d.round_images > 0));
-            // "best epoch 22 of 32": the epoch kept beside the epochs run, so an early stop does not read as a
-            // contradiction of the epoch kept.
             let done = format!(
-                "Done: {}. Kept {} from its best {} {} of {} (loss {:.3}; {}).",
+                "Done: {}. Kept {} from its {} (loss {:.3}; {}).",
                 r.stop_reason,
                 match r.mode {
                     RunMode::Head => "the head",
                     RunMode::Lora => "the LoRA-adapted model",
                     RunMode::LastBlocks => "the retrained model",
                 },
-                if rounds { "round" } else { "epoch" },
-                r.best.epoch + 1,
-                r.history.len(),
+                r.kept_epoch(),
                 r.val_loss,
                 accuracy_summary(r.val_accuracy, r.num_train, r.num_val)
             );
@@ -240,9 +228,12 @@ pub fn TrainPanel() -> impl IntoView {
             && let Some(button) = target.get_untracked()
         {
             // After the render: the button may be disabled in this same update.
+            // Without scrolling: a user reading the charts below stays where they are.
             leptos::task::spawn_local(async move {
                 gloo::timers::future::TimeoutFuture::new(0).await;
-                let _ = button.focus();
+                let options = web_sys::FocusOptions::new();
+                options.set_prevent_scroll(true);
+                let _ = button.focus_with_options(&options);
             });
         }
         running

@@ -210,21 +210,22 @@ impl TrainingFlow {
         self.resumable.set(None);
     }
 
-    /// Like [`Self::begin`], for the interrupted run: refused (the reason shown) when the images changed since.
+    /// Whether the interrupted run can go on with the images loaded now (the ones it trained on); `None` without
+    /// one, or before any image is back (a reload brings the run back before its images).
+    pub fn resumable_here(&self, dataset: &DatasetFlow) -> Option<bool> {
+        let images = dataset
+            .dataset
+            .with(|d| (d.num_images() > 0).then(|| d.fingerprint()))?;
+        self.resumable.with(|r| r.as_ref().map(|r| r.fingerprint == images))
+    }
+
+    /// Like [`Self::begin`], for the interrupted run, which the page offers only while [`Self::resumable_here`].
     pub fn begin_resume(&self, dataset: &DatasetFlow, model: &ModelFlow) -> Option<Job> {
-        if self.running.with_untracked(Option::is_some) {
+        if self.running.with_untracked(Option::is_some) || !untrack(|| self.resumable_here(dataset)).unwrap_or(false) {
             return None;
         }
         let saved = self.resumable.get_untracked()?;
         let dataset = dataset.dataset.get_untracked();
-        if dataset.fingerprint() != saved.fingerprint {
-            self.error.set(Some(AppError::Training(
-                "the images changed since this training was interrupted (added, removed or renamed), so it \
-                 cannot be resumed: train again"
-                    .into(),
-            )));
-            return None;
-        }
         let Some(engine) = model.engine.get_untracked() else {
             self.error
                 .set(Some(AppError::Training("the model is not loaded yet".into())));

@@ -69,21 +69,22 @@ impl TryIt {
 
     /// Shows an answer, or the error instead of the last answer (which was another image's).
     fn show(&self, answer: Result<Answer, String>) {
-        let old = self.result.get_untracked().and_then(|a| a.preview);
         match answer {
             Ok(answer) => {
-                self.result.set(Some(answer));
+                self.set(Some(answer));
                 self.error.set(None);
             }
             Err(e) => {
-                self.result.set(None);
+                self.set(None);
                 self.error.set(Some(AppError::Try(e)));
             }
         }
-        let kept = self
-            .result
-            .with_untracked(|a| a.as_ref().and_then(|a| a.preview.clone()));
-        if let Some(url) = old.filter(|old| Some(old) != kept.as_ref()) {
+    }
+
+    /// Replaces the answer shown, freeing the old one's preview.
+    fn set(&self, answer: Option<Answer>) {
+        let old = self.result.try_update(|r| std::mem::replace(r, answer)).flatten();
+        if let Some(url) = old.and_then(|a| a.preview) {
             let _ = web_sys::Url::revoke_object_url(&url);
         }
     }
@@ -103,24 +104,29 @@ impl TryIt {
                 gloo::timers::future::TimeoutFuture::new(20).await;
             }
             let answer = match read_file(picked).await {
-                Ok(input) => match self.classify(ImageInput::File, input.bytes).await {
-                    Some(result) => result.map_err(|e| format!("{name}: {e}")),
-                    None => return,
-                },
-                Err(e) => Err(e),
+                Ok(input) => self
+                    .classify(ImageInput::File, input.bytes)
+                    .await
+                    .map(|result| result.map_err(|e| format!("{name}: {e}"))),
+                Err(e) => Some(Err(e)),
             };
-            let answer = answer.map(|prediction| Answer {
-                source: "file",
-                name,
-                preview: preview.clone(),
-                prediction,
-            });
-            if answer.is_err()
-                && let Some(url) = &preview
-            {
-                let _ = web_sys::Url::revoke_object_url(url);
+            match answer {
+                Some(Ok(prediction)) => self.show(Ok(Answer {
+                    source: "file",
+                    name,
+                    preview,
+                    prediction,
+                })),
+                // Not shown (an error, or no model any more): its preview is freed.
+                other => {
+                    if let Some(url) = &preview {
+                        let _ = web_sys::Url::revoke_object_url(url);
+                    }
+                    if let Some(Err(e)) = other {
+                        self.show(Err(e));
+                    }
+                }
             }
-            self.show(answer);
         });
     }
 
@@ -161,12 +167,15 @@ impl TryIt {
                             .camera
                             .with_untracked(|c| c.as_ref().is_some_and(|c| c.id() == stream.id()));
                         if still_live {
-                            self.show(result.map(|prediction| Answer {
-                                source: "camera",
-                                name: "the camera".into(),
-                                preview: None,
-                                prediction,
-                            }));
+                            let answer = result
+                                .map(|prediction| Answer {
+                                    source: "camera",
+                                    name: "the camera".into(),
+                                    preview: None,
+                                    prediction,
+                                })
+                                .map_err(|e| format!("the camera's image: {e}"));
+                            self.show(answer);
                         }
                     }
                 }
@@ -210,7 +219,7 @@ pub fn TryPanel() -> impl IntoView {
     // A new model: the old answer no longer applies.
     Effect::new(move |_| {
         training.trained.track();
-        it.result.set(None);
+        it.set(None);
     });
     let input: NodeRef<html::Input> = NodeRef::new();
     let on_pick = move |_| {

@@ -12,16 +12,6 @@ fn percent(x: f32) -> String {
     format!("{:.1} %", x * 100.0)
 }
 
-/// "round" when the kept run validated every so many images instead of once an epoch (a deep run on a large
-/// set), as the page's status line says.
-fn unit(report: &TrainingReport) -> &'static str {
-    let rounds = report
-        .runs
-        .iter()
-        .any(|run| run.mode == report.mode && run.deep.as_ref().is_some_and(|d| d.round_images > 0));
-    if rounds { "round" } else { "epoch" }
-}
-
 fn recipe(report: &TrainingReport) -> String {
     let o = &report.options;
     let mut out = String::new();
@@ -98,13 +88,7 @@ pub fn model_card(report: &TrainingReport, image_counts: Option<&[usize]>) -> St
         out,
         "# {k}-class image classifier (EfficientNet-Lite0, fine-tuned with Ajuste)\n"
     );
-    // "best epoch 22 of 32", as the page says it, so an early stop does not read as contradicting the epoch kept;
-    // a model opened from a file has no history, only its best epoch.
-    let best = report.best.epoch + 1;
-    let kept = match report.history.len() {
-        0 => format!("{} {best}", unit(report)),
-        run => format!("best {} {best} of {run}", unit(report)),
-    };
+    let kept = report.kept_epoch();
     // The figures are on the training images themselves when none was held out: the table says so too.
     let set = if report.num_val > 0 { "held-out" } else { "training" };
     let _ = writeln!(

@@ -1,5 +1,5 @@
-//! The clock of a deeper run: its time budget, the rate measured once a few steps have run, and the time left
-//! from that rate (none before: "estimating…"), never past the budget.
+//! The clock of a run: the rate measured once a few steps past the first have run, and the time left from that
+//! rate (none before: "estimating…"); for a deeper run also its time budget, which the time left never passes.
 
 /// Training steps timed before the rate is trusted.
 const TIMED_STEPS: usize = 3;

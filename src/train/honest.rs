@@ -9,7 +9,7 @@ pub fn accuracy_summary(accuracy: f32, num_train: usize, num_val: usize) -> Stri
     let percent = accuracy * 100.0;
     if num_val == 0 {
         return format!(
-            "no held-out images (validation fraction 0): {percent:.1}% is the accuracy on the {num_train} training \
+            "no held-out images: {percent:.1}% is the accuracy on the {num_train} training \
              images it learned from, which says nothing about new images"
         );
     }

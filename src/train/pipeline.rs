@@ -154,6 +154,28 @@ pub struct TrainingReport {
     pub predictions: Vec<ImagePrediction>,
 }
 
+impl TrainingReport {
+    /// What the kept run counted: "round" when it validated every so many images instead of once a pass (a deeper
+    /// run on a large set), else "epoch".
+    pub fn unit(&self) -> &'static str {
+        let rounds = self
+            .runs
+            .iter()
+            .any(|run| run.mode == self.mode && run.deep.as_ref().is_some_and(|d| d.round_images > 0));
+        if rounds { "round" } else { "epoch" }
+    }
+
+    /// The epoch kept beside the epochs run ("best epoch 22 of 32"), so an early stop does not read as contradicting
+    /// the epoch kept; a model opened from a file has no history, only its best epoch ("epoch 22").
+    pub fn kept_epoch(&self) -> String {
+        let best = self.best.epoch + 1;
+        match self.history.len() {
+            0 => format!("{} {best}", self.unit()),
+            run => format!("best {} {best} of {run}", self.unit()),
+        }
+    }
+}
+
 /// A trained head, what fine-tuning changed in the backbone (empty for head only) and the report. Serialised
 /// with the head as named tensors.
 #[derive(Debug, Clone, Serialize, Deserialize)]

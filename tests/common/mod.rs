@@ -3,6 +3,7 @@
 //! (`tests/fixtures/golden_shipped.safetensors`, made by `scripts/make_goldens.py`).
 #![allow(dead_code)]
 
+pub mod config;
 pub mod job_host;
 pub mod lora_steps;
 

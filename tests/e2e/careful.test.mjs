@@ -148,6 +148,23 @@ test('7. Options are checked as they are typed, next to the field, in its words'
   await lr.pressSequentially('0.002', { delay: 10 });
   assert.equal(await lr.inputValue(), '0.002');
   assert.equal(await page.getByTestId('opt-lr-error').textContent(), '');
+  // A decimal comma reads as a point (phones in many languages offer only the comma).
+  await lr.fill('0,003');
+  assert.equal(await page.getByTestId('opt-lr-error').textContent(), '');
+  await lr.dispatchEvent('change');
+  assert.equal(await lr.inputValue(), '0.003');
+  // A count takes whole numbers of 0 or more.
+  await page.locator('#opt-patience').fill('-3');
+  assert.equal(await page.getByTestId('opt-patience-error').textContent(),
+    'Early-stopping patience: “-3” is not a whole number of 0 or more.');
+  await page.getByRole('button', { name: 'Reset to defaults' }).click();
+  // A field hidden with its problem takes the problem with it: nothing unseen keeps Train waiting.
+  await page.locator('#opt-hidden').fill('64');
+  await page.locator('#opt-dropout').fill('abc');
+  assert.ok(await train.isDisabled());
+  await page.locator('#opt-hidden').fill('0');
+  assert.equal(await page.locator('#opt-dropout').count(), 0);
+  assert.equal(await train.isDisabled(), false, 'the hidden dropout field still keeps Train waiting');
   // A LoRA rank of 0 is the rank's problem: nothing about an alpha the page does not show.
   await page.getByTestId('finetune-mode').selectOption('lora');
   await page.getByTestId('lora-rank').fill('0');
