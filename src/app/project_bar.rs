@@ -142,6 +142,11 @@ pub fn ProjectBar() -> impl IntoView {
         waiting.set_value(None);
     };
     let on_save = move |_| {
+        // While saving the button stays enabled, only marked aria-disabled, so the keyboard focus stays on it
+        // (a disabled button drops it to the page); a second click is ignored here.
+        if saving.get_untracked() {
+            return;
+        }
         saving.set(true);
         // What the file will hold: work added while it is written is not in it.
         let saved = state();
@@ -199,7 +204,8 @@ pub fn ProjectBar() -> impl IntoView {
     };
     view! {
         <nav class="project-bar" aria-label="Project">
-            <button type="button" data-testid="save-project" disabled=move || busy() || empty() || saving.get()
+            <button type="button" data-testid="save-project" disabled=move || busy() || empty()
+                aria-disabled=move || saving.get().then_some("true")
                 on:click=on_save aria-busy=move || saving.get().to_string()
                 title="Images, classes, options and the trained model in one .ajuste file">"Save project"</button>
             <label class="button" class:disabled=busy>

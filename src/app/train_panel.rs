@@ -87,12 +87,20 @@ pub fn TrainPanel() -> impl IntoView {
     let ready = move || model.ready();
     // A drop still being read: training now would take only the images read so far.
     let reading = move || dataset.loading.get();
-    let blocker = Memo::new(move |_| training.options_blocker());
+    let blocker = Memo::new(move |_| training.options_blocker(false));
     let can_train = move || {
         ready()
             && !training.is_running()
             && reading().is_none()
             && blocker.with(Option::is_none)
+            && trainable.with(Result::is_ok)
+    };
+    // Continuing an opened model trains its head alone: the deeper run's options do not hold it back.
+    let can_continue = move || {
+        ready()
+            && !training.is_running()
+            && reading().is_none()
+            && training.options_blocker(true).is_none()
             && trainable.with(Result::is_ok)
     };
     let wait = move || match reading() {
@@ -254,7 +262,7 @@ pub fn TrainPanel() -> impl IntoView {
                     "Train"
                 </button>
                 <Show when=move || opened().is_some() && !training.is_running()>
-                    <button type="button" data-testid="continue-training" disabled=move || !can_train()
+                    <button type="button" data-testid="continue-training" disabled=move || !can_continue()
                         title="Train the opened model's head further on these images (its classes must match)"
                         on:click=move |_| {
                             if let Some(job) = training.begin_continue(&dataset, &model) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use ajuste::export::{self, ExportMetadata};
 use ajuste::head::EpochMetrics;
-use ajuste::options::{FinetuneChoice, TrainOptions};
+use ajuste::options::{FinetuneChoice, OptionField, TrainOptions};
 use ajuste::predict::exported_model;
 use ajuste::train::{Progress, RunHistory, RunMode, Stage, TrainEvent, Trained};
 use leptos::prelude::*;
@@ -105,14 +105,32 @@ impl TrainingFlow {
         }
     }
 
-    /// What in the options keeps Train from starting, in words (`None`: nothing). Each field shows its own
-    /// problem; this names the first, for the hint beside Train.
-    pub fn options_blocker(&self) -> Option<String> {
+    /// What in the options keeps a run from starting, in words (`None`: nothing): Train's with the mode chosen, or
+    /// *Continue training*'s (`head_only`: a head-only run, which the deeper options do not concern). Each field
+    /// shows its own problem; this names the first, for the hint beside Train.
+    pub fn options_blocker(&self, head_only: bool) -> Option<String> {
         if let Some(why) = self.drafts.with(|d| d.values().find_map(|d| d.unreadable.clone())) {
             return Some(why);
         }
-        self.options
-            .with(|o| o.problems().first().map(|p| capitalised(&format!("{p}."))))
+        self.options.with(|o| {
+            let problems = if head_only {
+                TrainOptions {
+                    finetune: FinetuneChoice::Head,
+                    ..o.clone()
+                }
+                .problems()
+            } else {
+                o.problems()
+            };
+            problems.first().map(|p| {
+                // Options no field shows (from a project saved by an older page): only a reset mends them.
+                let mend = match p.field {
+                    OptionField::LoraAlpha | OptionField::Augmentation => " Reset to defaults clears it.",
+                    _ => "",
+                };
+                capitalised(&format!("{p}.{mend}"))
+            })
+        })
     }
 
     pub fn is_running(&self) -> bool {

@@ -227,6 +227,8 @@ test('8. Open project asks before replacing unsaved work', { timeout: 300_000 },
   await page.getByTestId('dataset-input').setInputFiles(shared.dir);
   await waitForImages(page, shared.count);
   const saved = await download(page, 'save-project', 'project.ajuste', 'careful-project.ajuste');
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset?.testid), 'save-project',
+    'the focus stays on Save project while and after it saves (item 10)');
   // Just saved: opening replaces nothing unsaved, so it does not ask.
   await page.getByTestId('open-project').setInputFiles(saved.path);
   await page.waitForFunction(() => /Opened careful-project\.ajuste/.test(document.body.textContent));
