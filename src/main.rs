@@ -1,5 +1,4 @@
-//! The web app's entry point (built by Trunk for wasm32). Natively there is nothing to run: see the tests and
-//! `examples/bench_native.rs`.
+//! The web app's entry point (built by Trunk for wasm32); natively, the `ajuste` command (`src/cli/`).
 
 #[cfg(target_arch = "wasm32")]
 mod app;
@@ -9,7 +8,16 @@ fn main() {
     app::run();
 }
 
-#[cfg(not(target_arch = "wasm32"))]
+// Natively the same binary is the command line: training and prediction on the same core, from a terminal.
+#[cfg(all(not(target_arch = "wasm32"), feature = "ml"))]
+mod cli;
+
+#[cfg(all(not(target_arch = "wasm32"), feature = "ml"))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
+
+#[cfg(all(not(target_arch = "wasm32"), not(feature = "ml")))]
 fn main() {
     eprintln!("Ajuste is a web app: run `scripts/serve.sh` and open the printed URL.");
 }

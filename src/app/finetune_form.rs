@@ -8,32 +8,22 @@ use super::options_form::NumberField;
 
 use super::training_flow::TrainingFlow;
 
-/// Defaults a mode starts from when picked (the reference recipes: 8 blocks; LoRA rank 16, α = rank).
+/// A mode picked in the menu, keeping the blocks and rank already set.
 fn choice(name: &str, blocks: usize, rank: usize) -> FinetuneChoice {
-    match name {
-        "head" => FinetuneChoice::Head,
-        "last-blocks" => FinetuneChoice::LastBlocks { blocks },
-        "lora" => FinetuneChoice::Lora {
-            blocks,
-            rank,
-            // α = rank, the reference recipe's; the page does not show α, so a rank of 0 must not make it 0.
-            alpha: rank.max(1) as f32,
-        },
-        _ => FinetuneChoice::Auto,
-    }
+    FinetuneChoice::named(name, blocks, rank).unwrap_or_default()
 }
 
 fn blocks_of(o: &TrainOptions) -> usize {
     match o.finetune {
         FinetuneChoice::LastBlocks { blocks } | FinetuneChoice::Lora { blocks, .. } => blocks,
-        _ => 8,
+        _ => FinetuneChoice::BLOCKS,
     }
 }
 
 fn rank_of(o: &TrainOptions) -> usize {
     match o.finetune {
         FinetuneChoice::Lora { rank, .. } => rank,
-        _ => 16,
+        _ => FinetuneChoice::RANK,
     }
 }
 

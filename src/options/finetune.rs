@@ -28,6 +28,28 @@ pub enum FinetuneChoice {
 }
 
 impl FinetuneChoice {
+    /// Blocks a deeper mode trains when first picked (the reference recipes').
+    pub const BLOCKS: usize = 8;
+    /// LoRA's rank when first picked (α = rank).
+    pub const RANK: usize = 16;
+
+    /// The choice a name picks (`head`, `last-blocks`, `lora`, `auto`), with `blocks` and `rank` for the deeper
+    /// modes: the page's mode menu and the command's `--mode`. α = rank, the reference recipe's; a rank of 0
+    /// keeps α at 1, so the problem reads as the rank's. `None` for an unknown name.
+    pub fn named(name: &str, blocks: usize, rank: usize) -> Option<Self> {
+        Some(match name {
+            "head" => Self::Head,
+            "last-blocks" => Self::LastBlocks { blocks },
+            "lora" => Self::Lora {
+                blocks,
+                rank,
+                alpha: rank.max(1) as f32,
+            },
+            "auto" => Self::Auto,
+            _ => return None,
+        })
+    }
+
     /// The name the form, the export and the page's `data-mode` use.
     pub fn name(&self) -> &'static str {
         match self {

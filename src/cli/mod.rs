@@ -1,0 +1,216 @@
+//! `ajuste`, natively: the page's training on the same core, from a terminal (issue 27). `ajuste train DATA`
+//! trains on a folder of class folders, a `.zip` of them or a `.ajuste` project and writes what the page's
+//! *Download everything* gives plus a `.ajuste` the page opens; `ajuste predict MODEL IMAGE…` classifies images.
+//! On burn's CPU backend for now.
+
+mod data;
+mod host;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ajuste::export::{self, bundle_files};
+use ajuste::model::load_efficientnet;
+use ajuste::options::{FinetuneChoice, TrainOptions};
+use ajuste::predict::{Predictor, exported_model};
+use ajuste::preprocess::prepare_rgb;
+use ajuste::project::{self, EXTENSION, Project, ProjectModel};
+use ajuste::train::EmbeddingCache;
+use ajuste::train::job::{Job, run_job};
+use burn::tensor::Device;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The shipped EfficientNet-Lite0 weights (the page downloads the same file).
+const WEIGHTS: &[u8] = include_bytes!("../../public/models/efficientnet_lite0.safetensors");
+/// Images per batch while computing features (the page's CPU path uses 8 per thread).
+const BATCH: usize = 32;
+
+#[derive(Parser)]
+#[command(
+    name = "ajuste",
+    version,
+    about = "Fine-tune EfficientNet-Lite0 on your images, as the Ajuste page does"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train on a folder of class folders, a .zip of them, or a .ajuste project saved by the page.
+    Train(TrainArgs),
+    /// The most likely classes of images, by a model.safetensors from the page or `ajuste train`.
+    Predict(PredictArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Auto,
+    Head,
+    Lora,
+    LastBlocks,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// A folder of class folders, a .zip of them, or a .ajuste project.
+    data: PathBuf,
+    /// What trains (default: the project's, else Auto, as in the page).
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
+    /// Training options as JSON, as a project holds them; fields left out keep the page's defaults.
+    #[arg(long)]
+    options: Option<PathBuf>,
+    /// Epochs of each run.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Where the model files go (created).
+    #[arg(long, default_value = "ajuste-model")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// A model.safetensors.
+    model: PathBuf,
+    /// Images to classify.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Classes listed per image.
+    #[arg(long, default_value_t = 3)]
+    top: usize,
+    /// One JSON array on stdout instead of lines of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn main() -> ExitCode {
+    let outcome = match Cli::parse().command {
+        Command::Train(args) => train(args),
+        Command::Predict(args) => predict(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("ajuste: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: cannot be read ({e})", path.display()))
+}
+
+/// The options: the project's or the defaults, then `--options`, then the flags; checked as the page checks them.
+fn options(args: &TrainArgs, base: Option<TrainOptions>) -> Result<TrainOptions, String> {
+    let mut options = match &args.options {
+        Some(path) => {
+            let mut json = serde_json::to_value(base.unwrap_or_default()).map_err(|e| e.to_string())?;
+            let given: serde_json::Value = serde_json::from_slice(&read(path)?)
+                .map_err(|e| format!("{}: not valid JSON ({e})", path.display()))?;
+            let (Some(fields), Some(given)) = (json.as_object_mut(), given.as_object()) else {
+                return Err(format!("{}: the options must be a JSON object", path.display()));
+            };
+            fields.extend(given.clone());
+            serde_json::from_value(json).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => base.unwrap_or_default(),
+    };
+    if let Some(mode) = args.mode {
+        let name = mode
+            .to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default();
+        options.finetune = FinetuneChoice::named(&name, FinetuneChoice::BLOCKS, FinetuneChoice::RANK)
+            .ok_or_else(|| format!("unknown mode {name}"))?;
+    }
+    if let Some(epochs) = args.epochs {
+        options.epochs = epochs;
+    }
+    options.validate().map_err(|why| format!("options: {why}"))?;
+    Ok(options)
+}
+
+fn train(args: TrainArgs) -> Result<(), String> {
+    let (dataset, project_options) = data::load(&args.data)?;
+    let options = options(&args, project_options)?;
+    dataset.check_trainable().map_err(|problems| problems.join(" "))?;
+    let device = Device::flex();
+    eprintln!(
+        "Training {} images in {} classes on the CPU ({}), mode {}",
+        dataset.num_images(),
+        dataset.classes.len(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        options.finetune.name()
+    );
+    let model = load_efficientnet(WEIGHTS, &device).map_err(|e| e.to_string())?;
+    let host = host::CliHost::new();
+    let job = Job {
+        model: &model,
+        device: &device,
+        dataset: &dataset,
+        options: options.clone(),
+        batch_size: BATCH,
+    };
+    pollster::block_on(run_job(job, &mut EmbeddingCache::default(), &host));
+    let trained = host.finished()?;
+    let report = &trained.report;
+    eprintln!(
+        "Kept {} from its {}: {}.",
+        report.mode.name(),
+        report.kept_epoch(),
+        ajuste::train::honest::accuracy_summary(report.val_accuracy, report.num_train, report.num_val)
+    );
+
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: cannot be made ({e})", args.out.display()))?;
+    let write = |name: &str, bytes: &[u8]| {
+        let path = args.out.join(name);
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: cannot be written ({e})", path.display()))
+    };
+    let counts: Vec<usize> = dataset.classes.iter().map(|c| c.samples.len()).collect();
+    for (name, bytes) in bundle_files(WEIGHTS, &trained, Some(&counts)).map_err(|e| e.to_string())? {
+        write(&name, &bytes)?;
+    }
+    let fingerprint = dataset.fingerprint();
+    let project = Project {
+        model: Some(ProjectModel {
+            weights: exported_model(WEIGHTS, &trained).map_err(|e| e.to_string())?,
+            config: export::config_json_of(&trained.report),
+            fingerprint,
+            trained,
+        }),
+        dataset,
+        options,
+    };
+    let bytes = project::write(&project, &Default::default(), &Default::default()).map_err(|e| e.to_string())?;
+    write(&format!("project.{EXTENSION}"), &bytes)?;
+    eprintln!("Wrote {}", args.out.display());
+    Ok(())
+}
+
+fn predict(args: PredictArgs) -> Result<(), String> {
+    let device = Device::flex();
+    let predictor = Predictor::load(&read(&args.model)?, &device)?;
+    let mut answers = Vec::new();
+    for path in &args.images {
+        let pixels = prepare_rgb(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut prediction = pollster::block_on(predictor.predict(&pixels, &device))?;
+        prediction.classes.truncate(args.top.max(1));
+        if args.json {
+            answers.push(serde_json::json!({ "image": path, "classes": prediction.classes }));
+        } else {
+            let classes: Vec<String> = prediction
+                .classes
+                .iter()
+                .map(|c| format!("{} {:.1} %", c.label, c.probability * 100.0))
+                .collect();
+            println!("{}: {}", path.display(), classes.join(", "));
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::Value::Array(answers));
+    }
+    Ok(())
+}
