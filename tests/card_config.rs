@@ -8,12 +8,11 @@ mod common;
 use ajuste::export::{bundle_files, config_json_of, model_card, open_model};
 use ajuste::model::{EfficientNetLite0, load_efficientnet};
 use ajuste::options::{DeepOptions, FinetuneChoice, FinetuneMode, HeadOptions, TrainOptions};
+use ajuste::train::TrainingReport;
 use ajuste::train::honest::accuracy_summary;
-use ajuste::train::job::{Job, run_job};
-use ajuste::train::{EmbeddingCache, TrainEvent, Trained, TrainingReport};
 use burn::tensor::Device;
 use common::config::{DEEP_ONLY, HEAD_ONLY, checked_config, has};
-use common::job_host::{TestHost, dataset};
+use common::job_host::trained;
 use serde_json::{Value, json};
 
 const SHIPPED: &str = concat!(
@@ -22,24 +21,6 @@ const SHIPPED: &str = concat!(
 );
 fn model() -> EfficientNetLite0 {
     load_efficientnet(&std::fs::read(SHIPPED).unwrap(), &Device::flex()).unwrap()
-}
-
-/// The kept model of a job on the two-class, six-image set (three images a class).
-fn train(model: &EfficientNetLite0, options: TrainOptions) -> Trained {
-    let (device, data) = (Device::flex(), dataset());
-    let host = TestHost::never_stopping();
-    let job = Job {
-        model,
-        device: &device,
-        dataset: &data,
-        options,
-        batch_size: 3,
-    };
-    pollster::block_on(run_job(job, &mut EmbeddingCache::default(), &host));
-    match host.events.into_inner().pop() {
-        Some(TrainEvent::Finished(trained)) => *trained,
-        other => panic!("{other:?}"),
-    }
 }
 
 /// The epochs of metrics and of every run, counted from 1 as the card counts them.
@@ -94,7 +75,7 @@ fn a_lora_models_card_and_config_say_what_trained() {
     }
     .with_mode(mode);
     options.deep.augment.views = 2;
-    let trained = train(&model, options.clone());
+    let trained = trained(&model, options.clone());
     let report = &trained.report;
     let used_lr = options.backbone_lr(mode);
     assert_eq!((options.deep.backbone_lr, used_lr), (None, 0.001), "the mode's default");
@@ -188,7 +169,7 @@ fn a_head_only_models_card_and_config_carry_its_options_alone() {
         finetune: FinetuneChoice::Head,
         ..TrainOptions::default()
     };
-    let trained = train(&model(), options);
+    let trained = trained(&model(), options);
     let report = &trained.report;
     let card = model_card(report, Some(&[3, 3]));
     has(&card, "Kept model: head only");
@@ -256,7 +237,7 @@ fn without_held_out_images_the_card_says_its_figures_are_training_figures() {
         },
         ..TrainOptions::default()
     };
-    let trained = train(&model(), options);
+    let trained = trained(&model(), options);
     let report = &trained.report;
     assert_eq!((report.num_train, report.num_val), (6, 0));
     let card = model_card(report, None);

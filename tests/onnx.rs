@@ -11,10 +11,9 @@ use ajuste::head::Head;
 use ajuste::model::{BackboneDelta, load_efficientnet};
 use ajuste::options::{FinetuneChoice, HeadOptions, TrainOptions};
 use ajuste::rng::Rng;
-use ajuste::train::job::{Job, run_job};
-use ajuste::train::{EmbeddingCache, RunMode, TrainEvent, Trained};
+use ajuste::train::{RunMode, Trained};
 use burn::tensor::{Device, TensorData};
-use common::job_host::{TestHost, dataset};
+use common::job_host::trained;
 use common::{GOLDEN_INPUTS, golden_input};
 use tract_onnx::prelude::*;
 
@@ -190,19 +189,7 @@ fn fine_tuned(finetune: FinetuneChoice) -> Trained {
         finetune,
         ..TrainOptions::default()
     };
-    let host = TestHost::never_stopping();
-    let job = Job {
-        model: &model,
-        device: &device,
-        dataset: &dataset(),
-        options,
-        batch_size: 3,
-    };
-    pollster::block_on(run_job(job, &mut EmbeddingCache::default(), &host));
-    match host.events.into_inner().pop() {
-        Some(TrainEvent::Finished(trained)) => *trained,
-        other => panic!("{other:?}"),
-    }
+    trained(&model, options)
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! The training options form: each field bound to one field of `TrainOptions` (saved as they change).
 
-use ajuste::options::{OptionField, TrainOptions};
+use std::collections::BTreeMap;
+
+use ajuste::options::{FinetuneChoice, OptionField, TrainOptions};
 use leptos::prelude::*;
 
+use super::error::AppError;
 use super::training_flow::TrainingFlow;
 
 /// Reads a field's text: a number, for `whole` fields a count (a whole number, 0 or more). A decimal comma reads
@@ -193,4 +196,44 @@ pub fn capitalised(text: &str) -> String {
         .next()
         .map(|c| c.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
+}
+
+/// The options' side of the training flow: replacing them, and what in them keeps a run from starting.
+impl TrainingFlow {
+    /// Replaces every option (defaults, a project's): drafts and a refusal of the old options go with them.
+    pub fn set_options(&self, options: TrainOptions) {
+        self.options.set(options);
+        self.drafts.set(BTreeMap::new());
+        if self.error.with_untracked(|e| matches!(e, Some(AppError::Options(_)))) {
+            self.error.set(None);
+        }
+    }
+
+    /// What in the options keeps a run from starting, in words (`None`: nothing): Train's with the mode chosen, or
+    /// *Continue training*'s (`head_only`: a head-only run, which the deeper options do not concern). Each field
+    /// shows its own problem; this names the first, for the hint beside Train.
+    pub fn options_blocker(&self, head_only: bool) -> Option<String> {
+        if let Some(why) = self.drafts.with(|d| d.values().find_map(|d| d.unreadable.clone())) {
+            return Some(why);
+        }
+        self.options.with(|o| {
+            let problems = if head_only {
+                TrainOptions {
+                    finetune: FinetuneChoice::Head,
+                    ..o.clone()
+                }
+                .problems()
+            } else {
+                o.problems()
+            };
+            problems.first().map(|p| {
+                // Options no field shows (from a project saved by an older page): only a reset mends them.
+                let mend = match p.field {
+                    OptionField::LoraAlpha | OptionField::Augmentation => " Reset to defaults clears it.",
+                    _ => "",
+                };
+                capitalised(&format!("{p}.{mend}"))
+            })
+        })
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use ajuste::export::{self, ExportMetadata};
 use ajuste::head::EpochMetrics;
-use ajuste::options::{FinetuneChoice, OptionField, TrainOptions};
+use ajuste::options::{FinetuneChoice, TrainOptions};
 use ajuste::predict::exported_model;
 use ajuste::train::{Progress, RunHistory, RunMode, Stage, TrainEvent, Trained};
 use leptos::prelude::*;
@@ -16,7 +16,7 @@ use super::browser::download;
 use super::dataset_flow::DatasetFlow;
 use super::error::AppError;
 use super::model_flow::ModelFlow;
-use super::options_form::{Draft, capitalised};
+use super::options_form::Draft;
 use super::persist;
 use super::resume::{CHECKPOINT_KEY, SavedRun};
 use super::runner::{Begin, Job, StopSignal, TrainingService};
@@ -94,43 +94,6 @@ impl TrainingFlow {
             stop: StoredValue::new_local(StopSignal::default()),
             service: StoredValue::new_local(TrainingService::default()),
         }
-    }
-
-    /// Replaces every option (defaults, a project's): drafts and a refusal of the old options go with them.
-    pub fn set_options(&self, options: TrainOptions) {
-        self.options.set(options);
-        self.drafts.set(BTreeMap::new());
-        if self.error.with_untracked(|e| matches!(e, Some(AppError::Options(_)))) {
-            self.error.set(None);
-        }
-    }
-
-    /// What in the options keeps a run from starting, in words (`None`: nothing): Train's with the mode chosen, or
-    /// *Continue training*'s (`head_only`: a head-only run, which the deeper options do not concern). Each field
-    /// shows its own problem; this names the first, for the hint beside Train.
-    pub fn options_blocker(&self, head_only: bool) -> Option<String> {
-        if let Some(why) = self.drafts.with(|d| d.values().find_map(|d| d.unreadable.clone())) {
-            return Some(why);
-        }
-        self.options.with(|o| {
-            let problems = if head_only {
-                TrainOptions {
-                    finetune: FinetuneChoice::Head,
-                    ..o.clone()
-                }
-                .problems()
-            } else {
-                o.problems()
-            };
-            problems.first().map(|p| {
-                // Options no field shows (from a project saved by an older page): only a reset mends them.
-                let mend = match p.field {
-                    OptionField::LoraAlpha | OptionField::Augmentation => " Reset to defaults clears it.",
-                    _ => "",
-                };
-                capitalised(&format!("{p}.{mend}"))
-            })
-        })
     }
 
     pub fn is_running(&self) -> bool {

@@ -4,8 +4,11 @@ use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
 use ajuste::data::{ClassData, Dataset, Sample};
-use ajuste::train::job::Host;
-use ajuste::train::{Progress, TrainEvent};
+use ajuste::model::EfficientNetLite0;
+use ajuste::options::TrainOptions;
+use ajuste::train::job::{Host, Job, run_job};
+use ajuste::train::{EmbeddingCache, Progress, TrainEvent, Trained};
+use burn::tensor::Device;
 
 /// Epochs done and a deeper run's state then.
 pub type Checkpoint = (usize, Vec<u8>);
@@ -85,5 +88,23 @@ pub fn dataset() -> Dataset {
     };
     Dataset {
         classes: vec![class("red", [200, 30, 30]), class("blue", [30, 30, 200])],
+    }
+}
+
+/// The kept model of a job run to its end on [`dataset`] (batches of 3), on the CPU.
+pub fn trained(model: &EfficientNetLite0, options: TrainOptions) -> Trained {
+    let (device, data) = (Device::flex(), dataset());
+    let host = TestHost::never_stopping();
+    let job = Job {
+        model,
+        device: &device,
+        dataset: &data,
+        options,
+        batch_size: 3,
+    };
+    pollster::block_on(run_job(job, &mut EmbeddingCache::default(), &host));
+    match host.events.into_inner().pop() {
+        Some(TrainEvent::Finished(trained)) => *trained,
+        other => panic!("{other:?}"),
     }
 }
