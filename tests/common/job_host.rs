@@ -4,11 +4,8 @@ use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
 use ajuste::data::{ClassData, Dataset, Sample};
-use ajuste::model::EfficientNetLite0;
-use ajuste::options::TrainOptions;
-use ajuste::train::job::{Host, Job, run_job};
-use ajuste::train::{EmbeddingCache, Progress, TrainEvent, Trained};
-use burn::tensor::Device;
+use ajuste::train::job::Host;
+use ajuste::train::{Progress, TrainEvent};
 
 /// Epochs done and a deeper run's state then.
 pub type Checkpoint = (usize, Vec<u8>);
@@ -91,9 +88,16 @@ pub fn dataset() -> Dataset {
     }
 }
 
-/// The kept model of a job run to its end on [`dataset`] (batches of 3), on the CPU.
-pub fn trained(model: &EfficientNetLite0, options: TrainOptions) -> Trained {
-    let (device, data) = (Device::flex(), dataset());
+/// The kept model of a job run to its end on [`dataset`] (batches of 3), on the CPU (natively: the browser tests
+/// share this module and have no blocking executor).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn trained(
+    model: &ajuste::model::EfficientNetLite0,
+    options: ajuste::options::TrainOptions,
+) -> ajuste::train::Trained {
+    use ajuste::train::EmbeddingCache;
+    use ajuste::train::job::{Job, run_job};
+    let (device, data) = (burn::tensor::Device::flex(), dataset());
     let host = TestHost::never_stopping();
     let job = Job {
         model,
