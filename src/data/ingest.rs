@@ -99,39 +99,23 @@ impl Dataset {
     }
 
     /// Checks, decodes and adds one image; returns whether it was an image at all (by name or content).
-    /// Images are told apart by content: the very same image already in the class is skipped, a different
-    /// image under a name already taken is added under a new name, and an image already in another class is
-    /// added with a warning (one image under two labels leaks between training and validation).
     fn add_one(&mut self, class: &str, path: &str, name: &str, bytes: &[u8], report: &mut IngestReport) -> bool {
-        let error = |problem: String| FileError::new(path, problem);
-        let not_an_image = || error(format!("not an image file (use {SUPPORTED})"));
-        // An unknown extension (`.jfif`, none at all) is judged by its content, below; so is a known but
-        // unsupported one (a JPEG saved as `.heic` is read as the JPEG it is).
-        let (named_as_image, unsupported_ext) = match paths::kind_of(name) {
-            FileKind::Image => (true, None),
-            FileKind::Other(_) => (false, None),
-            FileKind::UnsupportedImage(ext) => (true, Some(ext)),
-            FileKind::Zip => {
-                report.errors.push(not_an_image());
-                return false;
+        match prepare_file(path, name, bytes) {
+            Ok(pixels) => self.add_prepared(class, path, Sample::new(name, pixels), report),
+            Err((error, image)) => {
+                report.errors.push(error);
+                image
             }
-        };
-        if bytes.is_empty() {
-            report.errors.push(if named_as_image {
-                error("the file is empty (0 bytes)".into())
-            } else {
-                not_an_image()
-            });
-            return named_as_image;
         }
-        if bytes.len() > MAX_FILE_BYTES {
-            report.errors.push(error(format!(
-                "the file is too large ({} MB; the limit is {} MB)",
-                bytes.len() >> 20,
-                MAX_FILE_BYTES >> 20
-            )));
-            return named_as_image;
-        }
+    }
+
+    /// Adds an image that [`prepare_file`] accepted (its pixels in memory, or only its key for one kept
+    /// elsewhere) to `class`, created if new. `path` names it in messages. Images are told apart by content:
+    /// the very same image already in the class is skipped, a different image under a name already taken is
+    /// added under a new name, and an image already in another class is added with a warning (one image under
+    /// two labels leaks between training and validation). Returns whether it was an image (always).
+    pub fn add_prepared(&mut self, class: &str, path: &str, sample: Sample, report: &mut IngestReport) -> bool {
+        let error = |problem: String| FileError::new(path, problem);
         let Some(class) = clean_class_name(class) else {
             report.errors.push(error(format!(
                 "the class name “{}” is empty once invisible characters are removed",
@@ -139,25 +123,7 @@ impl Dataset {
             )));
             return true;
         };
-        let pixels = match prepare_rgb(bytes) {
-            Ok(pixels) => pixels,
-            Err(PreprocessError::Unsupported) if !named_as_image => {
-                report.errors.push(not_an_image());
-                return false;
-            }
-            // Content no decoder knows (an SVG is text) under a known image format's name: that format.
-            Err(PreprocessError::Unsupported) if let Some(ext) = unsupported_ext => {
-                report
-                    .errors
-                    .push(error(PreprocessError::UnsupportedFormat(ext).to_string()));
-                return true;
-            }
-            Err(e) => {
-                report.errors.push(error(e.to_string()));
-                return true;
-            }
-        };
-        let sample = Sample::new(name, pixels);
+        let name = sample.name.clone();
         // A stored sample keeps only its key: the 64-bit content hash decides then.
         let same = |s: &Sample| s.key() == sample.key() && (!s.in_memory() || s.pixels == sample.pixels);
         let existing = self.classes.iter().position(|c| c.name == class);
@@ -188,7 +154,7 @@ impl Dataset {
         if let Some(i) = existing
             && self.classes[i].samples.iter().any(|s| s.name == name)
         {
-            let free = free_name(&self.classes[i], name);
+            let free = free_name(&self.classes[i], &name);
             report.warnings.push(error(format!(
                 "a different image named “{name}” is already in class “{class}”: added as “{free}”"
             )));
@@ -201,6 +167,46 @@ impl Dataset {
         report.added += 1;
         true
     }
+}
+
+/// The checks and preparation of one file named `name` (`path` in messages), as every ingest does them: no
+/// dataset is involved, so any thread can run it. The prepared 224×224 pixels, or the problem and whether the
+/// file was an image at all (by name or content; for "no images found").
+pub fn prepare_file(path: &str, name: &str, bytes: &[u8]) -> Result<Vec<u8>, (FileError, bool)> {
+    let error = |problem: String| FileError::new(path, problem);
+    let not_an_image = || error(format!("not an image file (use {SUPPORTED})"));
+    // An unknown extension (`.jfif`, none at all) is judged by its content, below; so is a known but
+    // unsupported one (a JPEG saved as `.heic` is read as the JPEG it is).
+    let (named_as_image, unsupported_ext) = match paths::kind_of(name) {
+        FileKind::Image => (true, None),
+        FileKind::Other(_) => (false, None),
+        FileKind::UnsupportedImage(ext) => (true, Some(ext)),
+        FileKind::Zip => return Err((not_an_image(), false)),
+    };
+    if bytes.is_empty() {
+        let problem = if named_as_image {
+            error("the file is empty (0 bytes)".into())
+        } else {
+            not_an_image()
+        };
+        return Err((problem, named_as_image));
+    }
+    if bytes.len() > MAX_FILE_BYTES {
+        let problem = error(format!(
+            "the file is too large ({} MB; the limit is {} MB)",
+            bytes.len() >> 20,
+            MAX_FILE_BYTES >> 20
+        ));
+        return Err((problem, named_as_image));
+    }
+    prepare_rgb(bytes).map_err(|e| match e {
+        PreprocessError::Unsupported if !named_as_image => (not_an_image(), false),
+        // Content no decoder knows (an SVG is text) under a known image format's name: that format.
+        PreprocessError::Unsupported if let Some(ext) = unsupported_ext => {
+            (error(PreprocessError::UnsupportedFormat(ext).to_string()), true)
+        }
+        e => (error(e.to_string()), true),
+    })
 }
 
 /// `name` with " (2)", " (3)"… before its extension: the first one not taken in the class.
