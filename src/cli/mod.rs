@@ -5,6 +5,7 @@
 
 mod data;
 mod host;
+mod recipe;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ enum Command {
     Train(TrainArgs),
     /// The most likely classes of images, by a model.safetensors from the page or `ajuste train`.
     Predict(PredictArgs),
+    /// A PyTorch recipe of a .ajuste project's training, for torchrun on a cluster (script, weights, options, images).
+    ExportRecipe(recipe::RecipeArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Train(args) => train(args),
         Command::Predict(args) => predict(args),
+        Command::ExportRecipe(args) => recipe::export_recipe(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
