@@ -9,6 +9,7 @@
 //! and the training worker (`src/worker.rs`), sit on top.
 //! Data flows one way: files → decoded samples → features → head → charts and export.
 
+pub mod chart;
 pub mod data;
 pub mod export;
 pub mod finetune;

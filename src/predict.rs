@@ -95,11 +95,16 @@ impl Predictor {
 
     /// The logits of one prepared image (224×224×3 RGB, as `preprocess::prepare_rgb` makes).
     pub async fn logits(&self, pixels: &[u8], device: &Device) -> Result<Vec<f32>, String> {
+        self.logits_batch(&[pixels], device).await
+    }
+
+    /// The logits of prepared images in one forward pass: `images.len()` rows of one logit per label.
+    pub async fn logits_batch(&self, images: &[&[u8]], device: &Device) -> Result<Vec<f32>, String> {
         let expected = IMAGE_SIZE * IMAGE_SIZE * 3;
-        if pixels.len() != expected {
-            return Err(format!("a prepared image has {expected} bytes, not {}", pixels.len()));
+        if let Some(bad) = images.iter().find(|p| p.len() != expected) {
+            return Err(format!("a prepared image has {expected} bytes, not {}", bad.len()));
         }
-        let logits = self.model.forward(input_tensor(&[pixels], device));
+        let logits = self.model.forward(input_tensor(images, device));
         logits
             .into_data_async()
             .await

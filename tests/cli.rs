@@ -2,48 +2,12 @@
 //! message), the page's download files and a `.ajuste` it opens; training again from that project; `ajuste
 //! predict` with the trained model; options refused with the page's words.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
 use ajuste::data::{Dataset, InputFile};
 use ajuste::project;
-use image::{ImageFormat, RgbImage};
+use common::cli::{folder, run, scratch, text};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_ajuste");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("the command runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// `root/shapes/{red,blue}/{0..4}.png`: four distinct images a class, and a damaged `red/broken.png`.
-fn folder(root: &Path) -> PathBuf {
-    let data = root.join("shapes");
-    for (class, rgb) in [("red", [200u8, 30, 30]), ("blue", [30u8, 40, 210])] {
-        std::fs::create_dir_all(data.join(class)).unwrap();
-        for i in 0..4u32 {
-            let img = RgbImage::from_fn(64, 48, |x, y| {
-                let shade = ((x * (i + 1) + y * 3) % 40) as u8;
-                image::Rgb(rgb.map(|c| c.saturating_add(shade)))
-            });
-            img.save_with_format(data.join(class).join(format!("{i}.png")), ImageFormat::Png)
-                .unwrap();
-        }
-    }
-    std::fs::write(data.join("red/broken.png"), b"\x89PNG not really").unwrap();
-    data
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ajuste-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 #[test]
 fn trains_exports_opens_its_project_again_and_predicts() {

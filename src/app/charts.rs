@@ -1,48 +1,8 @@
-//! Line charts in SVG with axes, ticks and a legend, redrawn from signals every epoch.
+//! Line charts in SVG with axes, ticks and a legend, redrawn from signals every epoch; the geometry is the core's
+//! (`ajuste::chart`), which also draws the charts `ajuste train` writes.
 
+use ajuste::chart::{BOTTOM, H, LEFT, RIGHT, Series, TOP, W, layout};
 use leptos::prelude::*;
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Series {
-    pub name: &'static str,
-    /// CSS class giving the stroke colour and dash (see style/main.css), so both colour and pattern differ.
-    pub class: &'static str,
-    pub values: Vec<f32>,
-}
-
-const W: f32 = 420.0;
-const H: f32 = 220.0;
-const LEFT: f32 = 48.0;
-const RIGHT: f32 = 12.0;
-const TOP: f32 = 12.0;
-const BOTTOM: f32 = 36.0;
-
-/// A tick step of 1, 2 or 5 times a power of ten giving about `target` ticks.
-fn nice_step(range: f32, target: f32) -> f32 {
-    let raw = (range / target).max(f32::EPSILON);
-    let magnitude = 10f32.powf(raw.log10().floor());
-    let residual = raw / magnitude;
-    let nice = if residual > 5.0 {
-        10.0
-    } else if residual > 2.0 {
-        5.0
-    } else if residual > 1.0 {
-        2.0
-    } else {
-        1.0
-    };
-    nice * magnitude
-}
-
-fn format_tick(v: f32, step: f32) -> String {
-    if step >= 1.0 {
-        format!("{v:.0}")
-    } else if step >= 0.1 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
 
 /// `y_range`: fixed (accuracy 0..1) or `None` to fit the data from 0.
 /// `marker`: an epoch to mark (the best one, whose head is kept).
@@ -56,66 +16,31 @@ pub fn LineChart(
 ) -> impl IntoView {
     let plot = move || {
         let series = series.get();
-        let n = series.iter().map(|s| s.values.len()).max().unwrap_or(0);
-        let (y_min, y_max) = y_range.unwrap_or_else(|| {
-            let max = series
-                .iter()
-                .flat_map(|s| s.values.iter().copied())
-                .filter(|v| v.is_finite())
-                .fold(0.0, f32::max);
-            (0.0, if max > 0.0 { max * 1.05 } else { 1.0 })
-        });
-        let x_max = (n.max(2) - 1) as f32;
-        let sx = move |i: f32| LEFT + i / x_max * (W - LEFT - RIGHT);
-        let sy = move |v: f32| TOP + (1.0 - (v - y_min) / (y_max - y_min)) * (H - TOP - BOTTOM);
-
-        let y_step = nice_step(y_max - y_min, 5.0);
-        let y_ticks: Vec<f32> = (0..=((y_max - y_min) / y_step).floor() as usize)
-            .map(|k| y_min + k as f32 * y_step)
-            .collect();
-        let x_step = nice_step(x_max.max(1.0), 6.0).max(1.0);
-        let x_ticks: Vec<usize> = (0..=(x_max / x_step).floor() as usize)
-            .map(|k| (k as f32 * x_step) as usize)
-            .collect();
-
-        let grid = y_ticks
+        let plot = layout(&series, y_range, marker.get());
+        let grid = plot
+            .y_ticks
             .into_iter()
-            .map(|v| {
-                let y = sy(v);
+            .map(|(y, label)| {
                 view! {
                     <line class="grid" x1=LEFT x2=W - RIGHT y1=y y2=y />
-                    <text class="tick" x=LEFT - 6.0 y=y + 4.0 text-anchor="end">{format_tick(v, y_step)}</text>
+                    <text class="tick" x=LEFT - 6.0 y=y + 4.0 text-anchor="end">{label}</text>
                 }
             })
             .collect_view();
-        let xt = x_ticks
+        let xt = plot
+            .x_ticks
             .into_iter()
-            .map(|i| {
-                let x = sx(i as f32);
-                view! { <text class="tick" x=x y=H - BOTTOM + 16.0 text-anchor="middle">{(i + 1).to_string()}</text> }
+            .map(|(x, label)| {
+                view! { <text class="tick" x=x y=H - BOTTOM + 16.0 text-anchor="middle">{label}</text> }
             })
             .collect_view();
         let lines = series
             .iter()
-            .map(|s| {
-                let points = s
-                    .values
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| format!("{:.1},{:.1}", sx(i as f32), sy(v.clamp(y_min, y_max))))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                view! { <polyline class=format!("line {}", s.class) points=points /> }
-            })
+            .zip(plot.lines)
+            .map(|(s, points)| view! { <polyline class=format!("line {}", s.class) points=points /> })
             .collect_view();
-        let mark = marker.get().filter(|&m| m < n).map(|m| {
-            let x = sx(m as f32);
-            // Keep the label inside the plot when the best epoch is one of the last.
-            let (label_x, anchor) = if x > W - 60.0 {
-                (x - 3.0, "end")
-            } else {
-                (x + 3.0, "start")
-            };
+        let mark = plot.marker.map(|(x, left)| {
+            let (label_x, anchor) = if left { (x - 3.0, "end") } else { (x + 3.0, "start") };
             view! {
                 <line class="marker" x1=x x2=x y1=TOP y2=H - BOTTOM />
                 <text class="tick" x=label_x y=TOP + 10.0 text-anchor=anchor>"best"</text>

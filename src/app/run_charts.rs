@@ -1,41 +1,17 @@
 //! The loss and accuracy charts of one run, labelled with its mode: Auto's two runs get one pair each.
 
-use ajuste::head::EpochMetrics;
+use ajuste::chart::run_series;
 use ajuste::train::RunHistory;
 use leptos::prelude::*;
 
-use super::charts::{LineChart, Series};
-
-fn pair(history: &[EpochMetrics], names: [&'static str; 2], pick: fn(&EpochMetrics) -> (f32, f32)) -> Vec<Series> {
-    vec![
-        Series {
-            name: names[0],
-            class: "train",
-            values: history.iter().map(|m| pick(m).0).collect(),
-        },
-        Series {
-            name: names[1],
-            class: "val",
-            values: history.iter().map(|m| pick(m).1).collect(),
-        },
-    ]
-}
+use super::charts::LineChart;
 
 /// `held_out`: whether the run had validation images. Without them the "validation" figures would be the
 /// training ones again, so only the training series are drawn, and the charts say why.
 #[component]
 pub fn RunCharts(run: RunHistory, kept: bool, held_out: bool) -> impl IntoView {
     let best = run.best().map(|m| m.epoch);
-    let mut loss = pair(&run.history, ["training loss", "validation loss"], |m| {
-        (m.train_loss, m.val_loss)
-    });
-    let mut accuracy = pair(&run.history, ["training accuracy", "validation accuracy"], |m| {
-        (m.train_accuracy, m.val_accuracy)
-    });
-    if !held_out {
-        loss.truncate(1);
-        accuracy.truncate(1);
-    }
+    let (loss, accuracy) = run_series(&run, held_out);
     let title = format!("{}{}", run.mode.label(), if kept { " (kept)" } else { "" });
     view! {
         <div class="run-charts" data-testid="run-charts" data-run=run.mode.name() data-epochs=run.history.len()

@@ -1,47 +1,55 @@
 //! The images to train on, read as the page reads a drop: a folder of class folders, a `.zip` of them, or a
 //! `.ajuste` project (with its options). Files the page would skip are listed with its messages, and skipped.
+//! A folder's images stay on disk (`disk.rs`): memory holds their keys and paths, not their pixels. A `.zip` or
+//! a `.ajuste` is one file read whole, as the page reads it, and its images are held in memory.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use ajuste::data::{Dataset, IngestReport, InputFile};
+use ajuste::data::{Dataset, IngestReport};
 use ajuste::options::TrainOptions;
 use ajuste::project;
 
-/// The dataset at `path`, and the options when it is a project.
-pub fn load(path: &Path) -> Result<(Dataset, Option<TrainOptions>), String> {
+use super::disk::DiskImages;
+
+/// The dataset at `path`, the options when it is a project, and where its images kept on disk are.
+pub fn load(path: &Path) -> Result<(Dataset, Option<TrainOptions>, DiskImages), String> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    if path.is_dir() {
+        let (mut files, mut empty) = (Vec::new(), Vec::new());
+        walk(path, &name, &mut files, &mut empty)?;
+        let (dataset, report, images) = DiskImages::ingest(files, &empty);
+        tell(&report);
+        return Ok((dataset, None, images));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot be read ({e})", path.display()))?;
+    if name.to_lowercase().ends_with(&format!(".{}", project::EXTENSION)) {
+        let project = project::read(&bytes).map_err(|e| format!("{name}: {e}"))?;
+        return Ok((project.dataset, Some(project.options), DiskImages::default()));
+    }
     let mut dataset = Dataset::default();
-    let report = if path.is_dir() {
-        let mut files = Vec::new();
-        walk(path, &name, &mut files)?;
-        dataset.add_folder_files(files)
-    } else {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot be read ({e})", path.display()))?;
-        if name.to_lowercase().ends_with(&format!(".{}", project::EXTENSION)) {
-            let project = project::read(&bytes).map_err(|e| format!("{name}: {e}"))?;
-            return Ok((project.dataset, Some(project.options)));
-        }
-        dataset.add_zip(&name, &bytes)
-    };
-    tell(&report);
-    Ok((dataset, None))
+    tell(&dataset.add_zip(&name, &bytes));
+    Ok((dataset, None, DiskImages::default()))
 }
 
-/// Every file below `dir`, named as a dropped folder's are (`folder/class/image.jpg`).
-fn walk(dir: &Path, shown: &str, files: &mut Vec<InputFile>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: cannot be listed ({e})", dir.display()))?;
+/// Every file below `dir` (named as a dropped folder's are, `folder/class/image.jpg`, with its path on disk) and
+/// every empty folder: listed only, not read.
+fn walk(dir: &Path, shown: &str, files: &mut Vec<(String, PathBuf)>, empty: &mut Vec<String>) -> Result<(), String> {
+    let entries: Vec<_> = std::fs::read_dir(dir)
+        .and_then(|entries| entries.collect::<Result<_, _>>())
+        .map_err(|e| format!("{}: cannot be listed ({e})", dir.display()))?;
+    if entries.is_empty() {
+        empty.push(shown.to_string());
+    }
     for entry in entries {
-        let entry = entry.map_err(|e| format!("{}: cannot be listed ({e})", dir.display()))?;
         let path = entry.path();
         let name = format!("{shown}/{}", entry.file_name().to_string_lossy());
         if path.is_dir() {
-            walk(&path, &name, files)?;
+            walk(&path, &name, files, empty)?;
         } else {
-            let bytes = std::fs::read(&path).map_err(|e| format!("{}: cannot be read ({e})", path.display()))?;
-            files.push(InputFile { path: name, bytes });
+            files.push((name, path));
         }
     }
     Ok(())

@@ -1,17 +1,28 @@
-//! The training job's host in a terminal: a progress bar per stage, a line per epoch, and the run's outcome.
+//! The training job's host in a terminal: a progress bar per stage, a line per epoch, the run's outcome, Ctrl-C as
+//! the page's Stop, and the deeper runs' checkpoints written after every epoch for `--resume`.
 
 use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use ajuste::train::job::Host;
 use ajuste::train::{Stage, TrainEvent, Trained};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::disk::DiskImages;
+
 pub struct CliHost {
     start: Instant,
     bar: ProgressBar,
     stage: Cell<Option<Stage>>,
     outcome: RefCell<Option<Result<Trained, String>>>,
+    stop: Arc<AtomicBool>,
+    /// Where a deeper run's checkpoint goes after each epoch (none: not written).
+    checkpoint: Option<PathBuf>,
+    /// Where the images kept out of memory are read from (`Host::load_pixels`).
+    images: DiskImages,
 }
 
 impl CliHost {
@@ -27,7 +38,46 @@ impl CliHost {
             bar,
             stage: Cell::new(None),
             outcome: RefCell::new(None),
+            stop: Arc::new(AtomicBool::new(false)),
+            checkpoint: None,
+            images: DiskImages::default(),
         }
+    }
+
+    /// Ctrl-C asks the job to stop after its current step (the best epoch so far is kept, as the page's Stop
+    /// does); a second Ctrl-C quits at once.
+    pub fn stop_on_ctrl_c(self) -> Result<Self, String> {
+        let stop = self.stop.clone();
+        let bar = self.bar.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                bar.abandon();
+                std::process::exit(130);
+            }
+            say(
+                &bar,
+                "Stopping after this step and keeping the best epoch so far (Ctrl-C again quits at once)…",
+            );
+        })
+        .map_err(|e| format!("cannot watch for Ctrl-C: {e}"))?;
+        Ok(self)
+    }
+
+    /// Writes a deeper run's checkpoint to `path` after every epoch but the last.
+    pub fn checkpoints_to(mut self, path: &Path) -> Self {
+        self.checkpoint = Some(path.to_path_buf());
+        self
+    }
+
+    /// Reads the dataset's images kept on disk from `images`.
+    pub fn with_images(mut self, images: DiskImages) -> Self {
+        self.images = images;
+        self
+    }
+
+    /// Whether Ctrl-C stopped the job.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
     }
 
     /// The trained model, or why there is none.
@@ -35,6 +85,16 @@ impl CliHost {
         self.outcome
             .into_inner()
             .unwrap_or_else(|| Err("the training ended without a result".into()))
+    }
+}
+
+/// A line above the bar. Without a terminal (a log, CI) the bar is hidden and prints nothing: the line goes to
+/// stderr.
+fn say(bar: &ProgressBar, line: &str) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
     }
 }
 
@@ -55,8 +115,30 @@ impl Host for CliHost {
 
     async fn pause(&self) {}
 
+    async fn load_pixels(&self, keys: &[u64]) -> Result<Vec<Vec<u8>>, String> {
+        self.images.read(keys).await
+    }
+
     fn stop_requested(&self) -> bool {
-        false
+        self.stopped()
+    }
+
+    fn wants_checkpoints(&self) -> bool {
+        self.checkpoint.is_some()
+    }
+
+    fn checkpoint(&self, epochs_done: usize, bytes: Vec<u8>) {
+        let Some(path) = &self.checkpoint else { return };
+        // Written beside and renamed, so a kill mid-write leaves the previous checkpoint whole.
+        let partial = path.with_extension("partial");
+        let written = std::fs::write(&partial, &bytes).and_then(|()| std::fs::rename(&partial, path));
+        if let Err(e) = written {
+            let path = path.display();
+            say(
+                &self.bar,
+                &format!("warning: the checkpoint after epoch {epochs_done} cannot be written to {path}: {e}"),
+            );
+        }
     }
 
     fn emit(&self, event: TrainEvent) {
@@ -79,12 +161,7 @@ impl Host for CliHost {
                     metrics.val_loss,
                     metrics.val_accuracy * 100.0
                 );
-                // Without a terminal (a log, CI) the bar is hidden and prints nothing: the line goes to stderr.
-                if self.bar.is_hidden() {
-                    eprintln!("{line}");
-                } else {
-                    self.bar.println(line);
-                }
+                say(&self.bar, &line);
             }
             TrainEvent::Finished(trained) => {
                 self.bar.finish_and_clear();

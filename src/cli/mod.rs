@@ -1,24 +1,27 @@
 //! `ajuste`, natively: the page's training on the same core, from a terminal (issue 27). `ajuste train DATA`
 //! trains on a folder of class folders, a `.zip` of them or a `.ajuste` project and writes what the page's
 //! *Download everything* gives plus a `.ajuste` the page opens; `ajuste predict MODEL IMAGE…` classifies images.
-//! On burn's CPU backend for now.
+//! `ajuste eval MODEL DATA` measures a model on labelled images. `--device` picks burn's backend.
 
 mod data;
+mod device;
+mod disk;
+mod eval;
 mod host;
 mod recipe;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use ajuste::chart::report_svgs;
 use ajuste::export::{self, bundle_files};
 use ajuste::model::load_efficientnet;
 use ajuste::options::{FinetuneChoice, TrainOptions};
 use ajuste::predict::{Predictor, exported_model};
 use ajuste::preprocess::prepare_rgb;
-use ajuste::project::{self, EXTENSION, Project, ProjectModel};
+use ajuste::project::{EXTENSION, Project, ProjectModel};
 use ajuste::train::EmbeddingCache;
-use ajuste::train::job::{Job, run_job};
-use burn::tensor::Device;
+use ajuste::train::job::{Job, resume_job, run_job};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The shipped EfficientNet-Lite0 weights (the page downloads the same file).
@@ -43,6 +46,8 @@ enum Command {
     Train(TrainArgs),
     /// The most likely classes of images, by a model.safetensors from the page or `ajuste train`.
     Predict(PredictArgs),
+    /// A model's accuracy, confusion matrix, per-class figures and mistakes on labelled images.
+    Eval(eval::EvalArgs),
     /// A PyTorch recipe of a .ajuste project's training, for torchrun on a cluster (script, weights, options, images).
     ExportRecipe(recipe::RecipeArgs),
 }
@@ -71,6 +76,13 @@ struct TrainArgs {
     /// Where the model files go (created).
     #[arg(long, default_value = "ajuste-model")]
     out: PathBuf,
+    /// Continue the LoRA, last-blocks or Auto training that was stopped (Ctrl-C) or killed, from the checkpoint
+    /// it left in --out, with the options it was started with.
+    #[arg(long, conflicts_with_all = ["mode", "options", "epochs"])]
+    resume: bool,
+    /// What computes: a GPU through CUDA or Vulkan, or the CPU (default: the best this machine has).
+    #[arg(long, value_enum)]
+    device: Option<device::Choice>,
 }
 
 #[derive(Args)]
@@ -86,12 +98,15 @@ struct PredictArgs {
     /// One JSON array on stdout instead of lines of text.
     #[arg(long)]
     json: bool,
+    #[arg(long, value_enum)]
+    device: Option<device::Choice>,
 }
 
 pub fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Train(args) => train(args),
         Command::Predict(args) => predict(args),
+        Command::Eval(args) => evaluate(args),
         Command::ExportRecipe(args) => recipe::export_recipe(args),
     };
     match outcome {
@@ -137,20 +152,59 @@ fn options(args: &TrainArgs, base: Option<TrainOptions>) -> Result<TrainOptions,
     Ok(options)
 }
 
+/// A deeper run's checkpoint and the options it was started with, in the output folder.
+const CHECKPOINT: &str = "checkpoint.bin";
+const CHECKPOINT_OPTIONS: &str = "checkpoint-options.json";
+
 fn train(args: TrainArgs) -> Result<(), String> {
-    let (dataset, project_options) = data::load(&args.data)?;
-    let options = options(&args, project_options)?;
+    let (dataset, project_options, images) = data::load(&args.data)?;
+    let checkpoint = args.out.join(CHECKPOINT);
+    let options_path = args.out.join(CHECKPOINT_OPTIONS);
+    let (options, resume) = if args.resume {
+        let missing = |path: &Path, e| {
+            format!(
+                "{}: nothing to resume ({e}); a LoRA, last-blocks or Auto training leaves its checkpoint there after \
+                 each epoch",
+                path.display()
+            )
+        };
+        let saved = std::fs::read(&options_path).map_err(|e| missing(&options_path, e))?;
+        let options: TrainOptions =
+            serde_json::from_slice(&saved).map_err(|e| format!("{}: {e}", options_path.display()))?;
+        (
+            options,
+            Some(std::fs::read(&checkpoint).map_err(|e| missing(&checkpoint, e))?),
+        )
+    } else {
+        (options(&args, project_options)?, None)
+    };
     dataset.check_trainable().map_err(|problems| problems.join(" "))?;
-    let device = Device::flex();
+    let (device, device_name) = device::pick(args.device)?;
     eprintln!(
-        "Training {} images in {} classes on the CPU ({}), mode {}",
+        "{} {} images in {} classes on {device_name}, mode {}",
+        if resume.is_some() { "Resuming" } else { "Training" },
         dataset.num_images(),
         dataset.classes.len(),
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
         options.finetune.name()
     );
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: cannot be made ({e})", args.out.display()))?;
+    let write = |name: &str, bytes: &[u8]| {
+        let path = args.out.join(name);
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: cannot be written ({e})", path.display()))
+    };
+    let deep = options.deep_mode().is_some();
+    if deep {
+        write(
+            CHECKPOINT_OPTIONS,
+            &serde_json::to_vec_pretty(&options).map_err(|e| e.to_string())?,
+        )?;
+    }
+
     let model = load_efficientnet(WEIGHTS, &device).map_err(|e| e.to_string())?;
-    let host = host::CliHost::new();
+    let mut host = host::CliHost::new().stop_on_ctrl_c()?.with_images(images.clone());
+    if deep {
+        host = host.checkpoints_to(&checkpoint);
+    }
     let job = Job {
         model: &model,
         device: &device,
@@ -158,7 +212,11 @@ fn train(args: TrainArgs) -> Result<(), String> {
         options: options.clone(),
         batch_size: BATCH,
     };
-    pollster::block_on(run_job(job, &mut EmbeddingCache::default(), &host));
+    match &resume {
+        Some(bytes) => pollster::block_on(resume_job(job, bytes, &host)),
+        None => pollster::block_on(run_job(job, &mut EmbeddingCache::default(), &host)),
+    }
+    let stopped = host.stopped();
     let trained = host.finished()?;
     let report = &trained.report;
     eprintln!(
@@ -168,14 +226,13 @@ fn train(args: TrainArgs) -> Result<(), String> {
         ajuste::train::honest::accuracy_summary(report.val_accuracy, report.num_train, report.num_val)
     );
 
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: cannot be made ({e})", args.out.display()))?;
-    let write = |name: &str, bytes: &[u8]| {
-        let path = args.out.join(name);
-        std::fs::write(&path, bytes).map_err(|e| format!("{}: cannot be written ({e})", path.display()))
-    };
     let counts: Vec<usize> = dataset.classes.iter().map(|c| c.samples.len()).collect();
     for (name, bytes) in bundle_files(WEIGHTS, &trained, Some(&counts)).map_err(|e| e.to_string())? {
         write(&name, &bytes)?;
+    }
+    std::fs::create_dir_all(args.out.join("charts")).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    for (name, svg) in report_svgs(&trained.report) {
+        write(&format!("charts/{name}"), svg.as_bytes())?;
     }
     let fingerprint = dataset.fingerprint();
     let project = Project {
@@ -188,14 +245,46 @@ fn train(args: TrainArgs) -> Result<(), String> {
         dataset,
         options,
     };
-    let bytes = project::write(&project, &Default::default(), &Default::default()).map_err(|e| e.to_string())?;
+    let bytes = images.project(project)?;
     write(&format!("project.{EXTENSION}"), &bytes)?;
+    if stopped && deep && checkpoint.exists() {
+        eprintln!(
+            "Stopped early: the best epoch so far is kept. To go on: ajuste train {} --out {} --resume",
+            args.data.display(),
+            args.out.display()
+        );
+    } else {
+        // A finished training leaves nothing to resume.
+        let _ = std::fs::remove_file(&checkpoint);
+        let _ = std::fs::remove_file(&options_path);
+    }
     eprintln!("Wrote {}", args.out.display());
     Ok(())
 }
 
+fn evaluate(args: eval::EvalArgs) -> Result<(), String> {
+    let (dataset, _, images) = data::load(&args.data)?;
+    let (device, _) = device::pick(args.device)?;
+    let predictor = Predictor::load(&read(&args.model)?, &device)?;
+    let bar = indicatif::ProgressBar::new(dataset.num_images() as u64);
+    let load = |keys: &[u64]| images.load(keys);
+    let evaluation = eval::evaluate(&predictor, &dataset, &device, &load, &|done, _| {
+        bar.set_position(done as u64)
+    })?;
+    bar.finish_and_clear();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&evaluation).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", evaluation.text());
+    }
+    Ok(())
+}
+
 fn predict(args: PredictArgs) -> Result<(), String> {
-    let device = Device::flex();
+    let (device, _) = device::pick(args.device)?;
     let predictor = Predictor::load(&read(&args.model)?, &device)?;
     let mut answers = Vec::new();
     for path in &args.images {

@@ -3,6 +3,8 @@
 //! (`tests/fixtures/golden_shipped.safetensors`, made by `scripts/make_goldens.py`).
 #![allow(dead_code)]
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
 pub mod config;
 pub mod job_host;
 pub mod lora_steps;
