@@ -4,7 +4,8 @@
 //!
 //!     cargo run --release --example bench_finetune [--features vulkan] -- \
 //!         [--recipes head,last4,lora4,lora8,lora16,all,auto] [--seeds 0,1] [--epochs N] [--per-class N]
-//!         [--throughput-steps K] [--no-accuracy] [--augment] [--views K] [--device cpu|vulkan] [--anatomy]
+//!         [--throughput-steps K] [--batch N] [--no-accuracy] [--augment] [--views K] [--device cpu|vulkan]
+//!         [--anatomy]
 //!
 //! Data: bench/data/letters26 (see its README). Default device: flex CPU;
 //! `--device vulkan` (built with `--features vulkan`) a GPU through wgpu. burn's CUDA backend is not offered: its
@@ -75,6 +76,11 @@ const RECIPES: [(&str, &str, f32, f32); 7] = [
 
 fn arg(name: &str) -> Option<String> {
     std::env::args().skip_while(|a| a != name).nth(1)
+}
+
+/// Images per training step of the throughput rows (`--batch`, default 32).
+fn batch() -> usize {
+    arg("--batch").map_or(32, |b| b.parse().expect("--batch N"))
 }
 
 /// `--device cpu|vulkan` (vulkan needs its Cargo feature); default: the CPU.
@@ -337,13 +343,14 @@ fn run_recipe(
     }
 }
 
-/// images/s of `steps` training steps at batch 32 (the first step is a warm-up): with `cached`, on activations
+/// images/s of `steps` training steps at batch `--batch` (default 32; the first step is a warm-up): with `cached`, on activations
 /// cached at the cut (the caching itself not timed); otherwise through the frozen prefix every step.
 fn throughput(key: &str, steps: usize, cached: bool, base: &EfficientNetLite0, data: &Letters) -> f64 {
     let mut td = train_data(data);
     td.train.append(&mut td.val);
     let options = deep_options(key, 0, Some(1000));
     let options = TrainOptions {
+        batch_size: batch(),
         deep: DeepOptions {
             cache_bytes: if cached { options.deep.cache_bytes } else { 0 },
             ..options.deep
@@ -526,7 +533,8 @@ fn main() {
     }
     if steps > 0 {
         println!(
-            "\n| fine-tuning throughput ({device_name}, batch 32) | images/s, prefix every step | images/s, cached cut |"
+            "\n| fine-tuning throughput ({device_name}, batch {}) | images/s, prefix every step | images/s, cached cut |",
+            batch()
         );
         println!("|---|---:|---:|");
         for (key, what) in [
