@@ -54,12 +54,15 @@ pub struct Evaluation {
     mistakes: Vec<Mistake>,
 }
 
+/// Reads the pixels of images kept on disk, by key (as `Host::load_pixels`).
+pub type LoadPixels<'a> = dyn Fn(&[u64]) -> Result<Vec<Vec<u8>>, String> + 'a;
+
 /// Classifies every image of `dataset` (pixels from memory, or through `load` for images kept on disk).
 pub fn evaluate(
     predictor: &Predictor,
     dataset: &Dataset,
     device: &Device,
-    load: &dyn Fn(&[u64]) -> Result<Vec<Vec<u8>>, String>,
+    load: &LoadPixels,
     progress: &dyn Fn(usize, usize),
 ) -> Result<Evaluation, String> {
     let labels = predictor.labels().to_vec();
