@@ -40,7 +40,7 @@ timed() { # NAME COMMAND…: runs it, stdout in $OUT/NAME.txt, stderr in NAME.er
   shift
   start=$(date +%s.%N)
   "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err" || echo "exit $?" >>"$OUT/$name.err"
-  echo "$(date +%s.%N) - $start" | bc >"$OUT/$name.seconds"
+  python3 -c "import sys, time; print(round(time.time() - float(sys.argv[1]), 2))" "$start" >"$OUT/$name.seconds"
 }
 
 run() {
