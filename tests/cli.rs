@@ -6,7 +6,7 @@ mod common;
 
 use ajuste::data::{Dataset, InputFile};
 use ajuste::project;
-use common::cli::{folder, run, scratch, text};
+use common::cli::{folder, run, scratch, text, train_head};
 use serde_json::Value;
 
 #[test]
@@ -14,16 +14,7 @@ fn trains_exports_opens_its_project_again_and_predicts() {
     let dir = scratch("train");
     let data = folder(&dir);
     let out = dir.join("model");
-    let trained = run(&[
-        "train",
-        data.to_str().unwrap(),
-        "--mode",
-        "head",
-        "--epochs",
-        "3",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let trained = train_head(&data, 3, &out);
     let stderr = text(&trained.stderr);
     assert!(trained.status.success(), "{stderr}");
     // The damaged file is skipped with the very message the page gives.

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ajuste::project;
-use common::cli::{BIN, folder, run, scratch, text};
+use common::cli::{BIN, folder, run, scratch, text, train_head};
 use serde_json::Value;
 
 fn kept_history(out: &Path) -> usize {
@@ -114,16 +114,7 @@ fn eval_reports_the_confusion_matrix_and_the_mistakes() {
     let dir = scratch("eval");
     let data = folder(&dir);
     let out = dir.join("model");
-    let trained = run(&[
-        "train",
-        data.to_str().unwrap(),
-        "--mode",
-        "head",
-        "--epochs",
-        "3",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let trained = train_head(&data, 3, &out);
     assert!(trained.status.success(), "{}", text(&trained.stderr));
     let model = out.join("model.safetensors");
     let evaluated = run(&["eval", model.to_str().unwrap(), data.to_str().unwrap(), "--json"]);

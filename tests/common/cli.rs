@@ -12,6 +12,21 @@ pub fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("the command runs")
 }
 
+/// `ajuste train DATA --mode head --epochs N --out OUT`: a quick head-only training.
+pub fn train_head(data: &Path, epochs: usize, out: &Path) -> Output {
+    let epochs = epochs.to_string();
+    run(&[
+        "train",
+        data.to_str().unwrap(),
+        "--mode",
+        "head",
+        "--epochs",
+        &epochs,
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
