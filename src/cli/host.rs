@@ -7,8 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use ajuste::finetune::shard::{DeviceHelpers, Helpers};
+use ajuste::model::EfficientNetLite0;
 use ajuste::train::job::Host;
 use ajuste::train::{Stage, TrainEvent, Trained};
+use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::disk::DiskImages;
@@ -23,6 +26,10 @@ pub struct CliHost {
     checkpoint: Option<PathBuf>,
     /// Where the images kept out of memory are read from (`Host::load_pixels`).
     images: DiskImages,
+    /// The other devices' threads (`--devices`), sharing every batch.
+    helpers: Option<DeviceHelpers>,
+    /// Parts every deeper batch is computed in (`DeepTrainer::with_parts`).
+    parts: usize,
 }
 
 impl CliHost {
@@ -41,6 +48,8 @@ impl CliHost {
             stop: Arc::new(AtomicBool::new(false)),
             checkpoint: None,
             images: DiskImages::default(),
+            helpers: None,
+            parts: 1,
         }
     }
 
@@ -72,6 +81,13 @@ impl CliHost {
     /// Reads the dataset's images kept on disk from `images`.
     pub fn with_images(mut self, images: DiskImages) -> Self {
         self.images = images;
+        self
+    }
+
+    /// Shares every batch with `helpers` (the devices after the first), each deeper batch computed in `parts`.
+    pub fn with_helpers(mut self, helpers: DeviceHelpers, parts: usize) -> Self {
+        self.helpers = (!helpers.is_empty()).then_some(helpers);
+        self.parts = parts.max(1);
         self
     }
 
@@ -121,6 +137,25 @@ impl Host for CliHost {
 
     fn stop_requested(&self) -> bool {
         self.stopped()
+    }
+
+    async fn embed(&self, model: &EfficientNetLite0, images: &[&[u8]], device: &Device) -> Result<Vec<f32>, String> {
+        match &self.helpers {
+            Some(helpers) => helpers.embed(model, images, device).await,
+            None => ajuste::model::embed::embed_batch(model, images, device).await,
+        }
+    }
+
+    fn embed_threads(&self) -> usize {
+        1 + self.helpers.as_ref().map_or(0, DeviceHelpers::len)
+    }
+
+    fn helpers(&self) -> impl Helpers + '_ {
+        self.helpers.as_ref()
+    }
+
+    fn parts(&self) -> usize {
+        self.parts
     }
 
     fn wants_checkpoints(&self) -> bool {

@@ -18,12 +18,20 @@ use crate::options::FinetuneMode;
 
 #[cfg(feature = "ml")]
 mod compute;
+#[cfg(all(feature = "ml", not(target_arch = "wasm32")))]
+mod devices;
 #[cfg(feature = "ml")]
 pub use compute::{ShardWorker, answer};
 #[cfg(feature = "ml")]
 pub(crate) use compute::{answer_with, grads_from_flat, trainable_values};
+#[cfg(all(feature = "ml", not(target_arch = "wasm32")))]
+pub use devices::DeviceHelpers;
 
 const PIXELS: usize = 224 * 224 * 3;
+
+/// Parts every batch of a deeper run is computed in on the CPU, in the page and in the command, whatever the
+/// number of threads: the model is then the same, bit for bit, on 1 to 16 threads.
+pub const CPU_PARTS: usize = 16;
 
 /// What a helper computes for its share.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ pub const THREAD_MB: f64 = 150.0;
 
 /// The most threads the page uses, asked for or not: beyond the cores a browser reports threads only take turns,
 /// and 16 is where the scaling benchmark stops (bench/results/2026-12-06-threads.md).
-pub const MOST: usize = 16;
+pub const MOST: usize = crate::finetune::shard::CPU_PARTS;
 
 /// A browser reporting this much memory or less (`navigator.deviceMemory`, GB; Chromium reports at most 8) is
 /// a phone's or a small tablet's, whose tab may be ended near 1–2 GB: few threads, a small activation cache.

@@ -337,7 +337,7 @@ async fn start(options: crate::options::TrainOptions, batch_size: usize, dataset
         stop,
         pool,
         threads: Cell::new(0),
-        parts: if cpu { super::threads::MOST } else { 1 },
+        parts: if cpu { crate::finetune::shard::CPU_PARTS } else { 1 },
     };
     match begin {
         Begin::New => run_job(job, &mut cache, &host).await,

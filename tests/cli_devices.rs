@@ -1,0 +1,79 @@
+//! `ajuste train --devices` (issue 27, part 2): every batch shared between devices, each with its own copy of the
+//! network. On the CPU each device is a thread and a batch is always cut into the page's 16 parts, so one thread
+//! and two give the same model, bit for bit: in a LoRA run (shares of the deeper batches) and in a head-only run
+//! (shares of the embedding batches). Bad `--devices` values are refused with a message saying what is meant.
+
+mod common;
+
+use std::path::Path;
+
+use common::cli::{folder, run, scratch, text};
+
+fn train(data: &Path, mode: &str, devices: &str, out: &Path) -> String {
+    let output = run(&[
+        "train",
+        data.to_str().unwrap(),
+        "--mode",
+        mode,
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--devices",
+        devices,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "--devices {devices} failed: {stderr}");
+    stderr
+}
+
+fn same_files(a: &Path, b: &Path) {
+    for name in ["model.safetensors", "labels.txt"] {
+        let (x, y) = (
+            std::fs::read(a.join(name)).unwrap(),
+            std::fs::read(b.join(name)).unwrap(),
+        );
+        assert!(x == y, "{name} differs between one CPU thread and two");
+    }
+    // The losses and accuracies per epoch too (config.json's timings differ).
+    let metrics = |dir: &Path| {
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        config["metrics"].clone()
+    };
+    assert_eq!(metrics(a), metrics(b));
+}
+
+#[test]
+fn two_cpu_threads_train_the_same_model_as_one() {
+    let dir = scratch("devices");
+    let data = folder(&dir);
+    for mode in ["lora", "head"] {
+        let (one, two) = (dir.join(format!("{mode}-1")), dir.join(format!("{mode}-2")));
+        let said = train(&data, mode, "0", &one);
+        assert!(said.contains("on the CPU (1 thread of"), "{said}");
+        let said = train(&data, mode, "0,1", &two);
+        assert!(said.contains("on the CPU (2 threads of"), "{said}");
+        same_files(&one, &two);
+    }
+}
+
+#[test]
+fn bad_devices_are_refused_plainly() {
+    let dir = scratch("devices-bad");
+    let data = folder(&dir);
+    let refused = |devices: &str| {
+        let output = run(&["train", data.to_str().unwrap(), "--device", "cpu", "--devices", devices]);
+        assert!(!output.status.success(), "--devices {devices} was taken");
+        text(&output.stderr)
+    };
+    assert!(refused("first").contains("neither `all` nor device numbers"));
+    let seventeen: Vec<String> = (0..17).map(|n| n.to_string()).collect();
+    assert!(refused(&seventeen.join(",")).contains("at most 16 CPU threads"));
+    assert!(
+        !dir.join("ajuste-model").exists(),
+        "nothing is written for a refused command"
+    );
+}
