@@ -11,6 +11,7 @@ pub mod open;
 pub mod peft;
 pub mod record;
 pub mod snippet;
+pub mod tfjs;
 
 pub use bundle::{bundle_files, bundle_zip};
 pub use card::model_card;
@@ -21,6 +22,7 @@ pub use open::load_model;
 pub use open::{OpenError, OpenedModel, open_model};
 pub use peft::{PeftAdapter, peft_adapter, timm_module_name};
 pub use record::FinetuneRecord;
+pub use tfjs::{TfjsModel, tfjs_model};
 
 use std::collections::{BTreeMap, HashMap};
 
