@@ -2,12 +2,13 @@
 """Makes a big image folder for `ajuste train` (issue 27, data that does not fit in memory): N images (default
 100,000) in class folders, each an augmented copy of a bench/data/letters26 image (random crop, rotation, colour
 jitter), as a 128x128 JPEG (about 4 KB: a photo folder's shape, though smaller files). Deterministic: the same N
-and seed give the same files. The directory must not exist yet or be empty (it is big: keep it out of the repo).
+and seed give the same files, whatever the number of processes (`--jobs`). The directory must not exist yet or be empty (it is big: keep it out of the repo).
 
-    /usr/bin/python3 bench/make_big.py DIR [--count N] [--seed S]
+    /usr/bin/python3 bench/make_big.py DIR [--count N] [--seed S] [--jobs J]
 """
 
 import argparse
+import multiprocessing
 import os
 import random
 import sys
@@ -37,32 +38,43 @@ def augment(image, rng):
     return out
 
 
+def write(args):
+    """Images start, start + step, … below count (one process's share), each drawn from its own generator."""
+    root, count, seed, start, step = args
+    by_class = sources()
+    classes = list(by_class)
+    opened = {}
+    written = 0
+    for i in range(start, count, step):
+        # Round-robin over the classes: every class gets N/26 images (±1). One generator per image, so the files
+        # do not depend on how many processes write them.
+        rng = random.Random(seed * 1_000_003 + i)
+        label = classes[i % len(classes)]
+        path = rng.choice(by_class[label])
+        if path not in opened:
+            opened[path] = Image.open(path).convert("RGB")
+        target = os.path.join(root, label, f"{i:06d}.jpg")
+        augment(opened[path], rng).save(target, "JPEG", quality=85)
+        written += os.path.getsize(target)
+    return written
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dir")
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=27)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="processes writing (default: every core)")
     args = parser.parse_args()
     if os.path.exists(args.dir) and os.listdir(args.dir):
         sys.exit(f"{args.dir} is not empty")
-    by_class = sources()
-    classes = list(by_class)
-    rng = random.Random(args.seed)
-    opened = {}
-    written = 0
-    for i in range(args.count):
-        # Round-robin over the classes: every class gets N/26 images (±1).
-        label = classes[i % len(classes)]
-        path = rng.choice(by_class[label])
-        if path not in opened:
-            opened[path] = Image.open(path).convert("RGB")
-        folder = os.path.join(args.dir, label)
-        os.makedirs(folder, exist_ok=True)
-        target = os.path.join(folder, f"{i:06d}.jpg")
-        augment(opened[path], rng).save(target, "JPEG", quality=85)
-        written += os.path.getsize(target)
-        if (i + 1) % 10_000 == 0:
-            print(f"{i + 1} images, {written >> 20} MB", file=sys.stderr)
+    classes = list(sources())
+    for label in classes:
+        os.makedirs(os.path.join(args.dir, label), exist_ok=True)
+    jobs = max(1, args.jobs)
+    shares = [(args.dir, args.count, args.seed, j, jobs) for j in range(jobs)]
+    with multiprocessing.Pool(jobs) as pool:
+        written = sum(pool.map(write, shares))
     print(f"{args.count} images in {len(classes)} classes, {written >> 20} MB, in {args.dir}")
 
 

@@ -15,12 +15,12 @@ cd "$(dirname "$0")/../.."
 
 pack() {
   source scripts/env.sh
-  cargo build --release --features vulkan --bin ajuste --example bench_finetune
+  cargo build --release --features vulkan --bin ajuste --example bench_finetune --example bench_native
   mkdir -p .bin
-  for exe in ajuste examples/bench_finetune; do
+  for exe in ajuste examples/bench_finetune examples/bench_native; do
     strip -o ".bin/$(basename $exe)" "$CARGO_TARGET_DIR/release/$exe"
   done
-  xz -T2 -6 -f .bin/ajuste .bin/bench_finetune
+  xz -T2 -6 -f .bin/ajuste .bin/bench_finetune .bin/bench_native
   ls -la .bin
 }
 

@@ -30,6 +30,15 @@ pub struct CliHost {
     helpers: Option<DeviceHelpers>,
     /// Parts every deeper batch is computed in (`DeepTrainer::with_parts`).
     parts: usize,
+    /// Each stage as it ran: when it began and ended (seconds), and how much it did.
+    timings: RefCell<Vec<Timing>>,
+}
+
+struct Timing {
+    stage: Stage,
+    began: f64,
+    ended: f64,
+    done: usize,
 }
 
 impl CliHost {
@@ -50,6 +59,7 @@ impl CliHost {
             images: DiskImages::default(),
             helpers: None,
             parts: 1,
+            timings: RefCell::new(Vec::new()),
         }
     }
 
@@ -91,6 +101,25 @@ impl CliHost {
         self
     }
 
+    /// How long each stage took and how fast it went, a line each (the figures the benchmarks quote).
+    pub fn timings(&self) -> Vec<String> {
+        self.timings
+            .borrow()
+            .iter()
+            .filter(|t| t.done > 0)
+            .map(|t| {
+                let seconds = t.ended - t.began;
+                let rate = if seconds > 0.0 { t.done as f64 / seconds } else { 0.0 };
+                let unit = unit(t.stage);
+                format!(
+                    "{}: {} {unit} in {seconds:.1} s ({rate:.1} {unit}/s)",
+                    stage_name(t.stage),
+                    t.done
+                )
+            })
+            .collect()
+    }
+
     /// Whether Ctrl-C stopped the job.
     pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
@@ -111,6 +140,16 @@ fn say(bar: &ProgressBar, line: &str) {
         eprintln!("{line}");
     } else {
         bar.println(line);
+    }
+}
+
+/// What a stage's progress counts.
+fn unit(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Training => "epochs",
+        Stage::FineTuning => "steps",
+        Stage::Caching => "batches",
+        Stage::Embedding | Stage::Evaluating => "images",
     }
 }
 
@@ -179,6 +218,18 @@ impl Host for CliHost {
     fn emit(&self, event: TrainEvent) {
         match event {
             TrainEvent::Progress(p) => {
+                let now = self.now_seconds();
+                let mut timings = self.timings.borrow_mut();
+                match timings.last_mut() {
+                    Some(t) if t.stage == p.stage => (t.ended, t.done) = (now, p.done),
+                    _ => timings.push(Timing {
+                        stage: p.stage,
+                        began: now,
+                        ended: now,
+                        done: 0,
+                    }),
+                }
+                drop(timings);
                 if self.stage.get() != Some(p.stage) {
                     self.stage.set(Some(p.stage));
                     self.bar.reset();

@@ -236,6 +236,9 @@ fn train(args: TrainArgs) -> Result<(), String> {
         None => pollster::block_on(run_job(job, &mut EmbeddingCache::default(), &host)),
     }
     let stopped = host.stopped();
+    for line in host.timings() {
+        eprintln!("{line}");
+    }
     let trained = host.finished()?;
     let report = &trained.report;
     eprintln!(
