@@ -12,6 +12,7 @@ pub mod peft;
 pub mod record;
 pub mod snippet;
 pub mod tfjs;
+pub mod tflite;
 
 pub use bundle::{bundle_files, bundle_zip};
 pub use card::model_card;
@@ -23,6 +24,7 @@ pub use open::{OpenError, OpenedModel, open_model};
 pub use peft::{PeftAdapter, peft_adapter, timm_module_name};
 pub use record::FinetuneRecord;
 pub use tfjs::{TfjsModel, tfjs_model};
+pub use tflite::{Ranges, model_tflite, model_tflite_int8};
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -8,6 +8,8 @@ pub mod cli;
 pub mod config;
 pub mod job_host;
 pub mod lora_steps;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod tflite_int8;
 
 use ajuste::floats::max_abs_diff;
 use ajuste::model::{EfficientNetLite0, TensorFile};
