@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use super::browser::{download, window};
 use super::dataset_flow::DatasetFlow;
 use super::error::AppError;
+use super::export_tm::TmExport;
 use super::model_flow::ModelFlow;
 use super::open_model::OpenModel;
 use super::training_flow::TrainingFlow;
@@ -71,7 +72,7 @@ fn copy(text: &'static str) {
 }
 
 #[component]
-fn Snippet(title: &'static str, code: &'static str) -> impl IntoView {
+pub(super) fn Snippet(title: &'static str, code: &'static str) -> impl IntoView {
     view! {
         <details class="snippet">
             <summary>{title}</summary>
@@ -146,6 +147,7 @@ pub fn ExportPanel() -> impl IntoView {
                     <Snippet title="ONNX Runtime, Python" code=ONNX_PYTHON />
                     <Snippet title="onnxruntime-web, in the browser" code=ONNX_WEB />
                 </li>
+                <TmExport />
                 <Show when=lora>
                     <li>
                         <strong>"LoRA adapter"</strong>" (the buttons above): Hugging Face PEFT on timm."
