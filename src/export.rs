@@ -1,6 +1,7 @@
 //! The downloads: `model.safetensors` (backbone + new head, fp32, the clean names of docs/model.md),
 //! `head.safetensors`, `labels.txt` and `config.json`; after a deeper fine-tune, the merged backbone
-//! (`merge.rs`) and the PEFT LoRA adapter (`peft.rs`); `model.onnx` (`onnx.rs`), the model card (`card.rs`)
+//! (`merge.rs`) and the PEFT LoRA adapter (`peft.rs`); `model.onnx` (`onnx.rs`), the Teachable Machine / TF.js
+//! model (`tfjs.rs`), the model card (`card.rs`)
 //! and the zip of them all (`bundle.rs`); reading a `model.safetensors` back (`open.rs`).
 
 pub mod bundle;

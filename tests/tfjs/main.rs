@@ -12,7 +12,7 @@ mod keras_run;
 use std::collections::HashMap;
 
 use ajuste::export::tfjs::keras::{KerasPadding, keras_padding, tf_same_padding};
-use ajuste::export::tfjs::{TfjsModel, tfjs_model};
+use ajuste::export::tfjs::{self, TfjsModel, tfjs_model};
 use ajuste::export::{ExportMetadata, merged_model_safetensors};
 use ajuste::floats::max_abs_diff;
 use ajuste::head::Head;
@@ -294,4 +294,18 @@ fn the_zip_holds_the_three_files_and_a_bad_model_is_refused() {
     assert_eq!(tfjs_model(&shipped).unwrap(), files);
     let err = tfjs_model(b"not a model").unwrap_err().to_string();
     assert!(err.contains("safetensors"), "{err}");
+}
+
+#[test]
+fn the_panel_and_the_readme_load_the_pinned_versions() {
+    let package: Value = serde_json::from_slice(&read("package.json")).unwrap();
+    let pins = &package["devDependencies"];
+    assert_eq!(pins["@tensorflow/tfjs"], tfjs::TFJS_VERSION);
+    for doc in ["README.md", "src/app/export_tm.rs"] {
+        let text = String::from_utf8(read(doc)).unwrap();
+        for name in ["@tensorflow/tfjs", "@teachablemachine/image"] {
+            let pinned = format!("{name}@{}/", pins[name].as_str().unwrap());
+            assert!(text.contains(&pinned), "{doc} does not load {pinned}");
+        }
+    }
 }
