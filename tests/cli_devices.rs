@@ -2,6 +2,8 @@
 //! network. On the CPU each device is a thread and a batch is always cut into the page's 16 parts, so one thread
 //! and two give the same model, bit for bit: in a LoRA run (shares of the deeper batches) and in a head-only run
 //! (shares of the embedding batches). Bad `--devices` values are refused with a message saying what is meant.
+//! The features computed are kept in the output folder: a second run computes none and trains the same model, and
+//! a record cut short by a kill is dropped.
 
 mod common;
 
@@ -75,5 +77,53 @@ fn bad_devices_are_refused_plainly() {
     assert!(
         !dir.join("ajuste-model").exists(),
         "nothing is written for a refused command"
+    );
+}
+
+#[test]
+fn features_kept_on_disk_are_not_computed_again() {
+    let dir = scratch("features");
+    let data = folder(&dir);
+    let out = dir.join("model");
+    let first = train(&data, "head", "0,1", &out);
+    assert!(first.contains("Features (frozen backbone): 8 images"), "{first}");
+    let model = std::fs::read(out.join("model.safetensors")).unwrap();
+    let features = out.join("features.bin");
+    let size = std::fs::metadata(&features).unwrap().len();
+    assert_eq!(size, 12 + 8 * (8 + 4 * 1280), "a header and 8 records");
+
+    let again = train(&data, "head", "0,1", &out);
+    assert!(again.contains("Features of 8 images from an earlier run"), "{again}");
+    assert!(!again.contains("Features (frozen backbone)"), "computed again: {again}");
+    assert!(std::fs::read(out.join("model.safetensors")).unwrap() == model);
+    assert_eq!(std::fs::metadata(&features).unwrap().len(), size, "nothing appended");
+
+    // Killed mid-write: the last record cut short. It is dropped and its image computed again.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&features)
+        .unwrap()
+        .set_len(size - 100)
+        .unwrap();
+    let torn = train(&data, "head", "0,1", &out);
+    assert!(torn.contains("Features of 7 images from an earlier run"), "{torn}");
+    assert!(torn.contains("Features (frozen backbone): 1 images"), "{torn}");
+    assert_eq!(std::fs::metadata(&features).unwrap().len(), size);
+    assert!(std::fs::read(out.join("model.safetensors")).unwrap() == model);
+
+    std::fs::write(&features, b"something else").unwrap();
+    let output = run(&[
+        "train",
+        data.to_str().unwrap(),
+        "--mode",
+        "head",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("features.bin: not a features file"),
+        "{}",
+        text(&output.stderr)
     );
 }

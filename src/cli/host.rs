@@ -15,6 +15,7 @@ use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::disk::DiskImages;
+use super::features::FeatureFile;
 
 pub struct CliHost {
     start: Instant,
@@ -30,6 +31,8 @@ pub struct CliHost {
     helpers: Option<DeviceHelpers>,
     /// Parts every deeper batch is computed in (`DeepTrainer::with_parts`).
     parts: usize,
+    /// Where computed features are kept for the next run (none: not kept).
+    features: RefCell<Option<FeatureFile>>,
     /// Each stage as it ran: when it began and ended (seconds), and how much it did.
     timings: RefCell<Vec<Timing>>,
 }
@@ -60,6 +63,7 @@ impl CliHost {
             helpers: None,
             parts: 1,
             timings: RefCell::new(Vec::new()),
+            features: RefCell::new(None),
         }
     }
 
@@ -85,6 +89,12 @@ impl CliHost {
     /// Writes a deeper run's checkpoint to `path` after every epoch but the last.
     pub fn checkpoints_to(mut self, path: &Path) -> Self {
         self.checkpoint = Some(path.to_path_buf());
+        self
+    }
+
+    /// Appends the features it computes to `path`.
+    pub fn features_to(self, path: &Path) -> Self {
+        *self.features.borrow_mut() = Some(FeatureFile::new(path));
         self
     }
 
@@ -182,6 +192,16 @@ impl Host for CliHost {
         match &self.helpers {
             Some(helpers) => helpers.embed(model, images, device).await,
             None => ajuste::model::embed::embed_batch(model, images, device).await,
+        }
+    }
+
+    async fn embedded(&self, keys: &[u64], rows: &[f32]) {
+        let mut features = self.features.borrow_mut();
+        let Some(file) = features.as_mut() else { return };
+        // A failure costs only the recomputation next time: said once, then no more features are kept.
+        if let Err(e) = file.append(keys, rows) {
+            say(&self.bar, &format!("warning: features not kept: {e}"));
+            *features = None;
         }
     }
 

@@ -7,6 +7,7 @@ mod data;
 mod device;
 mod disk;
 mod eval;
+mod features;
 mod host;
 mod recipe;
 
@@ -21,7 +22,6 @@ use ajuste::options::{FinetuneChoice, TrainOptions};
 use ajuste::predict::{Predictor, exported_model};
 use ajuste::preprocess::prepare_rgb;
 use ajuste::project::{EXTENSION, Project, ProjectModel};
-use ajuste::train::EmbeddingCache;
 use ajuste::train::job::{Job, resume_job, run_job};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -211,10 +211,16 @@ fn train(args: TrainArgs) -> Result<(), String> {
     // On the CPU a batch is always cut into the page's parts, so the model does not depend on the cores; on GPUs
     // one part per device.
     let parts = if picked.cpu { CPU_PARTS } else { picked.devices.len() };
+    let features = args.out.join(features::FEATURES_FILE);
+    let (mut cache, kept) = features::read(&features)?;
+    if kept > 0 {
+        eprintln!("Features of {kept} images from an earlier run: {}", features.display());
+    }
     let mut host = host::CliHost::new()
         .stop_on_ctrl_c()?
         .with_images(images.clone())
-        .with_helpers(helpers, parts);
+        .with_helpers(helpers, parts)
+        .features_to(&features);
     if deep {
         host = host.checkpoints_to(&checkpoint);
     }
@@ -233,7 +239,7 @@ fn train(args: TrainArgs) -> Result<(), String> {
     };
     match &resume {
         Some(bytes) => pollster::block_on(resume_job(job, bytes, &host)),
-        None => pollster::block_on(run_job(job, &mut EmbeddingCache::default(), &host)),
+        None => pollster::block_on(run_job(job, &mut cache, &host)),
     }
     let stopped = host.stopped();
     for line in host.timings() {
