@@ -248,13 +248,42 @@ pub fn config_json_finetuned(meta: &ExportMetadata, finetune: &FinetuneRecord) -
     serde_json::to_string_pretty(&config).unwrap_or_default()
 }
 
-/// The `config.json` of a trained model: with the `finetune` section when it was fine-tuned deeper.
+/// The `config.json` of a trained model: with the `finetune` section when it was fine-tuned deeper, and the
+/// "none of these" threshold (`none_of_these`) when there is one.
 pub fn config_json_of(report: &TrainingReport) -> String {
     let meta = ExportMetadata::from_report(report);
-    match FinetuneRecord::from_report(report) {
-        Some(record) => config_json_finetuned(&meta, &record),
-        None => config_json(&meta),
+    let mut config = config_value(&meta);
+    if let Some(record) = FinetuneRecord::from_report(report) {
+        config["finetune"] = json!(record);
+        shortest_f32(&mut config["finetune"]);
     }
+    if let Some(none) = none_of_these(report) {
+        config["none_of_these"] = none;
+    }
+    serde_json::to_string_pretty(&config).unwrap_or_default()
+}
+
+/// The threshold below which an app should answer "none of these", how it was chosen, and what it does on the
+/// validation images; `None` for a model with neither (opened from a file without one).
+pub fn none_of_these(report: &TrainingReport) -> Option<serde_json::Value> {
+    use crate::train::threshold::{KEEP, effect, suggest};
+    if report.predictions.is_empty() && report.none_threshold.is_none() {
+        return None;
+    }
+    let threshold = report.none_of_these();
+    let suggested = suggest(&report.predictions);
+    let mut value = json!({
+        "threshold": threshold,
+        "suggested": suggested,
+        "rule": format!(
+            "answer \"none of these\" when the top class's probability is below the threshold; suggested: the \
+             lowest probability among the {:.0} % most confident right answers on the validation images",
+            KEEP * 100.0
+        ),
+        "validation": effect(&report.predictions, threshold),
+    });
+    shortest_f32(&mut value);
+    Some(value)
 }
 
 /// The training options that applied to the runs made, as the user chose them: the head-only run's only when one

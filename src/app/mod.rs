@@ -20,6 +20,7 @@ mod header;
 mod mistakes;
 mod model_fetch;
 mod model_flow;
+mod none_of_these;
 mod open_model;
 mod options_form;
 mod persist;

@@ -16,6 +16,7 @@ use super::camera;
 use super::error::AppError;
 use super::files::{files_from_list, read_file};
 use super::model_flow::ModelFlow;
+use super::none_of_these::{NoneOfThese, ThresholdControl};
 use super::runner::TrainingService;
 use super::training_flow::{TrainedOn, TrainingFlow};
 
@@ -216,11 +217,13 @@ pub fn TryPanel() -> impl IntoView {
         service: StoredValue::new_local(TrainingService::default()),
     };
     let ready = move || training.trained.with(Option::is_some) && model.engine.with(Option::is_some);
-    // A new model: the old answer no longer applies.
+    // A new model: the old answer no longer applies (a new threshold keeps it: the verdict follows).
+    let model_id = Memo::new(move |_| training.trained.with(|t| t.as_ref().map(|t| t.id)));
     Effect::new(move |_| {
-        training.trained.track();
+        model_id.track();
         it.set(None);
     });
+    let threshold = NoneOfThese::new(training);
     let input: NodeRef<html::Input> = NodeRef::new();
     let on_pick = move |_| {
         let Some(element) = input.get() else { return };
@@ -262,6 +265,8 @@ pub fn TryPanel() -> impl IntoView {
         }
     };
     let top = move || it.result.with(|r| r.as_ref().and_then(|a| a.prediction.top().cloned()));
+    // Below the threshold the answer is "none of these" (its best guess still listed).
+    let none = move || top().is_some_and(|t| t.probability < threshold.value());
     let source = move || it.result.with(|r| r.as_ref().map(|a| a.source));
     let name = move || it.result.with(|r| r.as_ref().map(|a| a.name.clone()));
     let preview = move || it.result.with(|r| r.as_ref().and_then(|a| a.preview.clone()));
@@ -287,6 +292,7 @@ pub fn TryPanel() -> impl IntoView {
                 aria-label="Camera preview"></video>
             <div class="try-result" data-testid="try-result" aria-live="polite" aria-busy=move || it.busy.get().to_string()
                 data-label=move || top().map(|t| t.label) data-probability=move || top().map(|t| t.probability.to_string()) data-source=source
+                data-verdict=move || if none() { "none" } else { "class" }
                 hidden=move || it.result.with(Option::is_none)>
                 <figure class="try-image">
                     {move || preview().map(|src| view! {
@@ -294,6 +300,12 @@ pub fn TryPanel() -> impl IntoView {
                     })}
                     <figcaption data-testid="try-name">{move || name().map(|n| format!("Answer for {n}:"))}</figcaption>
                 </figure>
+                <p class="try-none" data-testid="try-none" hidden=move || !none()>
+                    {move || top().map(|t| format!(
+                        "None of these: the best guess, {}, is only {:.1}% likely, below the threshold.",
+                        t.label, t.probability * 100.0
+                    ))}
+                </p>
                 <ol>
                     {move || it.result.get().map(|a| a.prediction.classes.into_iter().take(SHOWN).map(|c| view! {
                         <li>
@@ -304,6 +316,7 @@ pub fn TryPanel() -> impl IntoView {
                     }).collect_view())}
                 </ol>
             </div>
+            <Show when=ready><ThresholdControl threshold /></Show>
             <ErrorLine error=it.error test_id="try-error" />
         </section>
     }

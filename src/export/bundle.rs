@@ -6,8 +6,8 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use super::{
-    ExportError, ExportMetadata, FinetuneRecord, OnnxInput, config_json, config_json_finetuned, labels_txt,
-    merged_model_safetensors, model_card, model_onnx, peft_adapter,
+    ExportError, ExportMetadata, OnnxInput, config_json_of, labels_txt, merged_model_safetensors, model_card,
+    model_onnx, peft_adapter,
 };
 use crate::train::{RunMode, Trained};
 
@@ -22,10 +22,7 @@ pub fn bundle_files(
     let meta = ExportMetadata::from_report(report);
     let model = merged_model_safetensors(backbone, delta, head, &meta)?;
     let onnx = model_onnx(&model, OnnxInput::Preprocessed)?;
-    let config = match FinetuneRecord::from_report(report) {
-        Some(record) => config_json_finetuned(&meta, &record),
-        None => config_json(&meta),
-    };
+    let config = config_json_of(report);
     let mut files = vec![
         ("model.safetensors".to_string(), model),
         ("model.onnx".into(), onnx),

@@ -116,6 +116,17 @@ pub fn model_card(report: &TrainingReport, image_counts: Option<&[usize]>) -> St
         let _ = writeln!(out, "| {label} |{images} {held_out} | {} |", percent(accuracy));
     }
     let _ = writeln!(out, "\n## Recipe\n\n{}", recipe(report));
+    if !report.predictions.is_empty() || report.none_threshold.is_some() {
+        let threshold = report.none_of_these();
+        let effect = crate::train::threshold::effect(&report.predictions, threshold);
+        let _ = writeln!(
+            out,
+            "## \"None of these\"\n\nAn image unlike the classes above still gets one of them. Answer \"none of these\" \
+             when the top class's probability is below **{}** (`none_of_these` in `config.json`): {}.\n",
+            percent(threshold),
+            effect.describe()
+        );
+    }
     let _ = writeln!(
         out,
         "## Base model and licence\n\n\

@@ -266,6 +266,7 @@ pub(crate) async fn finish_deep(
             mode: run,
             explanation: None,
             predictions,
+            none_threshold: None,
         },
     })
 }

@@ -19,6 +19,7 @@ pub mod honest;
 pub mod job;
 pub mod mode;
 pub mod pipeline;
+pub mod threshold;
 
 pub use augment::augment;
 pub use auto::{AutoChoice, AutoReport, choose};

@@ -152,9 +152,20 @@ pub struct TrainingReport {
     /// The kept model's prediction for each image the confusion matrix counts, in the same order.
     #[serde(default)]
     pub predictions: Vec<ImagePrediction>,
+    /// The "none of these" threshold the person set (`None`: the one suggested by the validation images,
+    /// [`TrainingReport::none_of_these`]).
+    #[serde(default)]
+    pub none_threshold: Option<f32>,
 }
 
 impl TrainingReport {
+    /// Below this top-class probability an answer is "none of these": the person's choice, else the suggestion
+    /// from the validation images (`threshold::suggest`).
+    pub fn none_of_these(&self) -> f32 {
+        self.none_threshold
+            .unwrap_or_else(|| super::threshold::suggest(&self.predictions))
+    }
+
     /// What the kept run counted: "round" when it validated every so many images instead of once a pass (a deeper
     /// run on a large set), else "epoch".
     pub fn unit(&self) -> &'static str {
@@ -303,6 +314,7 @@ impl TrainingRun {
                 mode: RunMode::Head,
                 explanation: None,
                 predictions,
+                none_threshold: None,
                 history,
                 best: best.clone(),
                 val_loss,

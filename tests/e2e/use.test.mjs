@@ -1,7 +1,7 @@
 // Using the trained model (issue 10): after a short head-only training on the sample, try an image through the
 // file input and through a fake camera; click a confusion-matrix cell and see its images; save the project,
 // open it in a fresh browser context (empty storage) and download byte-identical weights; a damaged project is
-// refused with the reason and changes nothing.
+// refused with the reason and changes nothing. The "none of these" threshold, moved, travels with the project.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, mkdir, readdir } from 'node:fs/promises';
@@ -67,6 +67,24 @@ test('try it, see the mistakes, save and reopen the project', { timeout: 1_200_0
   assert.ok(fromFile.p > 1 / 3 && fromFile.p <= 1, `probability ${fromFile.p}`);
   assert.equal(await page.locator('[data-testid=try-result] li').count(), 3, 'every class listed');
 
+  // "None of these" (issue 29): the suggested threshold, then one above the answer's probability turns it into
+  // "none of these" at once; the threshold is kept with the model (saved in the project below).
+  const verdict = () => page.getByTestId('try-result').getAttribute('data-verdict');
+  const thresholdText = () => page.getByTestId('none-threshold-value').textContent();
+  const suggested = Number((await thresholdText()).replace(' %', '')) / 100;
+  assert.match(await page.getByTestId('none-threshold-hint').textContent(),
+    /Suggested: \d+ %.*keeps \d+ of \d+ right answers/);
+  assert.equal(await verdict(), fromFile.p < suggested ? 'none' : 'class');
+  await page.getByTestId('none-threshold').fill('100');
+  assert.equal(await thresholdText(), '100 %');
+  assert.equal(await verdict(), 'none');
+  assert.match(await page.getByTestId('try-none').textContent(), /None of these: the best guess, monument, is only/);
+  assert.ok(await page.getByTestId('try-none').isVisible());
+  await page.getByTestId('none-threshold-reset').click();
+  assert.equal(Number((await thresholdText()).replace(' %', '')) / 100, suggested, 'back to the suggestion');
+  await page.getByTestId('none-threshold').fill('100');
+  await page.locator('[data-testid=none-of-these]').screenshot({ path: join(RESULTS, 'use-none-of-these.png') });
+
   // The fake camera: a prediction on its frames, then stopped.
   // A confusion-matrix cell, reached with the keyboard, shows its held-out images.
   const cells = page.getByTestId('confusion-cell');
@@ -109,6 +127,8 @@ test('try it, see the mistakes, save and reopen the project', { timeout: 1_200_0
   assert.ok(after.bytes.equals(before.bytes), 'byte-identical model.safetensors after the round trip');
   await fresh.page.getByTestId('try-input').setInputFiles(join(SAMPLE, 'monument', monuments[0]));
   assert.deepEqual(await prediction(fresh.page, 'file'), fromFile, 'the same answer from the opened model');
+  assert.equal(await fresh.page.getByTestId('none-threshold-value').textContent(), '100 %', 'the threshold kept');
+  assert.equal(await fresh.page.getByTestId('try-result').getAttribute('data-verdict'), 'none');
 
   // The fake camera, last: a prediction on its frames, then stopped.
   await fresh.page.screenshot({ path: join(RESULTS, 'use-file.png'), fullPage: true });

@@ -87,6 +87,8 @@ fn report(opened: &OpenedModel, mode: RunMode) -> TrainingReport {
         runs: Vec::new(),
         explanation: None,
         predictions: Vec::new(),
+        // The exporter's "none of these" threshold, where its config.json says.
+        none_threshold: config["none_of_these"]["threshold"].as_f64().map(|t| t as f32),
     }
 }
 
