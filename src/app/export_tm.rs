@@ -12,16 +12,18 @@ use super::export_panel::Snippet;
 use super::model_flow::ModelFlow;
 use super::training_flow::TrainingFlow;
 
-/// Teachable Machine's own lines, with the versions the end-to-end test loads the export with (package.json).
-const TM_JS: &str = r#"<script src="https://cdn.jsdelivr.net/npm/@tensorflow/tfjs@1.3.1/dist/tf.min.js"></script>
+/// Teachable Machine's own lines, with the versions the end-to-end test loads the export with (package.json); the
+/// test runs these lines as they are, the addresses of the scripts and the photo aside.
+const TM_JS: &str = r#"<img id="photo" src="photo.jpg">
+<script src="https://cdn.jsdelivr.net/npm/@tensorflow/tfjs@1.3.1/dist/tf.min.js"></script>
 <script src="https://cdn.jsdelivr.net/npm/@teachablemachine/image@0.8.5/dist/teachablemachine-image.min.js"></script>
 <script type="module">
-// the unzipped teachable-machine.zip: model.json, weights.bin, metadata.json
-const URL = "./my_model/";
+const URL = "./my_model/";   // the unzipped teachable-machine.zip: model.json, weights.bin, metadata.json
 const model = await tmImage.load(URL + "model.json", URL + "metadata.json");
-// an <img>, <canvas> or <video>: tmImage crops its centre square, resizes it to 224
-const prediction = await model.predict(document.querySelector("img"));
-// [{ className, probability }, …] in the labels' order
+const image = document.getElementById("photo");   // or a <canvas> or <video>
+await image.decode();   // tmImage crops the centre square and resizes it to 224
+const prediction = await model.predict(image);   // [{ className, probability }, …] in the labels' order
+console.log(prediction);
 </script>"#;
 
 /// ml5.js 1.x: it reads the same files (labels from metadata.json) and prepares the image as tmImage does.

@@ -5,7 +5,7 @@
 // at that size). Their probabilities must be our model's within 1e-3, with the same top class: ours are the
 // downloaded model.safetensors' through `ajuste predict --json` (the Rust model Try it runs; the release build of
 // this tree, which scripts/test.sh builds before this suite), on TF.js's default backend in Chromium and on its
-// CPU backend.
+// CPU backend. And the export panel's tmImage lines run as a page, as a user pastes them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -54,11 +54,12 @@ function unzip(buf) {
 
 /** A plain static server (no CSP, as a user's sketch is served) for the unzipped files, TF.js, tmImage and the
  * golden images. */
-async function serveSketch(modelFiles) {
+async function serveSketch(modelFiles, snippetHtml) {
   const lib = (p) => readFile(join(ROOT, 'node_modules', p));
   const routes = {
     '/': [Buffer.from('<!doctype html><meta charset="utf-8"><script src="tf.min.js"></script>'
       + '<script src="teachablemachine-image.min.js"></script>'), 'text/html'],
+    '/snippet.html': [Buffer.from(snippetHtml), 'text/html'],
     '/tf.min.js': [await lib('@tensorflow/tfjs/dist/tf.min.js'), 'text/javascript'],
     '/teachablemachine-image.min.js': [await lib('@teachablemachine/image/dist/teachablemachine-image.min.js'),
       'text/javascript'],
@@ -97,6 +98,21 @@ test('Teachable Machine export: tmImage loads the zip and gives our probabilitie
   assert.ok(snippets.includes(`@tensorflow/tfjs@${pins['@tensorflow/tfjs']}/`), 'the snippet\'s TF.js version');
   assert.ok(snippets.includes(`@teachablemachine/image@${pins['@teachablemachine/image']}/`), 'the snippet\'s tmImage');
 
+  const item = page.getByTestId('export-tm').locator('..');
+  await item.locator('.snippet').first().evaluate((d) => { d.open = true; });
+  await item.screenshot({ path: join(RESULTS, 'export-tm.png') });
+  // The panel's tmImage lines as a page: only the scripts' and the photo's addresses changed, and the prediction
+  // kept for the test instead of logged.
+  let snippetHtml = await item.locator('.snippet code').first().textContent();
+  for (const [from, to] of [
+    [`https://cdn.jsdelivr.net/npm/@tensorflow/tfjs@${pins['@tensorflow/tfjs']}/dist/`, ''],
+    [`https://cdn.jsdelivr.net/npm/@teachablemachine/image@${pins['@teachablemachine/image']}/dist/`, ''],
+    ['src="photo.jpg"', 'src="coffee.png"'],
+    ['console.log(prediction);', 'window.snippetPrediction = prediction;'],
+  ]) {
+    assert.ok(snippetHtml.includes(from), `the snippet has ${from}`);
+    snippetHtml = snippetHtml.replace(from, to);
+  }
   const { bytes: zip } = await download(page, 'export-tm', 'teachable-machine.zip');
   const files = unzip(zip);
   assert.deepEqual([...files.keys()], ['model.json', 'weights.bin', 'metadata.json']);
@@ -113,7 +129,7 @@ test('Teachable Machine export: tmImage loads the zip and gives our probabilitie
   await context.close();
 
   // Theirs: a fresh page of another origin, as a TM sketch would load the unzipped folder.
-  const sketch = await serveSketch(files);
+  const sketch = await serveSketch(files, snippetHtml);
   try {
     const fresh = await (await browser.newContext()).newPage();
     const freshLogs = pageLogs(fresh);
@@ -156,6 +172,18 @@ test('Teachable Machine export: tmImage loads the zip and gives our probabilitie
         + `probabilities within ${worst.toExponential(2)} on ${GOLDEN.length} golden images`);
       assert.ok(worst < TOLERANCE, `${run.backend}: probabilities differ by ${worst}`);
     }
+
+    // The snippet's lines, as a user pastes them.
+    const page2 = await (await browser.newContext()).newPage();
+    const snippetLogs = pageLogs(page2);
+    await page2.goto(`${sketch.url}snippet.html`);
+    await page2.waitForFunction(() => window.snippetPrediction, null, { timeout: 120_000 })
+      .catch((e) => assert.fail(`${e.message}\n${snippetLogs.join('\n')}`));
+    const fromSnippet = await page2.evaluate(() => window.snippetPrediction);
+    const worst = Math.max(...fromSnippet.map((c) => Math.abs(c.probability - ours.coffee[c.className])));
+    console.log(`the export panel's tmImage lines, coffee.png: probabilities within ${worst.toExponential(2)}`);
+    assert.deepEqual(fromSnippet.map((c) => c.className), metadata.labels);
+    assert.ok(worst < TOLERANCE, `the snippet's probabilities differ by ${worst}`);
   } finally {
     sketch.close();
   }
