@@ -1,10 +1,10 @@
 //! "None of these" (issue 29, part 3): the threshold suggested from a real job's validation images, a threshold the
-//! person set, both written into config.json and the model card with what they do on the validation images, and
+//! person set, both written into config.json, the model card and Teachable Machine's metadata.json with what they do on the validation images, and
 //! the set threshold back from an exported model opened again.
 
 mod common;
 
-use ajuste::export::{bundle_files, open_model};
+use ajuste::export::{bundle_files, open_model, tfjs_model};
 use ajuste::model::load_efficientnet;
 use ajuste::options::{FinetuneChoice, TrainOptions};
 use ajuste::train::threshold::{effect, suggest};
@@ -62,6 +62,14 @@ fn the_threshold_is_suggested_set_exported_and_opened_again() {
         card.contains(&format!("keeps 0 of {} right answers", seen.right)),
         "{card}"
     );
+
+    // Teachable Machine's metadata.json carries it too, beside tmImage's own fields.
+    let tm = tfjs_model(file(&files, "model.safetensors"))
+        .unwrap()
+        .with_none_of_these(0.37);
+    let metadata: Value = serde_json::from_str(&tm.metadata_json).unwrap();
+    assert_eq!(metadata["userMetadata"]["noneOfTheseThreshold"], 0.37);
+    assert_eq!(metadata["labels"], config["labels"]);
 
     // Opened again (*Open model*), the model keeps the threshold its config.json gives.
     let opened = open_model(

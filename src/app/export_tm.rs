@@ -45,7 +45,9 @@ fn export_tm(training: TrainingFlow, model: ModelFlow) {
             .with_untracked(|e| e.as_ref().map(|e| e.weights.clone()))
             .ok_or("the model weights are not loaded")?;
         let model = exported_model(&weights, &kept.trained).map_err(|e| e.to_string())?;
-        let files = tfjs::tfjs_model(&model).map_err(|e| e.to_string())?;
+        let files = tfjs::tfjs_model(&model)
+            .map_err(|e| e.to_string())?
+            .with_none_of_these(kept.trained.report.none_of_these());
         let zip = files.zip().map_err(|e| e.to_string())?;
         download(tfjs::TM_ZIP, &zip, "application/zip")
     })();

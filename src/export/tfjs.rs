@@ -52,6 +52,18 @@ pub struct TfjsModel {
 }
 
 impl TfjsModel {
+    /// Adds the "none of these" threshold to `metadata.json` (`userMetadata.noneOfTheseThreshold`, a top-class
+    /// probability below which an app should answer no class; `model.getMetadata()` in tmImage).
+    pub fn with_none_of_these(mut self, threshold: f32) -> Self {
+        if let Ok(mut metadata) = serde_json::from_str::<serde_json::Value>(&self.metadata_json) {
+            // The f32 as its shortest decimal (0.37, not 0.3700000047683716).
+            let shortest = threshold.to_string().parse::<f64>().unwrap_or(f64::from(threshold));
+            metadata["userMetadata"]["noneOfTheseThreshold"] = json!(shortest);
+            self.metadata_json = serde_json::to_string_pretty(&metadata).unwrap_or(self.metadata_json);
+        }
+        self
+    }
+
     /// (name, bytes) of `model.json`, `weights.bin` and `metadata.json`.
     pub fn files(&self) -> Vec<(String, Vec<u8>)> {
         vec![
