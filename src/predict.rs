@@ -93,6 +93,11 @@ impl Predictor {
         &self.labels
     }
 
+    /// The network (the int8 TFLite export calibrates on it).
+    pub fn network(&self) -> &EfficientNetLite0 {
+        &self.model
+    }
+
     /// The logits of one prepared image (224×224×3 RGB, as `preprocess::prepare_rgb` makes).
     pub async fn logits(&self, pixels: &[u8], device: &Device) -> Result<Vec<f32>, String> {
         self.logits_batch(&[pixels], device).await

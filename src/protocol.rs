@@ -1,5 +1,5 @@
 //! The messages between the page and the training worker: the top of the library, above the core it carries. Each message is JSON (these types) plus, for
-//! `Load`, `Start`, `Resume`, `Continue`, `LoadPredictor` and `Predict`, one byte buffer: the weights file, the dataset as
+//! `Load`, `Start`, `Resume`, `Continue`, `LoadPredictor`, `Predict` and `Calibrate`, one byte buffer: the weights file, the dataset as
 //! `data::snapshot` bytes (images the page has stored travel as name and key; the worker reads their pixels from
 //! storage a batch at a time and stores the features it computes, `Host::load_pixels` / `Host::embedded`), or the
 //! image to classify; `Resume` and `Checkpoint` carry a checkpoint's bytes too (`DeepTrainer::checkpoint`),
@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::export::tflite::Ranges;
 use crate::finetune::shard::{ShardSpec, ShardSums};
 use crate::options::TrainOptions;
 use crate::predict::Prediction;
@@ -79,6 +80,16 @@ pub enum ToWorker {
     },
     /// Classify one image (the bytes) with the loaded predictor.
     Predict { input: ImageInput },
+    /// Calibrate the int8 TFLite model (`export::tflite::calibrate`) with the loaded predictor on the training
+    /// images of the dataset (the bytes), as `Calibration` messages.
+    Calibrate { val_fraction: f32, seed: u64 },
+}
+
+/// The int8 calibration's progress, then its activation ranges.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum CalibrationStep {
+    Progress { done: usize, total: usize },
+    Done(Result<Ranges, String>),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +110,7 @@ pub enum FromWorker {
     Embedded(Result<(), String>),
     /// A pool helper's answer to `Share`: each part's sums, and the values beside the JSON as f32 bytes.
     Shared(Result<Vec<ShardSums>, String>),
+    Calibration(CalibrationStep),
 }
 
 impl FromWorker {
@@ -106,6 +118,7 @@ impl FromWorker {
     pub fn is_final(&self) -> bool {
         match self {
             FromWorker::Ready | FromWorker::Checkpoint { .. } => false,
+            FromWorker::Calibration(step) => matches!(step, CalibrationStep::Done(_)),
             FromWorker::Loaded
             | FromWorker::LoadFailed(_)
             | FromWorker::Predicted(_)
@@ -156,6 +169,22 @@ mod tests {
         assert!(FromWorker::Event(TrainEvent::Failed("x".into())).is_final());
         assert!(FromWorker::Loaded.is_final());
         assert!(!FromWorker::Ready.is_final());
+        let step = FromWorker::Calibration(CalibrationStep::Progress { done: 8, total: 100 });
+        let back: FromWorker = serde_json::from_str(&serde_json::to_string(&step).unwrap()).unwrap();
+        assert!(matches!(
+            back,
+            FromWorker::Calibration(CalibrationStep::Progress { done: 8, total: 100 })
+        ));
+        assert!(!back.is_final());
+        let ranges = Ranges {
+            min: vec![-1.0, 0.0],
+            max: vec![1.0, 6.0],
+            images: 2,
+        };
+        let done = FromWorker::Calibration(CalibrationStep::Done(Ok(ranges.clone())));
+        let back: FromWorker = serde_json::from_str(&serde_json::to_string(&done).unwrap()).unwrap();
+        assert!(matches!(back, FromWorker::Calibration(CalibrationStep::Done(Ok(ref r))) if *r == ranges));
+        assert!(back.is_final());
         let checkpoint = FromWorker::Checkpoint {
             epochs_done: 2,
             bytes: vec![1, 2, 3],

@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use super::browser::{download, window};
 use super::dataset_flow::DatasetFlow;
 use super::error::AppError;
+use super::export_tflite::TfliteExport;
 use super::export_tm::TmExport;
 use super::model_flow::ModelFlow;
 use super::open_model::OpenModel;
@@ -148,6 +149,7 @@ pub fn ExportPanel() -> impl IntoView {
                     <Snippet title="onnxruntime-web, in the browser" code=ONNX_WEB />
                 </li>
                 <TmExport />
+                <TfliteExport />
                 <Show when=lora>
                     <li>
                         <strong>"LoRA adapter"</strong>" (the buttons above): Hugging Face PEFT on timm."

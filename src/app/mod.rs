@@ -13,6 +13,7 @@ mod dataset_panel;
 mod dataset_store;
 mod error;
 mod export_panel;
+mod export_tflite;
 mod export_tm;
 mod files;
 mod finetune_form;

@@ -26,6 +26,9 @@ use super::backend::BackendKind;
 use super::browser::js_error;
 use super::model_flow::Engine;
 
+/// The int8 TFLite export's calibration in the worker (`TrainingService::calibrate`).
+mod calibrate;
+
 const WORKER_URL: &str = "worker_loader.js";
 
 #[derive(Clone)]
@@ -218,7 +221,8 @@ impl TrainingService {
                 | FromWorker::Checkpoint { .. }
                 | FromWorker::Predicted(_)
                 | FromWorker::Embedded(_)
-                | FromWorker::Shared(_) => {}
+                | FromWorker::Shared(_)
+                | FromWorker::Calibration(_) => {}
             }
         }
     }
@@ -279,7 +283,8 @@ impl TrainingService {
                 | FromWorker::Event(_)
                 | FromWorker::Checkpoint { .. }
                 | FromWorker::Embedded(_)
-                | FromWorker::Shared(_) => {}
+                | FromWorker::Shared(_)
+                | FromWorker::Calibration(_) => {}
             }
         }
     }
@@ -355,7 +360,8 @@ impl TrainingService {
                 | FromWorker::Loaded
                 | FromWorker::Predicted(_)
                 | FromWorker::Embedded(_)
-                | FromWorker::Shared(_) => {}
+                | FromWorker::Shared(_)
+                | FromWorker::Calibration(_) => {}
             }
         }
         stop.worker.borrow_mut().take();

@@ -57,3 +57,26 @@ logits, embedding = ort.InferenceSession("model.onnx").run(["logits", "embedding
 labels = [l.split(" ", 1)[1] for l in open("labels.txt").read().splitlines()]
 print(labels[int(logits.argmax())])"#
 );
+
+/// `model.tflite` or `model_int8.tflite` in LiteRT's Python interpreter (`pip install ai-edge-litert`), the
+/// labels read from the model (the Export panel); `scripts/check_tflite.py` prepares images with these lines too.
+pub const TFLITE_PYTHON: &str = concat!(
+    "import zipfile\nimport numpy as np\nfrom ai_edge_litert.interpreter import Interpreter\n",
+    pil_import!(),
+    "\n\nMODEL = \"model.tflite\"   # or model_int8.tflite\n",
+    prepare!(),
+    r#"
+interpreter = Interpreter(model_path=MODEL)
+interpreter.allocate_tensors()
+inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+x = np.asarray(img, dtype=np.uint8)[None]   # [1, 224, 224, 3]: the int8 model takes the pixels as they are
+if inp["dtype"] == np.float32:
+    x = (x.astype(np.float32) - 127) / 128   # the float model: (u8 - 127) / 128
+interpreter.set_tensor(inp["index"], x)
+interpreter.invoke()
+p = interpreter.get_tensor(out["index"])[0]
+if out["dtype"] == np.uint8:
+    p = p / 256   # the int8 model's probabilities: q / 256
+labels = zipfile.ZipFile(MODEL).read("labels.txt").decode().splitlines()   # packed in the model
+print(labels[int(p.argmax())], float(p.max()))"#
+);

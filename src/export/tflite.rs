@@ -33,13 +33,26 @@ mod metadata;
 mod quant;
 
 #[cfg(feature = "ml")]
-pub use calibrate::{CALIBRATION_IMAGES, calibrate, calibration_subset};
+pub use calibrate::calibrate;
 pub use quant::Ranges;
 
 use super::ExportError;
 use crate::model::tensor_file::{FoldedConv, folded_conv};
 use crate::model::{BLOCKS, EMBEDDING_DIM, TensorFile, WeightsError};
 use crate::preprocess::IMAGE_SIZE;
+
+/// At most this many images calibrate the int8 model (spread over the ones given): enough for stable ranges of
+/// a classifier's activations (TFLite's converter guide suggests about 100–500), a few seconds of inference.
+pub const CALIBRATION_IMAGES: usize = 100;
+
+/// Which of `n` images calibrate: all of them up to [`CALIBRATION_IMAGES`], else that many spread evenly
+/// (the training images come class after class, so every class is represented).
+pub fn calibration_subset(n: usize) -> Vec<usize> {
+    if n <= CALIBRATION_IMAGES {
+        return (0..n).collect();
+    }
+    (0..CALIBRATION_IMAGES).map(|i| i * n / CALIBRATION_IMAGES).collect()
+}
 
 /// What a layer computes (each takes the activations `inputs` and makes one new activation).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -385,7 +385,7 @@ fn on_message(event: MessageEvent) {
         Some(Ok(ToWorker::Predict { input })) => {
             wasm_bindgen_futures::spawn_local(async move { post(&FromWorker::Predicted(classify(input, bytes).await)) })
         }
-        other => web_sys::console::error_1(&format!("worker: unreadable message {other:?}").into()),
+        other => super::calibrate::on_message(other, bytes, STATE.with(|s| s.borrow().predictor.clone()), post),
     }
 }
 

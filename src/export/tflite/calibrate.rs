@@ -5,6 +5,7 @@
 
 use burn::tensor::{Device, Tensor};
 
+use super::calibration_subset;
 use super::quant::Ranges;
 use crate::model::depthwise::{depthwise_relu6, depthwise_relu6_nhwc};
 use crate::model::embed::input_tensor;
@@ -13,21 +14,8 @@ use crate::model::lora::{
 };
 use crate::model::{EfficientNetLite0, MbConv};
 
-/// At most this many images calibrate the int8 model (spread over the ones given): enough for stable ranges of
-/// a classifier's activations (TFLite's converter guide suggests about 100–500), a few seconds of inference.
-pub const CALIBRATION_IMAGES: usize = 100;
-
 /// Images per forward pass.
 const BATCH: usize = 8;
-
-/// Which of `n` images calibrate: all of them up to [`CALIBRATION_IMAGES`], else that many spread evenly
-/// (the training images come class after class, so every class is represented).
-pub fn calibration_subset(n: usize) -> Vec<usize> {
-    if n <= CALIBRATION_IMAGES {
-        return (0..n).collect();
-    }
-    (0..CALIBRATION_IMAGES).map(|i| i * n / CALIBRATION_IMAGES).collect()
-}
 
 /// The min and max of each activation (as two `[1]` tensors, read back together once per batch).
 struct Recorder {
