@@ -66,7 +66,15 @@ fn main() {
     let bytes = std::fs::read(model).expect("the model file");
     std::fs::create_dir_all(out).unwrap();
     let started = Instant::now();
-    let float = model_tflite(&bytes).expect("model.tflite");
+    // The "none of these" threshold of `config.json` beside the model (`ajuste train` and the page write it).
+    let config = Path::new(model).with_file_name("config.json");
+    let threshold = std::fs::read(&config)
+        .ok()
+        .and_then(|c| serde_json::from_slice::<serde_json::Value>(&c).ok())
+        .and_then(|c| c["none_of_these"]["threshold"].as_f64())
+        .map(|t| t as f32);
+    eprintln!("none of these: {threshold:?} (from {})", config.display());
+    let float = model_tflite(&bytes, threshold).expect("model.tflite");
     std::fs::write(format!("{out}/model.tflite"), &float).unwrap();
     eprintln!("model.tflite: {} bytes in {:.2?}", float.len(), started.elapsed());
 
@@ -88,7 +96,7 @@ fn main() {
     let started = Instant::now();
     let ranges = pollster::block_on(calibrate(&network, &refs, &device, |_, _| {})).expect("calibration");
     let calibrated = started.elapsed();
-    let int8 = model_tflite_int8(&bytes, &ranges).expect("model_int8.tflite");
+    let int8 = model_tflite_int8(&bytes, &ranges, threshold).expect("model_int8.tflite");
     std::fs::write(format!("{out}/model_int8.tflite"), &int8).unwrap();
     eprintln!(
         "model_int8.tflite: {} bytes, calibrated on {} of {} training images in {calibrated:.2?} (CPU, {} threads)",

@@ -14,7 +14,8 @@ weights) is compared with the PyTorch goldens' softmax instead. With `--data DIR
 `*_split.json` listing `--split`'s files, as bench/data/letters26 has), the float and int8 models' accuracy on
 that split, prepared as the page prepares an image; the int8 model's must be within 1 point of the float
 model's. MediaPipe's ImageClassifier then classifies a few of those images with each model: the same class and
-label as the interpreter.
+label as the interpreter (and no class where the top probability is below the "none of these" threshold the
+metadata carries, if any).
 """
 import argparse, glob, io, json, os, sys, zipfile
 
@@ -78,7 +79,7 @@ def check_metadata(path, quantized):
         from mediapipe.tasks.metadata import metadata_schema_py_generated as schema
     except ImportError:
         print("  (ai-edge-litert's schema or mediapipe missing: metadata not read)")
-        return
+        return None
     raw = bytearray(open(path, "rb").read())
     model = tfl.Model.GetRootAsModel(raw, 0)
     (entry,) = [model.Metadata(i) for i in range(model.MetadataLength())
@@ -97,8 +98,17 @@ def check_metadata(path, quantized):
         assert (norm.MeanAsNumpy().tolist(), norm.StdAsNumpy().tolist()) == ([127.0], [128.0])
     f = out.AssociatedFiles(0)
     assert f.Name() == b"labels.txt" and f.Type() == schema.AssociatedFileType.TENSOR_AXIS_LABELS
+    threshold = None
+    for i in range(out.ProcessUnitsLength()):
+        unit = out.ProcessUnits(i)
+        if unit.OptionsType() == schema.ProcessUnitOptions.ScoreThresholdingOptions:
+            options = schema.ScoreThresholdingOptions()
+            options.Init(unit.Options().Bytes, unit.Options().Pos)
+            threshold = options.GlobalScoreThreshold()
     print(f"  metadata: {meta.Name().decode()!r}, labels file {f.Name().decode()} (TENSOR_AXIS_LABELS)"
-          + ("" if quantized else ", NormalizationOptions mean 127 std 128"))
+          + ("" if quantized else ", NormalizationOptions mean 127 std 128")
+          + ("" if threshold is None else f", none-of-these threshold {threshold:.4f} (ScoreThresholdingOptions)"))
+    return threshold
 
 
 def goldens(model, expected, tol):
@@ -130,8 +140,9 @@ def accuracy(model, files):
     return float(np.mean(np.array(preds) == np.array(truth))), preds
 
 
-def mediapipe_check(path, model, files):
-    """MediaPipe's ImageClassifier on the prepared images: the same class, named from the model's labels."""
+def mediapipe_check(path, model, files, threshold):
+    """MediaPipe's ImageClassifier on the prepared images: the same class, named from the model's labels; with a
+    "none of these" threshold in the metadata, no class exactly when the top probability is below it."""
     try:
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions, vision
@@ -140,16 +151,21 @@ def mediapipe_check(path, model, files):
         return
     options = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_path=path), max_results=1)
     with vision.ImageClassifier.create_from_options(options) as classifier:
-        agree, worst = 0, 0.0
+        agree, worst, none = 0, 0.0, 0
         for f in files:
             pixels = prepare(f)
             mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(pixels))
-            top = classifier.classify(mp_image).classifications[0].categories[0]
+            categories = classifier.classify(mp_image).classifications[0].categories
             p = model(pixels)
+            if threshold is not None and float(p.max()) < threshold:
+                agree += not categories  # "none of these"
+                none += 1
+                continue
+            top = categories[0]
             agree += top.category_name == model.labels[int(p.argmax())] and top.index == int(p.argmax())
             worst = max(worst, abs(top.score - float(p.max())))
-    print(f"  MediaPipe {mp.__version__} ImageClassifier: same top class and label on {agree}/{len(files)} images, "
-          f"top score within {worst:.1e} of the interpreter's")
+    print(f"  MediaPipe {mp.__version__} ImageClassifier: as the interpreter on {agree}/{len(files)} images "
+          f"({none} below the none-of-these threshold: no class), top score within {worst:.1e}")
     assert agree == len(files), "MediaPipe disagrees with the interpreter"
 
 
@@ -166,12 +182,12 @@ def main():
 
     expected = read_safetensors(a.probabilities)[0]["probabilities"] if a.probabilities else None
     models = [("float", a.model)] + ([("int8", a.int8)] if a.int8 else [])
-    loaded = {}
+    loaded, thresholds = {}, {}
     for kind, path in models:
         m = loaded[kind] = Model(path)
         print(f"{path} ({kind}, {os.path.getsize(path):,} bytes): {len(m.labels)} classes, "
               f"input {m.inp['dtype'].__name__}, runs in {RUNTIME}")
-        check_metadata(path, m.quantized)
+        thresholds[kind] = check_metadata(path, m.quantized)
         goldens(m, expected, a.tol if kind == "float" else None)
     if a.data:
         files = split_files(a.data, a.split)
@@ -188,7 +204,7 @@ def main():
             some = files[::step][:a.mediapipe_images]
             for kind, m in loaded.items():
                 print(f"{kind}:")
-                mediapipe_check(m.path, m, some)
+                mediapipe_check(m.path, m, some, thresholds[kind])
     print("OK")
 
 

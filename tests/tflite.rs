@@ -103,7 +103,7 @@ fn keep(name: &str, bytes: &[u8], probabilities: &[Vec<f32>]) {
 
 /// The float model in tract against the Rust model: every probability within 1e-4, the same top class.
 fn check_float(name: &str, model_safetensors: &[u8]) -> Vec<Vec<f32>> {
-    let tflite = model_tflite(model_safetensors).unwrap();
+    let tflite = model_tflite(model_safetensors, None).unwrap();
     let images = golden_pixels();
     let want = rust_probabilities(model_safetensors, &images);
     keep(name, &tflite, &want);
@@ -172,16 +172,31 @@ fn labels_and_metadata_are_where_mediapipe_reads_them() {
     let linear = Head::new(1280, 3, 0, 0.0, &mut Rng::new(5));
     let labels = meta(&["cat", "dog", "fish"], TrainOptions::default());
     let bytes = merged_model_safetensors(&shipped(), &BackboneDelta::default(), &linear, &labels).unwrap();
-    let tflite = model_tflite(&bytes).unwrap();
-    let model = schema::root_as_model(&tflite).expect("the FlatBuffer verifies");
-    let entry = model
-        .metadata()
-        .unwrap()
-        .iter()
-        .find(|m| m.name() == Some("TFLITE_METADATA"))
-        .expect("TFLITE_METADATA");
-    let buffer = model.buffers().unwrap().get(entry.buffer() as usize).data().unwrap();
-    assert_eq!(&buffer.bytes()[4..8], b"M001", "metadata file identifier");
+    let metadata = |tflite: &[u8]| -> Vec<u8> {
+        let model = schema::root_as_model(tflite).expect("the FlatBuffer verifies");
+        let entry = model
+            .metadata()
+            .unwrap()
+            .iter()
+            .find(|m| m.name() == Some("TFLITE_METADATA"))
+            .expect("TFLITE_METADATA");
+        model
+            .buffers()
+            .unwrap()
+            .get(entry.buffer() as usize)
+            .data()
+            .unwrap()
+            .bytes()
+            .to_vec()
+    };
+    let tflite = model_tflite(&bytes, Some(0.4375)).unwrap();
+    let with = metadata(&tflite);
+    assert_eq!(&with[4..8], b"M001", "metadata file identifier");
+    // The "none of these" threshold: a ScoreThresholdingOptions table more, holding the float.
+    let without = metadata(&model_tflite(&bytes, None).unwrap());
+    let threshold = 0.4375f32.to_le_bytes();
+    assert!(with.len() > without.len());
+    assert!(with.windows(4).any(|w| w == threshold) && !without.windows(4).any(|w| w == threshold));
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&tflite)).expect("a zip after the model");
     let mut file = zip.by_name("labels.txt").unwrap();
     assert_eq!(file.compression(), zip::CompressionMethod::Stored);
@@ -199,8 +214,8 @@ fn int8_model_is_full_integer_and_agrees_with_float() {
     let refs: Vec<&[u8]> = calibration.iter().map(|v| v.as_slice()).collect();
     let ranges = pollster::block_on(calibrate(&network, &refs, &device, |_, _| {})).unwrap();
     assert_eq!(ranges.images, refs.len().min(CALIBRATION_IMAGES));
-    let int8 = model_tflite_int8(&shipped, &ranges).unwrap();
-    let float = model_tflite(&shipped).unwrap();
+    let int8 = model_tflite_int8(&shipped, &ranges, None).unwrap();
+    let float = model_tflite(&shipped, None).unwrap();
     eprintln!(
         "sizes: model.tflite {} bytes, model_int8.tflite {} bytes",
         float.len(),

@@ -44,7 +44,8 @@ fn export_float(training: TrainingFlow, model: ModelFlow) {
             .with_untracked(|e| e.as_ref().map(|e| e.weights.clone()))
             .ok_or("the model weights are not loaded")?;
         let model = exported_model(&weights, &kept.trained).map_err(|e| e.to_string())?;
-        let tflite = model_tflite(&model).map_err(|e| e.to_string())?;
+        let threshold = kept.trained.report.none_of_these();
+        let tflite = model_tflite(&model, Some(threshold)).map_err(|e| e.to_string())?;
         download("model.tflite", &tflite, "application/octet-stream")
     })();
     training.export_error.set(outcome.err().map(AppError::Export));
@@ -68,7 +69,8 @@ async fn export_int8(
             .calibrate(&engine, (kept.id, &kept.trained), &bytes, on_progress)
             .await?;
         let model = exported_model(&engine.weights, &kept.trained).map_err(|e| e.to_string())?;
-        let tflite = model_tflite_int8(&model, &ranges).map_err(|e| e.to_string())?;
+        let threshold = kept.trained.report.none_of_these();
+        let tflite = model_tflite_int8(&model, &ranges, Some(threshold)).map_err(|e| e.to_string())?;
         download("model_int8.tflite", &tflite, "application/octet-stream")
     }
     .await;
@@ -113,7 +115,8 @@ pub fn TfliteExport() -> impl IntoView {
                 on:click=int8>"TFLite int8"</button>
             " "<code>"model.tflite"</code>" and "<code>"model_int8.tflite"</code>" for TFLite (LiteRT) and "
             "MediaPipe's ImageClassifier: input [1, 224, 224, 3] (float "<code>"(u8 - 127) / 128"</code>", or the "
-            "uint8 pixels), output the probabilities; the labels in the model's metadata. The int8 model is "
+            "uint8 pixels), output the probabilities; in the model's metadata the labels and the \u{201c}none of "
+            "these\u{201d} threshold (below it MediaPipe gives no class). The int8 model is "
             "quantised here, on up to "{CALIBRATION_IMAGES}" of your training images: nothing leaves the machine."
             <div>{status}</div>
             <Snippet title="Python (ai-edge-litert)" code=TFLITE_PYTHON />

@@ -227,22 +227,28 @@ fn labels_of(bytes: &[u8], classes: usize) -> Vec<String> {
         .unwrap_or_else(|| (1..=classes).map(|i| format!("class {i}")).collect())
 }
 
-/// `model.tflite`: the float32 model of an exported `model.safetensors`, its labels in the metadata.
-pub fn model_tflite(model_safetensors: &[u8]) -> Result<Vec<u8>, ExportError> {
+/// `model.tflite`: the float32 model of an exported `model.safetensors`, its labels in the metadata, and the
+/// "none of these" threshold (a top-class probability; `TrainingReport::none_of_these`) when given.
+pub fn model_tflite(model_safetensors: &[u8], none_of_these: Option<f32>) -> Result<Vec<u8>, ExportError> {
     let file = TensorFile::parse(model_safetensors)?;
     let layers = plan(&file)?;
     let classes = layers[layers.len() - 1].shape[1];
     let graph = quant::float_graph(&layers);
     let labels = labels_of(model_safetensors, classes);
-    metadata::with_metadata(&graph, &labels, metadata::Input::Float)
+    metadata::with_metadata(&graph, &labels, metadata::Input::Float, none_of_these)
 }
 
-/// `model_int8.tflite`: the full-integer model, its activations quantised with `ranges` (from [`calibrate`]).
-pub fn model_tflite_int8(model_safetensors: &[u8], ranges: &Ranges) -> Result<Vec<u8>, ExportError> {
+/// `model_int8.tflite`: the full-integer model, its activations quantised with `ranges` (from [`calibrate`]);
+/// the labels and the threshold as [`model_tflite`].
+pub fn model_tflite_int8(
+    model_safetensors: &[u8],
+    ranges: &Ranges,
+    none_of_these: Option<f32>,
+) -> Result<Vec<u8>, ExportError> {
     let file = TensorFile::parse(model_safetensors)?;
     let layers = plan(&file)?;
     let classes = layers[layers.len() - 1].shape[1];
     let graph = quant::int8_graph(&layers, ranges)?;
     let labels = labels_of(model_safetensors, classes);
-    metadata::with_metadata(&graph, &labels, metadata::Input::Uint8)
+    metadata::with_metadata(&graph, &labels, metadata::Input::Uint8, none_of_these)
 }

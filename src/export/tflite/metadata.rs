@@ -4,7 +4,9 @@
 //!
 //! What MediaPipe's ImageClassifier reads: the input's ImageProperties (RGB) and, for a float input, its
 //! NormalizationOptions (mean 127, std 128: `(x - 127) / 128`, ours); the output's labels file
-//! (TENSOR_AXIS_LABELS, one class name per line in output order), so that results carry the class names.
+//! (TENSOR_AXIS_LABELS, one class name per line in output order), so that results carry the class names; and,
+//! when given, the "none of these" threshold as the output's ScoreThresholdingOptions, MediaPipe's default score
+//! threshold: below it the classifier gives no class.
 
 use std::io::{Cursor, Write};
 
@@ -30,7 +32,7 @@ pub(crate) enum Input {
 /// associated_files 6, min_parser_version 7. SubGraphMetadata: name 0, description 1, input_tensor_metadata 2,
 /// output_tensor_metadata 3. TensorMetadata: name 0, description 1, dimension_names 2, content 3,
 /// process_units 4, stats 5, associated_files 6. Content: content_properties (type 0, value 1), range 2.
-fn metadata_bytes(classes: usize, input: Input) -> Vec<u8> {
+fn metadata_bytes(classes: usize, input: Input, none_of_these: Option<f32>) -> Vec<u8> {
     let mut b = Builder::new();
     // The input: an RGB image (ImageProperties, union member 2; color_space RGB = 1).
     let image = b.table(&[Field::U8(0, 1)]);
@@ -77,16 +79,19 @@ fn metadata_bytes(classes: usize, input: Input) -> Vec<u8> {
         Input::Float => format!("Probabilities of the {classes} classes (softmax), float32"),
         Input::Uint8 => format!("Probabilities of the {classes} classes (softmax), uint8: probability = q / 256"),
     };
-    let output_meta = tensor_meta(
-        &mut b,
-        "probability",
-        &description,
-        vec![
-            Field::Offset(3, content),
-            Field::Offset(5, stats),
-            Field::Offset(6, files),
-        ],
-    );
+    let mut fields = vec![
+        Field::Offset(3, content),
+        Field::Offset(5, stats),
+        Field::Offset(6, files),
+    ];
+    if let Some(threshold) = none_of_these {
+        // ScoreThresholdingOptions (ProcessUnitOptions member 3): global_score_threshold 0. MediaPipe's classifier
+        // takes it as its default score threshold: below it, no class ("none of these").
+        let options = b.table(&[Field::F32(0, threshold)]);
+        let unit = b.table(&[Field::U8(0, 3), Field::Offset(1, options)]);
+        fields.push(Field::Offset(4, b.vector_offsets(&[unit])));
+    }
+    let output_meta = tensor_meta(&mut b, "probability", &description, fields);
 
     let inputs = b.vector_offsets(&[input_meta]);
     let outputs = b.vector_offsets(&[output_meta]);
@@ -125,8 +130,13 @@ fn tensor_meta(b: &mut Builder, name: &str, description: &str, mut fields: Vec<F
 
 /// The `.tflite` file: the model with its metadata, then the labels file in a zip after it (readers of the
 /// model ignore what follows the FlatBuffer; zip readers find the archive from its end).
-pub(crate) fn with_metadata(graph: &Graph, labels: &[String], input: Input) -> Result<Vec<u8>, ExportError> {
-    let meta = metadata_bytes(labels.len(), input);
+pub(crate) fn with_metadata(
+    graph: &Graph,
+    labels: &[String],
+    input: Input,
+    none_of_these: Option<f32>,
+) -> Result<Vec<u8>, ExportError> {
+    let meta = metadata_bytes(labels.len(), input, none_of_these);
     let description =
         "EfficientNet-Lite0 fine-tuned with Ajuste (input [1,224,224,3] NHWC, output probabilities [1,K])";
     let model = graph.to_bytes(description, &[("TFLITE_METADATA", &meta)]);
