@@ -220,6 +220,19 @@ export function suite(engine) {
     assert.ok(CLASSES.includes(result.label), `${JSON.stringify(result)}\n${await logs()}`);
     assert.ok(result.p > 1 / 3 && result.p <= 1, `probability ${result.p}`);
     assert.equal(result.rows, 3, 'every class listed');
+    // "None of these" and the exports of issue 29 are there in every engine: the verdict follows the threshold.
+    const extra = await wd.evaluate(() => {
+      const el = document.querySelector('[data-testid=try-result]');
+      const value = document.querySelector('[data-testid=none-threshold-value]')?.textContent;
+      const enabled = (id) => document.querySelector(`[data-testid=${id}]`)?.disabled === false;
+      document.querySelector('[data-testid=none-of-these]')?.scrollIntoView({ block: 'center' });
+      return { verdict: el.dataset.verdict, threshold: Number(value?.replace(' %', '')) / 100,
+        exports: ['export-tm', 'export-tflite', 'export-tflite-int8'].map(enabled) };
+    });
+    assert.ok(extra.threshold >= 0 && extra.threshold <= 1, JSON.stringify(extra));
+    assert.equal(extra.verdict, result.p < extra.threshold ? 'none' : 'class', JSON.stringify(extra));
+    assert.deepEqual(extra.exports, [true, true, true], 'the TM and TFLite downloads are offered');
+    await writeFile(join(RESULTS, `xbrowser-${engine}-try.png`), await wd.screenshot());
   });
 
   test(`${engine}: a text file named .jpg is refused by name, and what was loaded stays`, async () => {
