@@ -29,28 +29,7 @@ timed() { # NAME COMMAND…: stdout in $OUT/NAME.txt, stderr (with /usr/bin/time
   local name=$1 start
   shift
   start=$(date +%s.%N)
-  /usr/bin/time -v # Both in one call, the most wanted figures first (the device's time is short).
-all() {
-  big
-  local letters=/tmp/letters
-  rm -rf $letters && split $letters/train train && split $letters/test test
-  for devices in 0 0,1,2,3 all; do
-    timed "head_cpu_$devices" $bin/ajuste train $letters/train --mode head --device cpu --devices $devices \
-      --out "/tmp/cpu_$devices"
-  done
-  cmp /tmp/cpu_0/model.safetensors /tmp/cpu_all/model.safetensors && echo "CPU: 1 thread and all give the same model"
-  for devices in 0 0,0; do
-    timed "lora_vulkan_$devices" $bin/ajuste train $letters/train --mode lora --device vulkan --devices $devices \
-      --out "/tmp/lora_$devices"
-    echo "   held-out accuracy: $(accuracy "/tmp/lora_$devices/model.safetensors" $letters/test)"
-  done
-  echo '{"budget_seconds": 60}' >/tmp/budget.json
-  timed make_10k python3 bench/make_big.py /tmp/big10k --count 10000 --jobs "$(nproc)"
-  timed auto_10k $bin/ajuste train /tmp/big10k --device vulkan --options /tmp/budget.json --out /tmp/auto10k
-  echo "   held-out accuracy (letters26 test, 1,040 images): $(accuracy /tmp/auto10k/model.safetensors $letters/test)"
-}
-
-"$@" >"$OUT/$name.txt" 2>"$OUT/$name.err" || echo "exit $?" >>"$OUT/$name.err"
+  /usr/bin/time -v "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err" || echo "exit $?" >>"$OUT/$name.err"
   python3 - "$start" "$OUT/$name.err" "$name" <<'PY'
 import re, sys, time
 seconds = time.time() - float(sys.argv[1])
@@ -109,6 +88,27 @@ rest() {
       --out "/tmp/cpu_$devices"
   done
   cmp /tmp/cpu_0/model.safetensors /tmp/cpu_all/model.safetensors && echo "CPU: 1 thread and all give the same model"
+}
+
+# Both in one call, the most wanted figures first (the device's time is short).
+all() {
+  big
+  local letters=/tmp/letters
+  rm -rf $letters && split $letters/train train && split $letters/test test
+  for devices in 0 0,1,2,3 all; do
+    timed "head_cpu_$devices" $bin/ajuste train $letters/train --mode head --device cpu --devices $devices \
+      --out "/tmp/cpu_$devices"
+  done
+  cmp /tmp/cpu_0/model.safetensors /tmp/cpu_all/model.safetensors && echo "CPU: 1 thread and all give the same model"
+  for devices in 0 0,0; do
+    timed "lora_vulkan_$devices" $bin/ajuste train $letters/train --mode lora --device vulkan --devices $devices \
+      --out "/tmp/lora_$devices"
+    echo "   held-out accuracy: $(accuracy "/tmp/lora_$devices/model.safetensors" $letters/test)"
+  done
+  echo '{"budget_seconds": 60}' >/tmp/budget.json
+  timed make_10k python3 bench/make_big.py /tmp/big10k --count 10000 --jobs "$(nproc)"
+  timed auto_10k $bin/ajuste train /tmp/big10k --device vulkan --options /tmp/budget.json --out /tmp/auto10k
+  echo "   held-out accuracy (letters26 test, 1,040 images): $(accuracy /tmp/auto10k/model.safetensors $letters/test)"
 }
 
 # Both in one call, the most wanted figures first (the device's time is short).
