@@ -168,7 +168,7 @@ fn the_snippet_composites_alpha_over_white_as_the_page_does() {
 /// The Python blocks of the docs that open an image prepare it with the shared lines, verbatim.
 #[test]
 fn the_docs_quote_the_shared_preparation() {
-    for doc in ["README.md", "docs/model.md"] {
+    for doc in ["docs/exports.md", "docs/model.md"] {
         let text = String::from_utf8(read(doc)).unwrap();
         let blocks: Vec<&str> = text
             .split("```python\n")

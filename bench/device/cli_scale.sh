@@ -4,8 +4,7 @@
 #
 #   here:    bash bench/device/cli_gpu.sh pack     # release ajuste, bench_finetune, bench_native (--features vulkan)
 #   device:  carry [.gl, .bin]   bash bench/device/cli_scale.sh big     # 100,000 images, head only; embedding
-#            carry [.gl, .bin]   bash bench/device/cli_scale.sh rest    # 10,000 in Auto; --devices on GPU and CPU
-#            carry [.gl, .bin]   bash bench/device/cli_scale.sh all     # the two in one call, shorter
+#            carry [.gl, .bin]   bash bench/device/cli_scale.sh all     # big, then --devices on CPU and GPU, 10,000 in Auto
 #
 # Every command's stdout and stderr are kept in $OUT (*.txt, *.err; peak memory from /usr/bin/time -v); the
 # figures are printed at the end (the device returns only a few files).
@@ -66,28 +65,6 @@ big() {
   echo "## embedding, batch 64 (ours: host pixels in, features out; PyTorch eager the same way)"
   $bin/bench_native --gpu-only --batches 64 --iters 20 2>&1 | tail -8
   python3 bench/pytorch_embed.py --batches 64 --iters 20 2>&1 | tail -4
-}
-
-rest() {
-  setup
-  local letters=/tmp/letters
-  rm -rf $letters && split $letters/train train && split $letters/test test
-  timed make_10k python3 bench/make_big.py /tmp/big10k --count 10000 --jobs "$(nproc)"
-  # The deeper run's time budget at 150 s (the page's default is 10), to fit one call of the device machine.
-  echo '{"budget_seconds": 150}' >/tmp/budget.json
-  timed auto_10k $bin/ajuste train /tmp/big10k --device vulkan --options /tmp/budget.json --out /tmp/auto10k
-  echo "   held-out accuracy (letters26 test, 1,040 images): $(accuracy /tmp/auto10k/model.safetensors $letters/test)"
-  for devices in 0 0,0; do
-    timed "lora_vulkan_$devices" $bin/ajuste train $letters/train --mode lora --device vulkan --devices $devices \
-      --out "/tmp/lora_$devices"
-    echo "   held-out accuracy: $(accuracy "/tmp/lora_$devices/model.safetensors" $letters/test)"
-  done
-  # The CPU's cores: features of letters26's 520 training images on 1, 4 and 16 threads (head only).
-  for devices in 0 0,1,2,3 all; do
-    timed "head_cpu_$devices" $bin/ajuste train $letters/train --mode head --device cpu --devices $devices \
-      --out "/tmp/cpu_$devices"
-  done
-  cmp /tmp/cpu_0/model.safetensors /tmp/cpu_all/model.safetensors && echo "CPU: 1 thread and all give the same model"
 }
 
 # Both in one call, the most wanted figures first (the device's time is short).

@@ -297,11 +297,11 @@ fn the_zip_holds_the_three_files_and_a_bad_model_is_refused() {
 }
 
 #[test]
-fn the_panel_and_the_readme_load_the_pinned_versions() {
+fn the_panel_and_the_docs_load_the_pinned_versions() {
     let package: Value = serde_json::from_slice(&read("package.json")).unwrap();
     let pins = &package["devDependencies"];
     assert_eq!(pins["@tensorflow/tfjs"], tfjs::TFJS_VERSION);
-    for doc in ["README.md", "src/app/export_tm.rs"] {
+    for doc in ["docs/exports.md", "src/app/export_tm.rs"] {
         let text = String::from_utf8(read(doc)).unwrap();
         for name in ["@tensorflow/tfjs", "@teachablemachine/image"] {
             let pinned = format!("{name}@{}/", pins[name].as_str().unwrap());
