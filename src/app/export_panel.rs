@@ -159,8 +159,9 @@ pub fn ExportPanel() -> impl IntoView {
                 <li>
                     <button type="button" data-testid="export-bundle" disabled=move || !done()
                         on:click=on(Format::Bundle)>"Download everything (.zip)"</button>
-                    " Every format above, "<code>"config.json"</code>", "<code>"labels.txt"</code>" and a model card ("
-                    <code>"README.md"</code>": classes, image counts, held-out accuracy, recipe, licence)."
+                    " The model as safetensors and ONNX (and the PEFT adapter of a LoRA model), "<code>"config.json"</code>", "
+                    <code>"labels.txt"</code>" and a model card ("
+                    <code>"README.md"</code>": classes, image counts, held-out accuracy, recipe, licence); the Teachable Machine and TFLite files are downloaded on their own, above."
                     <Snippet title="What is inside" code=BUNDLE />
                 </li>
             </ul>
