@@ -3,7 +3,8 @@
 //! and two give the same model, bit for bit: in a LoRA run (shares of the deeper batches) and in a head-only run
 //! (shares of the embedding batches). Bad `--devices` values are refused with a message saying what is meant.
 //! The features computed are kept in the output folder: a second run computes none and trains the same model, and
-//! a record cut short by a kill is dropped.
+//! a record cut short by a kill is dropped. A deeper run's cut activations kept in a memory-mapped file train
+//! the same model as in memory, and the file is gone when the run ends.
 
 mod common;
 
@@ -37,7 +38,7 @@ fn same_files(a: &Path, b: &Path) {
             std::fs::read(a.join(name)).unwrap(),
             std::fs::read(b.join(name)).unwrap(),
         );
-        assert!(x == y, "{name} differs between one CPU thread and two");
+        assert!(x == y, "{name} differs between {} and {}", a.display(), b.display());
     }
     // The losses and accuracies per epoch too (config.json's timings differ).
     let metrics = |dir: &Path| {
@@ -126,4 +127,41 @@ fn features_kept_on_disk_are_not_computed_again() {
         "{}",
         text(&output.stderr)
     );
+}
+
+#[test]
+fn activations_mapped_from_disk_train_the_same_model_as_in_memory() {
+    let dir = scratch("activations");
+    let data = folder(&dir);
+    let lora = |disk_cache: &str, out: &Path| {
+        let output = run(&[
+            "train",
+            data.to_str().unwrap(),
+            "--mode",
+            "lora",
+            "--epochs",
+            "2",
+            "--device",
+            "cpu",
+            "--disk-cache",
+            disk_cache,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let stderr = text(&output.stderr);
+        assert!(output.status.success(), "--disk-cache {disk_cache} failed: {stderr}");
+        stderr
+    };
+    let (mapped, memory) = (dir.join("mapped"), dir.join("memory"));
+    let said = lora("2", &mapped);
+    let file = mapped.join("activations.bin");
+    assert!(
+        said.contains(&format!("memory-mapped in {}", file.display())),
+        "{said}"
+    );
+    assert!(said.contains("Preparing the deeper run:"), "nothing was cached: {said}");
+    assert!(!file.exists(), "the activations file outlives its run");
+    let said = lora("0", &memory);
+    assert!(said.contains("kept in memory"), "{said}");
+    same_files(&mapped, &memory);
 }

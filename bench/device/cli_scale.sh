@@ -5,9 +5,10 @@
 #   here:    bash bench/device/cli_gpu.sh pack     # release ajuste, bench_finetune, bench_native (--features vulkan)
 #   device:  carry [.gl, .bin]   bash bench/device/cli_scale.sh big     # 100,000 images, head only; embedding
 #            carry [.gl, .bin]   bash bench/device/cli_scale.sh all     # big, then --devices on CPU and GPU, 10,000 in Auto
+#            carry [.gl, .bin]   bash bench/device/cli_scale.sh mapped  # the memory-mapped caches at 100,000 and 10,000
 #
-# Every command's stdout and stderr are kept in $OUT (*.txt, *.err; peak memory from /usr/bin/time -v); the
-# figures are printed at the end (the device returns only a few files).
+# Every command's stdout and stderr are kept in $OUT (*.txt, *.err; peak memory from bench/peak_mem.py, anonymous
+# and mapped files apart); the figures are printed as they come (the device returns only a few files).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -28,15 +29,29 @@ timed() { # NAME COMMAND…: stdout in $OUT/NAME.txt, stderr (with /usr/bin/time
   local name=$1 start
   shift
   start=$(date +%s.%N)
-  /usr/bin/time -v "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err" || echo "exit $?" >>"$OUT/$name.err"
+  python3 bench/peak_mem.py -- # The memory-mapped caches: 100,000 images head only (features mapped), then again from the features file; 10,000
+# images in LoRA with the cut activations mapped from disk (the default) and kept in memory (256 MB, the page's).
+mapped() {
+  setup
+  timed make_100k python3 bench/make_big.py /tmp/big100k --count 100000 --jobs "$(nproc)"
+  timed head_100k $bin/ajuste train /tmp/big100k --mode head --device vulkan --out /tmp/head100k
+  timed head_100k_again $bin/ajuste train /tmp/big100k --mode head --device vulkan --out /tmp/head100k
+  rm -rf /tmp/big100k /tmp/head100k
+  timed make_10k python3 bench/make_big.py /tmp/big10k --count 10000 --jobs "$(nproc)"
+  for cache in 8 0; do
+    timed "lora_10k_disk_cache_$cache" $bin/ajuste train /tmp/big10k --mode lora --epochs 3 --device vulkan \
+      --disk-cache $cache --out "/tmp/lora10k_$cache"
+  done
+}
+
+"$@" >"$OUT/$name.txt" 2>"$OUT/$name.err" || echo "exit $?" >>"$OUT/$name.err"
   python3 - "$start" "$OUT/$name.err" "$name" <<'PY'
 import re, sys, time
 seconds = time.time() - float(sys.argv[1])
 err = open(sys.argv[2]).read()
-rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)
-print(f"## {sys.argv[3]}: {seconds:.1f} s wall, peak RSS {int(rss.group(1)) / 1024:.0f} MB" if rss else f"## {sys.argv[3]}: {seconds:.1f} s")
+print(f"## {sys.argv[3]}: {seconds:.1f} s wall")
 for line in err.splitlines():
-    if re.match(r"(Training|Resuming) |Features|Training the head|Preparing|Fine-tuning|Evaluating|Kept |exit |ajuste:", line):
+    if re.match(r"(Training|Resuming) |Features|Activations|Training the head|Preparing|Fine-tuning|Evaluating|Kept |exit |ajuste:|peak memory", line):
         print("   ", line)
 PY
 }
@@ -88,25 +103,19 @@ all() {
   echo "   held-out accuracy (letters26 test, 1,040 images): $(accuracy /tmp/auto10k/model.safetensors $letters/test)"
 }
 
-# Both in one call, the most wanted figures first (the device's time is short).
-all() {
-  big
-  local letters=/tmp/letters
-  rm -rf $letters && split $letters/train train && split $letters/test test
-  for devices in 0 0,1,2,3 all; do
-    timed "head_cpu_$devices" $bin/ajuste train $letters/train --mode head --device cpu --devices $devices \
-      --out "/tmp/cpu_$devices"
-  done
-  cmp /tmp/cpu_0/model.safetensors /tmp/cpu_all/model.safetensors && echo "CPU: 1 thread and all give the same model"
-  for devices in 0 0,0; do
-    timed "lora_vulkan_$devices" $bin/ajuste train $letters/train --mode lora --device vulkan --devices $devices \
-      --out "/tmp/lora_$devices"
-    echo "   held-out accuracy: $(accuracy "/tmp/lora_$devices/model.safetensors" $letters/test)"
-  done
-  echo '{"budget_seconds": 60}' >/tmp/budget.json
+# The memory-mapped caches: 100,000 images head only (features mapped), then again from the features file; 10,000
+# images in LoRA with the cut activations mapped from disk (the default) and kept in memory (256 MB, the page's).
+mapped() {
+  setup
+  timed make_100k python3 bench/make_big.py /tmp/big100k --count 100000 --jobs "$(nproc)"
+  timed head_100k $bin/ajuste train /tmp/big100k --mode head --device vulkan --out /tmp/head100k
+  timed head_100k_again $bin/ajuste train /tmp/big100k --mode head --device vulkan --out /tmp/head100k
+  rm -rf /tmp/big100k /tmp/head100k
   timed make_10k python3 bench/make_big.py /tmp/big10k --count 10000 --jobs "$(nproc)"
-  timed auto_10k $bin/ajuste train /tmp/big10k --device vulkan --options /tmp/budget.json --out /tmp/auto10k
-  echo "   held-out accuracy (letters26 test, 1,040 images): $(accuracy /tmp/auto10k/model.safetensors $letters/test)"
+  for cache in 8 0; do
+    timed "lora_10k_disk_cache_$cache" $bin/ajuste train /tmp/big10k --mode lora --epochs 3 --device vulkan \
+      --disk-cache $cache --out "/tmp/lora10k_$cache"
+  done
 }
 
 "$@"

@@ -7,15 +7,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use ajuste::finetune::ActivationCache;
 use ajuste::finetune::shard::{DeviceHelpers, Helpers};
 use ajuste::model::EfficientNetLite0;
+use ajuste::options::TrainOptions;
 use ajuste::train::job::Host;
 use ajuste::train::{Stage, TrainEvent, Trained};
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::disk::DiskImages;
-use super::features::FeatureFile;
 
 pub struct CliHost {
     start: Instant,
@@ -31,8 +32,8 @@ pub struct CliHost {
     helpers: Option<DeviceHelpers>,
     /// Parts every deeper batch is computed in (`DeepTrainer::with_parts`).
     parts: usize,
-    /// Where computed features are kept for the next run (none: not kept).
-    features: RefCell<Option<FeatureFile>>,
+    /// The file a deeper run maps its cut activations into, and its most bytes (none: in memory).
+    activations: Option<(PathBuf, usize)>,
     /// Each stage as it ran: when it began and ended (seconds), and how much it did.
     timings: RefCell<Vec<Timing>>,
 }
@@ -63,7 +64,7 @@ impl CliHost {
             helpers: None,
             parts: 1,
             timings: RefCell::new(Vec::new()),
-            features: RefCell::new(None),
+            activations: None,
         }
     }
 
@@ -92,9 +93,10 @@ impl CliHost {
         self
     }
 
-    /// Appends the features it computes to `path`.
-    pub fn features_to(self, path: &Path) -> Self {
-        *self.features.borrow_mut() = Some(FeatureFile::new(path));
+    /// Keeps a deeper run's cut activations in a file mapped at `path`, up to `bytes` (0: in memory, within the
+    /// options' `cache_bytes`, as the page does).
+    pub fn activations_in(mut self, path: &Path, bytes: usize) -> Self {
+        self.activations = (bytes > 0).then(|| (path.to_path_buf(), bytes));
         self
     }
 
@@ -195,16 +197,6 @@ impl Host for CliHost {
         }
     }
 
-    async fn embedded(&self, keys: &[u64], rows: &[f32]) {
-        let mut features = self.features.borrow_mut();
-        let Some(file) = features.as_mut() else { return };
-        // A failure costs only the recomputation next time: said once, then no more features are kept.
-        if let Err(e) = file.append(keys, rows) {
-            say(&self.bar, &format!("warning: features not kept: {e}"));
-            *features = None;
-        }
-    }
-
     fn embed_threads(&self) -> usize {
         1 + self.helpers.as_ref().map_or(0, DeviceHelpers::len)
     }
@@ -215,6 +207,21 @@ impl Host for CliHost {
 
     fn parts(&self) -> usize {
         self.parts
+    }
+
+    fn activation_cache(&self, cut: usize, options: &TrainOptions) -> ActivationCache {
+        let (cache, place) = match &self.activations {
+            Some((path, bytes)) => (
+                ActivationCache::in_file(cut, *bytes, path),
+                format!("memory-mapped in {}, up to {:.1} GB", path.display(), *bytes as f64 / 1e9),
+            ),
+            None => (
+                ActivationCache::new(cut, options.deep.cache_bytes),
+                format!("kept in memory, up to {} MB", options.deep.cache_bytes >> 20),
+            ),
+        };
+        say(&self.bar, &format!("Activations of the frozen layers: {place}"));
+        cache
     }
 
     fn wants_checkpoints(&self) -> bool {

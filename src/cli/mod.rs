@@ -88,6 +88,11 @@ struct TrainArgs {
     /// or every core of the CPU, one thread each).
     #[arg(long)]
     devices: Option<device::Devices>,
+    /// Disk space (GB) a LoRA or last-blocks run may take in --out for the frozen layers' activations, computed
+    /// once and memory-mapped, so large sets need little RAM (0: in memory within the options' cache_bytes, as
+    /// the page does). Only what the images need is taken; the file is gone when the run ends.
+    #[arg(long, default_value_t = 8.0, value_name = "GB")]
+    disk_cache: f64,
 }
 
 #[derive(Args)]
@@ -160,6 +165,8 @@ fn options(args: &TrainArgs, base: Option<TrainOptions>) -> Result<TrainOptions,
 /// A deeper run's checkpoint and the options it was started with, in the output folder.
 const CHECKPOINT: &str = "checkpoint.bin";
 const CHECKPOINT_OPTIONS: &str = "checkpoint-options.json";
+/// A deeper run's memory-mapped cut activations (`--disk-cache`); unlinked as soon as it is mapped.
+const ACTIVATIONS_FILE: &str = "activations.bin";
 
 fn train(args: TrainArgs) -> Result<(), String> {
     let (dataset, project_options, images) = data::load(&args.data)?;
@@ -212,17 +219,19 @@ fn train(args: TrainArgs) -> Result<(), String> {
     // one part per device.
     let parts = if picked.cpu { CPU_PARTS } else { picked.devices.len() };
     let features = args.out.join(features::FEATURES_FILE);
-    let (mut cache, kept) = features::read(&features)?;
+    let (mut cache, kept) = features::open(&features)?;
     if kept > 0 {
         eprintln!("Features of {kept} images from an earlier run: {}", features.display());
     }
     let mut host = host::CliHost::new()
         .stop_on_ctrl_c()?
         .with_images(images.clone())
-        .with_helpers(helpers, parts)
-        .features_to(&features);
+        .with_helpers(helpers, parts);
     if deep {
-        host = host.checkpoints_to(&checkpoint);
+        let bytes = (args.disk_cache.max(0.0) * 1e9) as usize;
+        host = host
+            .checkpoints_to(&checkpoint)
+            .activations_in(&args.out.join(ACTIVATIONS_FILE), bytes);
     }
     let job = Job {
         model: &model,

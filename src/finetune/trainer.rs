@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use burn::module::Module;
 use burn::tensor::Device;
 
-use super::cache::ActivationCache;
+use super::cache::{self, ActivationCache};
 use super::optim::{AdamW, FlatAdamW};
 use super::shard::{Helpers, NoHelpers};
 use super::step::{Augment, PendingLoss, Phase, StepReport, Sums, TrainData, check_data, read_loss};
@@ -107,10 +107,27 @@ impl DeepTrainer {
         options: TrainOptions,
         augment: Option<Augment>,
     ) -> Result<Self, String> {
+        let cut = options.deep_mode().map_or(0, |mode| mode.cut());
+        let cache = ActivationCache::new(cut, options.deep.cache_bytes);
+        Self::with_cache(base, data, options, augment, cache)
+    }
+
+    /// [`DeepTrainer::new`] keeping the activations at the cut in `cache` (made for this mode's cut: its capacity
+    /// decides what is cached, as `options.deep.cache_bytes` does in memory).
+    pub fn with_cache(
+        base: &EfficientNetLite0,
+        data: TrainData,
+        options: TrainOptions,
+        augment: Option<Augment>,
+        mut cache: ActivationCache,
+    ) -> Result<Self, String> {
         options.validate()?;
         let mode = options
             .deep_mode()
             .ok_or("the deep trainer needs a deep mode (last blocks, LoRA or Auto), not head only")?;
+        if cache.shape() != cache::cut_shape(mode.cut()) {
+            return Err("the activation cache was made for another cut".into());
+        }
         check_data(&data)?;
         let fingerprint = checkpoint::fingerprint(&data);
         let mut data = data;
@@ -136,7 +153,6 @@ impl DeepTrainer {
         let tail = tail.train();
         let classifier = classifier_from_head(&head, &device).train();
         let adamw = AdamW::new(options.deep.weight_decay);
-        let cache = ActivationCache::new(mode.cut(), options.deep.cache_bytes);
         let views = bank::bank_views(
             &options,
             augment.is_some(),
@@ -152,6 +168,7 @@ impl DeepTrainer {
             queue.extend(data.train.iter().map(|&i| (i, view)));
         }
         queue.truncate(cache.capacity());
+        cache.reserve(queue.len())?;
         let rounds = rounds::rounds_per_pass(data.train.len(), rounds::ROUND_IMAGES);
         // Nothing to cache (no budget, or augmentation without a bank or validation): training starts at once.
         let state = if queue.is_empty() {
@@ -264,7 +281,7 @@ impl DeepTrainer {
                         .map_err(|e| format!("reading cut activations: {e:?}"))?;
                     let per = self.cache.floats_per_image();
                     for (&(i, v), chunk) in ids.iter().zip(values.chunks_exact(per)) {
-                        self.cache.insert(i, v, chunk.to_vec());
+                        self.cache.insert(i, v, chunk);
                     }
                 }
                 let done = next + ids.len();

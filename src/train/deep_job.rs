@@ -77,7 +77,8 @@ pub(crate) async fn run_deep(
     let samples: Vec<&Sample> = job.dataset.classes.iter().flat_map(|c| &c.samples).collect();
     let options = job.options.clone().with_mode(mode);
     let transform = options.deep.augment.transform();
-    let mut trainer = DeepTrainer::new(job.model, data, options, transform)?.with_parts(host.parts());
+    let cache = host.activation_cache(mode.cut(), &options);
+    let mut trainer = DeepTrainer::with_cache(job.model, data, options, transform, cache)?.with_parts(host.parts());
     if let Some(bytes) = resume {
         trainer = trainer.resume(bytes).map_err(|e| format!("cannot resume: {e}"))?;
         for metrics in trainer.history() {

@@ -13,6 +13,7 @@ use super::head_job::head_run;
 use super::mode::{RunHistory, RunMode};
 use super::pipeline::{EmbeddingCache, Stage, Timings, TrainEvent, Trained};
 use crate::data::Dataset;
+use crate::finetune::ActivationCache;
 use crate::finetune::shard::{Helpers, NoHelpers};
 use crate::model::EfficientNetLite0;
 use crate::model::embed::embed_batch;
@@ -72,6 +73,11 @@ pub trait Host {
     /// default no one.
     fn helpers(&self) -> impl Helpers + '_ {
         NoHelpers
+    }
+    /// Where a deeper run keeps its activations at the frozen cut of block `cut`: in memory within the options'
+    /// `cache_bytes` by default (the page); the command maps a file of gigabytes.
+    fn activation_cache(&self, cut: usize, options: &TrainOptions) -> ActivationCache {
+        ActivationCache::new(cut, options.deep.cache_bytes)
     }
     /// Parts a deeper run computes each batch in (`DeepTrainer::with_parts`): 1 (whole batches) by default.
     fn parts(&self) -> usize {

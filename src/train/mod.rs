@@ -9,6 +9,7 @@ pub mod augment;
 pub mod auto;
 pub mod budget;
 pub mod checkpoint;
+pub mod embeddings;
 #[cfg(feature = "ml")]
 mod deep_job;
 pub mod events;

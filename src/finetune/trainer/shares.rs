@@ -103,7 +103,7 @@ impl DeepTrainer {
         let answer = self.shared(ids, ShardTask::Prefix, helpers).await?;
         let per = self.cache.floats_per_image();
         for (&(i, v), chunk) in ids.iter().zip(answer.values.chunks_exact(per)) {
-            self.cache.insert(i, v, chunk.to_vec());
+            self.cache.insert(i, v, chunk);
         }
         Ok(())
     }
