@@ -155,10 +155,7 @@ fn activations_mapped_from_disk_train_the_same_model_as_in_memory() {
     let (mapped, memory) = (dir.join("mapped"), dir.join("memory"));
     let said = lora("2", &mapped);
     let file = mapped.join("activations.bin");
-    assert!(
-        said.contains(&format!("memory-mapped in {}", file.display())),
-        "{said}"
-    );
+    assert!(said.contains(&format!("memory-mapped in {}", file.display())), "{said}");
     assert!(said.contains("Preparing the deeper run:"), "nothing was cached: {said}");
     assert!(!file.exists(), "the activations file outlives its run");
     let said = lora("0", &memory);

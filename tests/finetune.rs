@@ -330,16 +330,16 @@ fn last_blocks_train_full_weights_and_stop_takes_effect() {
 
 #[test]
 fn augmentation_runs_per_training_image_view_and_caches_the_bank() {
-    use std::cell::Cell;
-    use std::rc::Rc;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let model = model();
     // Augmented views transformed with `views` per image (0: a new one every epoch), over 3 epochs.
     let run = |views: usize| {
-        let calls = Rc::new(Cell::new(0));
+        let calls = Arc::new(AtomicUsize::new(0));
         let counter = calls.clone();
         // A seeded brightness shift, standing in for the real augmentation.
         let augment: ajuste::finetune::Augment = Box::new(move |pixels, rng| {
-            counter.set(counter.get() + 1);
+            counter.fetch_add(1, Ordering::Relaxed);
             let shift = rng.below(40) as u8;
             pixels.iter().map(|p| p.saturating_add(shift)).collect()
         });
@@ -359,7 +359,7 @@ fn augmentation_runs_per_training_image_view_and_caches_the_bank() {
             pollster::block_on(trainer.step()).unwrap();
         }
         assert_eq!(trainer.history().len(), 3);
-        (trainer.cache().len(), calls.get())
+        (trainer.cache().len(), calls.load(Ordering::Relaxed))
     };
     assert_eq!(
         run(0),

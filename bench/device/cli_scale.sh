@@ -25,33 +25,18 @@ setup() {
   echo "machine: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader), $(nproc) cores"
 }
 
-timed() { # NAME COMMAND…: stdout in $OUT/NAME.txt, stderr (with /usr/bin/time -v) in NAME.err; prints a summary
+timed() { # NAME COMMAND…: stdout in $OUT/NAME.txt, stderr (with bench/peak_mem.py's line) in NAME.err; prints a summary
   local name=$1 start
   shift
   start=$(date +%s.%N)
-  python3 bench/peak_mem.py -- # The memory-mapped caches: 100,000 images head only (features mapped), then again from the features file; 10,000
-# images in LoRA with the cut activations mapped from disk (the default) and kept in memory (256 MB, the page's).
-mapped() {
-  setup
-  timed make_100k python3 bench/make_big.py /tmp/big100k --count 100000 --jobs "$(nproc)"
-  timed head_100k $bin/ajuste train /tmp/big100k --mode head --device vulkan --out /tmp/head100k
-  timed head_100k_again $bin/ajuste train /tmp/big100k --mode head --device vulkan --out /tmp/head100k
-  rm -rf /tmp/big100k /tmp/head100k
-  timed make_10k python3 bench/make_big.py /tmp/big10k --count 10000 --jobs "$(nproc)"
-  for cache in 8 0; do
-    timed "lora_10k_disk_cache_$cache" $bin/ajuste train /tmp/big10k --mode lora --epochs 3 --device vulkan \
-      --disk-cache $cache --out "/tmp/lora10k_$cache"
-  done
-}
-
-"$@" >"$OUT/$name.txt" 2>"$OUT/$name.err" || echo "exit $?" >>"$OUT/$name.err"
+  python3 bench/peak_mem.py -- "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err" || echo "exit $?" >>"$OUT/$name.err"
   python3 - "$start" "$OUT/$name.err" "$name" <<'PY'
 import re, sys, time
 seconds = time.time() - float(sys.argv[1])
 err = open(sys.argv[2]).read()
 print(f"## {sys.argv[3]}: {seconds:.1f} s wall")
 for line in err.splitlines():
-    if re.match(r"(Training|Resuming) |Features|Activations|Training the head|Preparing|Fine-tuning|Evaluating|Kept |exit |ajuste:|peak memory", line):
+    if re.match(r"(Training|Resuming) |Features|Training the head|Preparing|Fine-tuning|Evaluating|Kept |exit |ajuste:|Activations|peak memory", line):
         print("   ", line)
 PY
 }
@@ -106,11 +91,20 @@ all() {
 # The memory-mapped caches: 100,000 images head only (features mapped), then again from the features file; 10,000
 # images in LoRA with the cut activations mapped from disk (the default) and kept in memory (256 MB, the page's).
 mapped() {
+  mapped_head
+  mapped_lora
+}
+
+mapped_head() {
   setup
   timed make_100k python3 bench/make_big.py /tmp/big100k --count 100000 --jobs "$(nproc)"
   timed head_100k $bin/ajuste train /tmp/big100k --mode head --device vulkan --out /tmp/head100k
   timed head_100k_again $bin/ajuste train /tmp/big100k --mode head --device vulkan --out /tmp/head100k
   rm -rf /tmp/big100k /tmp/head100k
+}
+
+mapped_lora() {
+  [ -n "${bin:-}" ] || setup
   timed make_10k python3 bench/make_big.py /tmp/big10k --count 10000 --jobs "$(nproc)"
   for cache in 8 0; do
     timed "lora_10k_disk_cache_$cache" $bin/ajuste train /tmp/big10k --mode lora --epochs 3 --device vulkan \

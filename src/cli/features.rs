@@ -12,8 +12,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use ajuste::model::EMBEDDING_DIM;
-use ajuste::train::embeddings::{FeatureStore, MemoryRows};
 use ajuste::train::EmbeddingCache;
+use ajuste::train::embeddings::{FeatureStore, MemoryRows};
 use memmap2::{Mmap, MmapOptions};
 
 const FEATURES_MAGIC: &[u8; 8] = b"AJFEAT1\n";

@@ -213,7 +213,11 @@ impl Host for CliHost {
         let (cache, place) = match &self.activations {
             Some((path, bytes)) => (
                 ActivationCache::in_file(cut, *bytes, path),
-                format!("memory-mapped in {}, up to {:.1} GB", path.display(), *bytes as f64 / 1e9),
+                format!(
+                    "memory-mapped in {}, up to {:.1} GB",
+                    path.display(),
+                    *bytes as f64 / 1e9
+                ),
             ),
             None => (
                 ActivationCache::new(cut, options.deep.cache_bytes),

@@ -164,7 +164,10 @@ mod tests {
         assert!(cache.insert(0, 0, &values(cut, 1.0)));
         assert!(cache.insert(1, 0, &values(cut, 2.0)));
         assert!(!cache.insert(2, 0, &values(cut, 3.0)), "over budget");
-        assert!(cache.insert(0, 0, &values(cut, 4.0)), "an entry already held is replaced");
+        assert!(
+            cache.insert(0, 0, &values(cut, 4.0)),
+            "an entry already held is replaced"
+        );
         assert_eq!(cache.get(0, 0).unwrap()[0], 4.0);
         assert_eq!(cache.get(1, 0).unwrap()[0], 2.0);
         assert_eq!(cache.get(2, 0), None);

@@ -8,7 +8,7 @@
 
 /// A per-image transform of prepared 224×224×3 HWC u8 pixels (augmentation, `train::augment`), drawing from the
 /// trainer's rng. Needs no burn: the page builds the transform's options.
-pub type Augment = Box<dyn Fn(&[u8], &mut crate::rng::Rng) -> Vec<u8>>;
+pub type Augment = Box<dyn Fn(&[u8], &mut crate::rng::Rng) -> Vec<u8> + Send + Sync>;
 
 pub mod cache;
 #[cfg(feature = "ml")]

@@ -270,7 +270,7 @@ impl DeepTrainer {
                 if shared && ids.len() > 1 {
                     self.cache_shared(&ids, helpers).await?;
                 } else {
-                    let pixels: Vec<_> = ids.iter().map(|&(i, v)| self.view_pixels(i, v)).collect();
+                    let pixels = self.views_pixels(&ids);
                     let refs: Vec<&[u8]> = pixels.iter().map(|p| p.as_ref()).collect();
                     let acts = self.prefix(input_tensor(&refs, &self.device));
                     let values = acts

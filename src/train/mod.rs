@@ -9,9 +9,9 @@ pub mod augment;
 pub mod auto;
 pub mod budget;
 pub mod checkpoint;
-pub mod embeddings;
 #[cfg(feature = "ml")]
 mod deep_job;
+pub mod embeddings;
 pub mod events;
 #[cfg(feature = "ml")]
 mod head_job;

@@ -15,7 +15,8 @@ impl DeepTrainer {
     /// validation (the images themselves).
     pub(super) fn cut_input(&self, ids: &[usize], epoch: Option<usize>) -> (Tensor<4>, Vec<usize>) {
         let [c, h, w] = self.cache.shape();
-        let (mut cached, mut cached_ids, mut fresh, mut fresh_ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut cached, mut cached_ids, mut fresh_views, mut fresh_ids) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for &i in ids {
             let view = epoch.map_or(0, |e| self.view(i, e));
             match self.cache.get(i, view) {
@@ -24,11 +25,12 @@ impl DeepTrainer {
                     cached_ids.push(i);
                 }
                 None => {
-                    fresh.push(self.view_pixels(i, view));
+                    fresh_views.push((i, view));
                     fresh_ids.push(i);
                 }
             }
         }
+        let fresh = self.views_pixels(&fresh_views);
         let mut parts = Vec::new();
         if !cached_ids.is_empty() {
             let data = TensorData::new(cached, [cached_ids.len(), c, h, w]);

@@ -30,12 +30,7 @@ impl DeepTrainer {
         };
         let input = match cached {
             Some(rows) => ShardInput::Activations(rows.concat()),
-            None => ShardInput::Pixels(
-                views
-                    .iter()
-                    .flat_map(|&(i, v)| self.view_pixels(i, v).into_owned())
-                    .collect(),
-            ),
+            None => ShardInput::Pixels(self.views_pixels(views).concat()),
         };
         ShardRequest {
             spec: ShardSpec {
