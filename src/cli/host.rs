@@ -22,6 +22,8 @@ pub struct CliHost {
     start: Instant,
     bar: ProgressBar,
     stage: Cell<Option<Stage>>,
+    /// Whether the run under way counts rounds, not epochs (a deeper run on a large set).
+    rounds: Cell<bool>,
     outcome: RefCell<Option<Result<Trained, String>>>,
     stop: Arc<AtomicBool>,
     /// Where a deeper run's checkpoint goes after each epoch (none: not written).
@@ -57,6 +59,7 @@ impl CliHost {
             start: Instant::now(),
             bar,
             stage: Cell::new(None),
+            rounds: Cell::new(false),
             outcome: RefCell::new(None),
             stop: Arc::new(AtomicBool::new(false)),
             checkpoint: None,
@@ -249,6 +252,7 @@ impl Host for CliHost {
     fn emit(&self, event: TrainEvent) {
         match event {
             TrainEvent::Progress(p) => {
+                self.rounds.set(p.rounds);
                 let now = self.now_seconds();
                 let mut timings = self.timings.borrow_mut();
                 match timings.last_mut() {
@@ -271,8 +275,9 @@ impl Host for CliHost {
             }
             TrainEvent::Epoch { run, metrics } => {
                 let line = format!(
-                    "{} epoch {}: training loss {:.4}, validation loss {:.4}, validation accuracy {:.1} %",
+                    "{} {} {}: training loss {:.4}, validation loss {:.4}, validation accuracy {:.1} %",
                     run.label(),
+                    if self.rounds.get() { "round" } else { "epoch" },
                     metrics.epoch + 1,
                     metrics.train_loss,
                     metrics.val_loss,
