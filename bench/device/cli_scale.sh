@@ -103,10 +103,10 @@ mapped_head() {
   rm -rf /tmp/big100k /tmp/head100k
 }
 
-mapped_lora() { # EPOCHS (default 3) of LoRA
+mapped_lora() { # EPOCHS (default 3) of LoRA, with CACHES (default "8 0") as --disk-cache
   [ -n "${bin:-}" ] || setup
   timed make_10k python3 bench/make_big.py /tmp/big10k --count 10000 --jobs "$(nproc)"
-  for cache in 8 0; do
+  for cache in ${CACHES:-8 0}; do
     timed "lora_10k_disk_cache_$cache" $bin/ajuste train /tmp/big10k --mode lora --epochs "${EPOCHS:-3}" \
       --device vulkan --disk-cache $cache --out "/tmp/lora10k_$cache"
   done
