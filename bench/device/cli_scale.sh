@@ -89,7 +89,7 @@ all() {
 }
 
 # The memory-mapped caches: 100,000 images head only (features mapped), then again from the features file; 10,000
-# images in LoRA with the cut activations mapped from disk (the default) and kept in memory (256 MB, the page's).
+# images in LoRA with the cut activations mapped from disk (--disk-cache 8) and kept in memory (0, the default: 256 MB).
 mapped() {
   mapped_head
   mapped_lora

@@ -88,10 +88,11 @@ struct TrainArgs {
     /// or every core of the CPU, one thread each).
     #[arg(long)]
     devices: Option<device::Devices>,
-    /// Disk space (GB) a LoRA or last-blocks run may take in --out for the frozen layers' activations, computed
-    /// once and memory-mapped, so large sets need little RAM (0: in memory within the options' cache_bytes, as
-    /// the page does). Only what the images need is taken; the file is gone when the run ends.
-    #[arg(long, default_value_t = 8.0, value_name = "GB")]
+    /// Disk space (GB) a LoRA or last-blocks run may take in --out to keep the frozen layers' activations of every
+    /// image view, computed once before training and memory-mapped: faster steps, worth it for runs of many more
+    /// epochs than the augmentation has views (default 0: in memory within the options' cache_bytes, as the page
+    /// does). Only what the images need is taken; the file is gone when the run ends.
+    #[arg(long, default_value_t = 0.0, value_name = "GB")]
     disk_cache: f64,
 }
 
