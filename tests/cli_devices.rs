@@ -12,8 +12,9 @@ use std::path::Path;
 
 use common::cli::{folder, run, scratch, text};
 
-fn train(data: &Path, mode: &str, devices: &str, out: &Path) -> String {
-    let output = run(&[
+/// `ajuste train` on the CPU for 2 epochs with `flags` (`--devices …`, `--disk-cache …`); its stderr.
+fn train(data: &Path, mode: &str, flags: &[&str], out: &Path) -> String {
+    let mut args = vec![
         "train",
         data.to_str().unwrap(),
         "--mode",
@@ -22,13 +23,13 @@ fn train(data: &Path, mode: &str, devices: &str, out: &Path) -> String {
         "2",
         "--device",
         "cpu",
-        "--devices",
-        devices,
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ];
+    args.extend(flags);
+    let output = run(&args);
     let stderr = text(&output.stderr);
-    assert!(output.status.success(), "--devices {devices} failed: {stderr}");
+    assert!(output.status.success(), "{flags:?} failed: {stderr}");
     stderr
 }
 
@@ -55,9 +56,9 @@ fn two_cpu_threads_train_the_same_model_as_one() {
     let data = folder(&dir);
     for mode in ["lora", "head"] {
         let (one, two) = (dir.join(format!("{mode}-1")), dir.join(format!("{mode}-2")));
-        let said = train(&data, mode, "0", &one);
+        let said = train(&data, mode, &["--devices", "0"], &one);
         assert!(said.contains("on the CPU (1 thread of"), "{said}");
-        let said = train(&data, mode, "0,1", &two);
+        let said = train(&data, mode, &["--devices", "0,1"], &two);
         assert!(said.contains("on the CPU (2 threads of"), "{said}");
         same_files(&one, &two);
     }
@@ -86,14 +87,14 @@ fn features_kept_on_disk_are_not_computed_again() {
     let dir = scratch("features");
     let data = folder(&dir);
     let out = dir.join("model");
-    let first = train(&data, "head", "0,1", &out);
+    let first = train(&data, "head", &["--devices", "0,1"], &out);
     assert!(first.contains("Features (frozen backbone): 8 images"), "{first}");
     let model = std::fs::read(out.join("model.safetensors")).unwrap();
     let features = out.join("features.bin");
     let size = std::fs::metadata(&features).unwrap().len();
     assert_eq!(size, 12 + 8 * (8 + 4 * 1280), "a header and 8 records");
 
-    let again = train(&data, "head", "0,1", &out);
+    let again = train(&data, "head", &["--devices", "0,1"], &out);
     assert!(again.contains("Features of 8 images from an earlier run"), "{again}");
     assert!(!again.contains("Features (frozen backbone)"), "computed again: {again}");
     assert!(std::fs::read(out.join("model.safetensors")).unwrap() == model);
@@ -106,7 +107,7 @@ fn features_kept_on_disk_are_not_computed_again() {
         .unwrap()
         .set_len(size - 100)
         .unwrap();
-    let torn = train(&data, "head", "0,1", &out);
+    let torn = train(&data, "head", &["--devices", "0,1"], &out);
     assert!(torn.contains("Features of 7 images from an earlier run"), "{torn}");
     assert!(torn.contains("Features (frozen backbone): 1 images"), "{torn}");
     assert_eq!(std::fs::metadata(&features).unwrap().len(), size);
@@ -133,25 +134,7 @@ fn features_kept_on_disk_are_not_computed_again() {
 fn activations_mapped_from_disk_train_the_same_model_as_in_memory() {
     let dir = scratch("activations");
     let data = folder(&dir);
-    let lora = |disk_cache: &str, out: &Path| {
-        let output = run(&[
-            "train",
-            data.to_str().unwrap(),
-            "--mode",
-            "lora",
-            "--epochs",
-            "2",
-            "--device",
-            "cpu",
-            "--disk-cache",
-            disk_cache,
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        let stderr = text(&output.stderr);
-        assert!(output.status.success(), "--disk-cache {disk_cache} failed: {stderr}");
-        stderr
-    };
+    let lora = |disk_cache: &str, out: &Path| train(&data, "lora", &["--disk-cache", disk_cache], out);
     let (mapped, memory) = (dir.join("mapped"), dir.join("memory"));
     let said = lora("2", &mapped);
     let file = mapped.join("activations.bin");
